@@ -1,0 +1,146 @@
+// Package config holds the server's typed configuration: one short TOML file
+// decoded strictly into the structs below, over the defaults of [Default].
+//
+// [Load] and [Parse] reject unknown keys and values of the wrong type and then
+// run [Config.Validate]; every problem is reported at once, each with the file,
+// line and key it concerns (see [Error]). Nothing in this package opens a file
+// other than the configuration itself or a socket: certificates and the data
+// directory are the server's business.
+package config
+
+import (
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"time"
+)
+
+// Config is the whole server configuration. Each field is one TOML table.
+type Config struct {
+	Server  Server  `toml:"server"`
+	Log     Log     `toml:"log"`
+	TLS     TLS     `toml:"tls"`
+	C2S     C2S     `toml:"c2s"`
+	Storage Storage `toml:"storage"`
+}
+
+// Server is the [server] table: what the server hosts and where it keeps its data.
+type Server struct {
+	// Domains are the XMPP domains this server hosts, lower-cased and in
+	// Unicode (U-label) form after Load or Parse.
+	Domains []string `toml:"domains"`
+	// DataDir holds the database and generated certificates. A relative
+	// path is relative to the working directory of the process.
+	DataDir string `toml:"data_dir"`
+}
+
+// Log is the [log] table.
+type Log struct {
+	// Format is "text" or "json".
+	Format string `toml:"format"`
+	// Level is "debug", "info", "warn" or "error".
+	Level string `toml:"level"`
+}
+
+// SlogLevel returns l.Level as a slog.Level; an unknown level (which
+// Validate rejects) is reported as slog.LevelInfo.
+func (l Log) SlogLevel() slog.Level {
+	return logLevels[l.Level]
+}
+
+var logLevels = map[string]slog.Level{
+	"debug": slog.LevelDebug,
+	"info":  slog.LevelInfo,
+	"warn":  slog.LevelWarn,
+	"error": slog.LevelError,
+}
+
+var logFormats = map[string]bool{"text": true, "json": true}
+
+// TLS is the [tls] table. When Cert and Key are both empty the server
+// generates a self-signed certificate in the data directory.
+type TLS struct {
+	// Cert is the path of a PEM certificate chain, leaf first.
+	Cert string `toml:"cert"`
+	// Key is the path of the PEM private key for Cert.
+	Key string `toml:"key"`
+}
+
+// C2S is the [c2s] table: client-to-server listeners and their limits.
+type C2S struct {
+	// Listen are host:port addresses for plain streams upgraded with
+	// STARTTLS (RFC 6120 §5). Port 0 picks a free port (for tests).
+	Listen []string `toml:"listen"`
+	// DirectTLS are host:port addresses where TLS starts at once (XEP-0368).
+	DirectTLS []string `toml:"direct_tls"`
+	// RequireTLS refuses authentication on streams that have not negotiated TLS.
+	RequireTLS bool `toml:"require_tls"`
+	// MaxStanzaBytes is the largest top-level element a client may send.
+	MaxStanzaBytes int `toml:"max_stanza_bytes"`
+	// AuthTimeout is how long an unauthenticated stream may stay idle
+	// before it is closed.
+	AuthTimeout Duration `toml:"auth_timeout"`
+	// MaxAuthFailures is how many failed SASL attempts close the stream.
+	MaxAuthFailures int `toml:"max_auth_failures"`
+	// OutboundQueueBytes bounds each session's outbound queue; a session
+	// whose queue overflows is closed.
+	OutboundQueueBytes int `toml:"outbound_queue_bytes"`
+}
+
+// Storage is the [storage] table.
+type Storage struct {
+	// Driver names the storage backend; only "sqlite" exists for now.
+	Driver string `toml:"driver"`
+}
+
+// Default returns the configuration used when no file is given. Load and
+// Parse decode a file over it, so a key missing from the file keeps its
+// default; an array in the file replaces the default array.
+func Default() Config {
+	return Config{
+		Server: Server{
+			Domains: []string{"localhost"},
+			DataDir: "./ode-data",
+		},
+		Log: Log{Format: "text", Level: "info"},
+		C2S: C2S{
+			Listen:             []string{"127.0.0.1:5222"},
+			DirectTLS:          []string{"127.0.0.1:5223"},
+			RequireTLS:         true,
+			MaxStanzaBytes:     262144,
+			AuthTimeout:        Duration(60 * time.Second),
+			MaxAuthFailures:    3,
+			OutboundQueueBytes: 1 << 20,
+		},
+		Storage: Storage{Driver: "sqlite"},
+	}
+}
+
+// DataPath returns name joined to the data directory.
+func (c Config) DataPath(name string) string {
+	return filepath.Join(c.Server.DataDir, name)
+}
+
+// Duration is a time.Duration written in TOML as a string such as "60s",
+// "5m" or "1h30m" (see time.ParseDuration).
+type Duration time.Duration
+
+// UnmarshalText parses a duration string such as "60s".
+func (d *Duration) UnmarshalText(text []byte) error {
+	v, err := time.ParseDuration(string(text))
+	if err != nil {
+		return fmt.Errorf("invalid duration %q: write a number with a unit, such as \"60s\" or \"5m\"", text)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// MarshalText formats d as time.Duration.String does.
+func (d Duration) MarshalText() ([]byte, error) {
+	return []byte(d.String()), nil
+}
+
+// String formats d as time.Duration.String does.
+func (d Duration) String() string {
+	return time.Duration(d).String()
+}

@@ -1,0 +1,562 @@
+package config_test
+
+import (
+	"errors"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/BurntSushi/toml"
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/ode-xmpp/ode/internal/config"
+)
+
+const examplePath = "../../ode.example.toml"
+
+func TestDefault(t *testing.T) {
+	want := config.Config{
+		Server: config.Server{Domains: []string{"localhost"}, DataDir: "./ode-data"},
+		Log:    config.Log{Format: "text", Level: "info"},
+		C2S: config.C2S{
+			Listen:             []string{"127.0.0.1:5222"},
+			DirectTLS:          []string{"127.0.0.1:5223"},
+			RequireTLS:         true,
+			MaxStanzaBytes:     262144,
+			AuthTimeout:        config.Duration(60 * time.Second),
+			MaxAuthFailures:    3,
+			OutboundQueueBytes: 1048576,
+		},
+		Storage: config.Storage{Driver: "sqlite"},
+	}
+	got := config.Default()
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("Default() mismatch (-want +got):\n%s", diff)
+	}
+	if err := got.Validate(); err != nil {
+		t.Errorf("Default().Validate() = %v", err)
+	}
+	got.Server.Domains[0] = "changed"
+	if d := config.Default().Server.Domains[0]; d != "localhost" {
+		t.Errorf("Default() shares its slices: domain %q after a change to an earlier result", d)
+	}
+}
+
+func TestParseEmpty(t *testing.T) {
+	got, err := config.Parse(nil, "empty.toml")
+	if err != nil {
+		t.Fatalf("Parse(empty) = %v", err)
+	}
+	if diff := cmp.Diff(config.Default(), got); diff != "" {
+		t.Errorf("Parse(empty) is not Default() (-want +got):\n%s", diff)
+	}
+}
+
+func TestParseFull(t *testing.T) {
+	const file = `
+[server]
+domains = ["Example.ORG.", "xn--bcher-kva.example", "chat.example.net"]
+data_dir = "/var/lib/ode"
+
+[log]
+format = "json"
+level = "debug"
+
+[tls]
+cert = "/etc/ode/example.org.crt"
+key = "/etc/ode/example.org.key"
+
+[c2s]
+listen = ["[::]:5222", "192.0.2.1:5222"]
+direct_tls = []
+require_tls = false
+max_stanza_bytes = 10_000
+auth_timeout = "1m30s"
+max_auth_failures = 1
+outbound_queue_bytes = 2097152
+
+[storage]
+driver = "sqlite"
+`
+	want := config.Config{
+		Server: config.Server{
+			Domains: []string{"example.org", "bücher.example", "chat.example.net"},
+			DataDir: "/var/lib/ode",
+		},
+		Log: config.Log{Format: "json", Level: "debug"},
+		TLS: config.TLS{Cert: "/etc/ode/example.org.crt", Key: "/etc/ode/example.org.key"},
+		C2S: config.C2S{
+			Listen:             []string{"[::]:5222", "192.0.2.1:5222"},
+			DirectTLS:          []string{},
+			MaxStanzaBytes:     10000,
+			AuthTimeout:        config.Duration(90 * time.Second),
+			MaxAuthFailures:    1,
+			OutboundQueueBytes: 2097152,
+		},
+		Storage: config.Storage{Driver: "sqlite"},
+	}
+	got, err := config.Parse([]byte(file), "ode.toml")
+	if err != nil {
+		t.Fatalf("Parse: %v", err)
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("Parse mismatch (-want +got):\n%s", diff)
+	}
+}
+
+func TestParsePartial(t *testing.T) {
+	got, err := config.Parse([]byte("c2s.require_tls = false\n[log]\nlevel = \"warn\"\n"), "ode.toml")
+	if err != nil {
+		t.Fatalf("Parse: %v", err)
+	}
+	want := config.Default()
+	want.C2S.RequireTLS = false
+	want.Log.Level = "warn"
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("keys left out should keep their defaults (-want +got):\n%s", diff)
+	}
+}
+
+// TestParseErrors checks the full text of the errors for files with unknown
+// keys, values of the wrong type and syntax errors.
+func TestParseErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		file string
+		want []string
+	}{{
+		name: "unknown key",
+		file: "[server]\ndata_dir = \"/tmp\"\n\n[c2s]\nrequire_tls = true\nmax_stanza_bytes = 20000\nlistn = [\"[::]:5222\"]\n",
+		want: []string{"ode.toml:7: unknown key c2s.listn"},
+	}, {
+		name: "unknown table",
+		file: "[server]\n[s2s]\nlisten = []\ndial_timeout = \"5s\"\n",
+		want: []string{"ode.toml:2: unknown key s2s"},
+	}, {
+		name: "unknown dotted key",
+		file: "# comment\nc2s.listen = []\nc2s.bogus.deep = 1\n",
+		want: []string{"ode.toml:3: unknown key c2s.bogus"},
+	}, {
+		name: "unknown key in inline table",
+		file: "log = { format = \"json\",\n  colour = true }\n",
+		want: []string{"ode.toml:2: unknown key log.colour"},
+	}, {
+		name: "keys are case-sensitive",
+		file: "[Server]\ndomains = [\"a.example\"]\n[log]\nLevel = \"debug\"\n",
+		want: []string{"ode.toml:1: unknown key Server", "ode.toml:4: unknown key log.Level"},
+	}, {
+		name: "quoted unknown key",
+		file: "[c2s]\n\"max stanza\" = 1\n",
+		want: []string{`ode.toml:2: unknown key c2s."max stanza"`},
+	}, {
+		name: "quoted key with a dot",
+		file: "[c2s]\nlisten = []\n\"a.b\".c = 1\n",
+		want: []string{`ode.toml:3: unknown key c2s."a.b"`},
+	}, {
+		name: "every unknown key",
+		file: "a = 1\n[c2s]\nb = 2\n[log]\nc = '''\nmulti\nline\n'''\nd = 4\n",
+		want: []string{
+			"ode.toml:1: unknown key a",
+			"ode.toml:3: unknown key c2s.b",
+			"ode.toml:5: unknown key log.c",
+			"ode.toml:9: unknown key log.d",
+		},
+	}, {
+		name: "string for integer",
+		file: "[c2s]\nmax_stanza_bytes = \"256k\"\n",
+		want: []string{"ode.toml:2: c2s.max_stanza_bytes: expected an integer, got a string"},
+	}, {
+		name: "float for integer",
+		file: "[c2s]\nmax_auth_failures = 2.5\n",
+		want: []string{"ode.toml:2: c2s.max_auth_failures: expected an integer, got a float"},
+	}, {
+		name: "integer for string",
+		file: "[server]\ndata_dir = 5\n",
+		want: []string{"ode.toml:2: server.data_dir: expected a string, got an integer"},
+	}, {
+		name: "string for boolean",
+		file: "[c2s]\nrequire_tls = \"yes\"\n",
+		want: []string{"ode.toml:2: c2s.require_tls: expected true or false, got a string"},
+	}, {
+		name: "string for array",
+		file: "[server]\ndomains = \"example.org\"\n",
+		want: []string{"ode.toml:2: server.domains: expected an array of strings, got a string"},
+	}, {
+		name: "array of mixed types",
+		file: "[c2s]\nlisten = [\":5222\", 5223]\n",
+		want: []string{"ode.toml:2: c2s.listen: expected an array of strings, got an array of mixed types"},
+	}, {
+		name: "array of integers",
+		file: "[c2s]\ndirect_tls = [\n  5223,\n]\n",
+		want: []string{"ode.toml:2: c2s.direct_tls: expected an array of strings, got an array of integers"},
+	}, {
+		name: "table for string",
+		file: "[log.format]\nname = \"json\"\n",
+		want: []string{"ode.toml:1: log.format: expected a string, got a table"},
+	}, {
+		name: "scalar for table",
+		file: "tls = \"on\"\n",
+		want: []string{"ode.toml:1: tls: expected a table, got a string"},
+	}, {
+		name: "array of tables for table",
+		file: "[[storage]]\ndriver = \"sqlite\"\n",
+		want: []string{"ode.toml:1: storage: expected a table, got an array of tables"},
+	}, {
+		name: "duration without unit",
+		file: "[c2s]\nauth_timeout = 60\n",
+		want: []string{`ode.toml:2: c2s.auth_timeout: invalid duration "60": write a number with a unit, such as "60s" or "5m"`},
+	}, {
+		name: "duration bad string",
+		file: "[c2s]\nauth_timeout = \"a minute\"\n",
+		want: []string{`ode.toml:2: c2s.auth_timeout: invalid duration "a minute": write a number with a unit, such as "60s" or "5m"`},
+	}, {
+		name: "every type error and unknown key",
+		file: "[c2s]\nlisten = 1\nmax_stanza_bytes = true\nnope = 3\n",
+		want: []string{
+			"ode.toml:2: c2s.listen: expected an array of strings, got an integer",
+			"ode.toml:3: c2s.max_stanza_bytes: expected an integer, got a boolean",
+			"ode.toml:4: unknown key c2s.nope",
+		},
+	}, {
+		name: "type errors with validation errors",
+		file: "[log]\nlevel = 1\nformat = \"xml\"\n",
+		want: []string{
+			"ode.toml:2: log.level: expected a string, got an integer",
+			`ode.toml:3: log.format: unknown format "xml"; use "text" or "json"`,
+		},
+	}, {
+		name: "syntax error",
+		file: "[c2s]\nlisten = [\":5222\"\nrequire_tls = true\n",
+		want: []string{"ode.toml:3:19: expected a comma (',') or array terminator (']'), but got 'r'"},
+	}, {
+		name: "duplicate key",
+		file: "[log]\nlevel = \"info\"\nlevel = \"debug\"\n",
+		want: []string{"ode.toml:3:16: Key 'log.level' has already been defined."},
+	}, {
+		name: "integer overflow",
+		file: "[c2s]\nmax_stanza_bytes = 99999999999999999999\n",
+		want: []string{"ode.toml:2:20: 99999999999999999999 is out of range for int64"},
+	}}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := config.Parse([]byte(tt.file), "ode.toml")
+			if diff := cmp.Diff(tt.want, errorLines(err)); diff != "" {
+				t.Errorf("errors mismatch (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func errorLines(err error) []string {
+	if err == nil {
+		return nil
+	}
+	return strings.Split(err.Error(), "\n")
+}
+
+// TestValidate checks each validation rule on its own, through Validate and
+// through Parse (which adds the file and line).
+func TestValidate(t *testing.T) {
+	tests := []struct {
+		name    string
+		file    string // applied over the defaults
+		wantKey string // "" when valid
+		wantMsg string // what the Error's message contains
+	}{
+		{name: "no domains", file: "server.domains = []", wantKey: "server.domains", wantMsg: "at least one domain"},
+		{name: "empty domain", file: `server.domains = [""]`, wantKey: "server.domains", wantMsg: `invalid domain name ""`},
+		{name: "empty label", file: `server.domains = ["a..example"]`, wantKey: "server.domains", wantMsg: `invalid domain name "a..example"`},
+		{name: "space in domain", file: `server.domains = ["my host"]`, wantKey: "server.domains", wantMsg: `invalid domain name "my host"`},
+		{name: "at sign in domain", file: `server.domains = ["user@example.org"]`, wantKey: "server.domains", wantMsg: "invalid domain name"},
+		{name: "label too long", file: `server.domains = ["` + strings.Repeat("a", 64) + `.example"]`, wantKey: "server.domains", wantMsg: "invalid domain name"},
+		{name: "two trailing dots", file: `server.domains = ["example.org.."]`, wantKey: "server.domains", wantMsg: `invalid domain name "example.org.."`},
+		{name: "only a dot", file: `server.domains = ["."]`, wantKey: "server.domains", wantMsg: `invalid domain name "."`},
+		{name: "duplicate domain", file: `server.domains = ["example.org", "EXAMPLE.org."]`, wantKey: "server.domains", wantMsg: `"example.org" is listed twice`},
+		{name: "idn domain", file: `server.domains = ["bücher.example", "xn--caf-dma.example"]`},
+		{name: "ip domain", file: `server.domains = ["192.0.2.1"]`},
+		{name: "empty data_dir", file: `server.data_dir = ""`, wantKey: "server.data_dir", wantMsg: "must not be empty"},
+		{name: "log format", file: `log.format = "xml"`, wantKey: "log.format", wantMsg: `unknown format "xml"`},
+		{name: "log level", file: `log.level = "INFO"`, wantKey: "log.level", wantMsg: `unknown level "INFO"`},
+		{name: "cert without key", file: `tls.cert = "a.crt"`, wantKey: "tls.cert", wantMsg: "tls.key is not"},
+		{name: "key without cert", file: `tls.key = "a.key"`, wantKey: "tls.key", wantMsg: "tls.cert is not"},
+		{name: "cert and key", file: "tls.cert = \"a.crt\"\ntls.key = \"a.key\""},
+		{name: "listen without port", file: `c2s.listen = ["127.0.0.1"]`, wantKey: "c2s.listen", wantMsg: `invalid address "127.0.0.1"`},
+		{name: "listen port too big", file: `c2s.listen = [":65536"]`, wantKey: "c2s.listen", wantMsg: `invalid port in ":65536"`},
+		{name: "listen port name", file: `c2s.listen = [":xmpp-client"]`, wantKey: "c2s.listen", wantMsg: "invalid port"},
+		{name: "listen negative port", file: `c2s.listen = [":-1"]`, wantKey: "c2s.listen", wantMsg: "invalid port"},
+		{name: "listen unbracketed ipv6", file: `c2s.listen = ["::1:5222"]`, wantKey: "c2s.listen", wantMsg: "invalid address"},
+		{name: "direct_tls bad", file: `c2s.direct_tls = ["localhost:"]`, wantKey: "c2s.direct_tls", wantMsg: "invalid port"},
+		{name: "same address twice", file: "c2s.listen = [\":5222\"]\nc2s.direct_tls = [\":5222\"]", wantKey: "c2s.direct_tls", wantMsg: `":5222" is already in c2s.listen`},
+		{name: "listen forms", file: `c2s.listen = [":5222", "[::1]:5222", "0.0.0.0:0", "example.org:65535"]`},
+		{name: "no listeners", file: "c2s.listen = []\nc2s.direct_tls = []"},
+		{name: "stanza too small", file: "c2s.max_stanza_bytes = 9999", wantKey: "c2s.max_stanza_bytes", wantMsg: "9999 is out of range; use 10000 to 67108864"},
+		{name: "stanza too big", file: "c2s.max_stanza_bytes = 67108865\nc2s.outbound_queue_bytes = 99999999", wantKey: "c2s.max_stanza_bytes", wantMsg: "out of range"},
+		{name: "stanza limits", file: "c2s.max_stanza_bytes = 67108864\nc2s.outbound_queue_bytes = 67108864"},
+		{name: "auth_timeout zero", file: `c2s.auth_timeout = "0s"`, wantKey: "c2s.auth_timeout", wantMsg: "must be positive, got 0s"},
+		{name: "auth_timeout negative", file: `c2s.auth_timeout = "-1m"`, wantKey: "c2s.auth_timeout", wantMsg: "must be positive"},
+		{name: "max_auth_failures zero", file: "c2s.max_auth_failures = 0", wantKey: "c2s.max_auth_failures", wantMsg: "at least 1"},
+		{name: "queue smaller than stanza", file: "c2s.outbound_queue_bytes = 100000", wantKey: "c2s.outbound_queue_bytes", wantMsg: "smaller than c2s.max_stanza_bytes (262144)"},
+		{name: "storage driver", file: `storage.driver = "postgres"`, wantKey: "storage.driver", wantMsg: `unknown driver "postgres"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := config.Default()
+			if _, err := toml.Decode(tt.file, &cfg); err != nil {
+				t.Fatal(err)
+			}
+
+			checkOne(t, "Validate", cfg.Validate(), tt.wantKey, tt.wantMsg, 0)
+			_, err := config.Parse([]byte(tt.file), "ode.toml")
+			checkOne(t, "Parse", err, tt.wantKey, tt.wantMsg, keyLine(tt.file, tt.wantKey))
+		})
+	}
+}
+
+// checkOne checks that err holds exactly one Error, for key and with a
+// message containing msg, or is nil when key is "".
+func checkOne(t *testing.T, what string, err error, key, msg string, line int) {
+	t.Helper()
+	if key == "" {
+		if err != nil {
+			t.Errorf("%s: unexpected error: %v", what, err)
+		}
+		return
+	}
+	var errs config.Errors
+	if !errors.As(err, &errs) || len(errs) != 1 {
+		t.Fatalf("%s: got %v, want one config.Error", what, err)
+	}
+	e := errs[0]
+	if e.Key != key || !strings.Contains(e.Msg, msg) || !strings.HasPrefix(e.Msg, key) || e.Line != line {
+		t.Errorf("%s: got Key %q, Line %d, Msg %q; want Key %q, Line %d, Msg starting with the key and containing %q",
+			what, e.Key, e.Line, e.Msg, key, line, msg)
+	}
+}
+
+// keyLine finds the line of a dotted key written out in full in file.
+func keyLine(file, key string) int {
+	for i, l := range strings.Split(file, "\n") {
+		if strings.HasPrefix(l, key+" ") {
+			return i + 1
+		}
+	}
+	return 0
+}
+
+func TestValidateCollectsEverything(t *testing.T) {
+	cfg := config.Default()
+	cfg.Server.Domains = nil
+	cfg.Log.Level = "loud"
+	cfg.C2S.MaxAuthFailures = 0
+	cfg.Storage.Driver = ""
+	var errs config.Errors
+	if !errors.As(cfg.Validate(), &errs) {
+		t.Fatalf("Validate() = %v, want config.Errors", cfg.Validate())
+	}
+	var keys []string
+	for _, e := range errs {
+		keys = append(keys, e.Key)
+		if e.File != "" || e.Line != 0 {
+			t.Errorf("Validate set File %q and Line %d; want them empty", e.File, e.Line)
+		}
+	}
+	want := []string{"server.domains", "log.level", "c2s.max_auth_failures", "storage.driver"}
+	if diff := cmp.Diff(want, keys); diff != "" {
+		t.Errorf("keys mismatch (-want +got):\n%s", diff)
+	}
+}
+
+func TestErrorLocation(t *testing.T) {
+	// A key that is missing from the file is located at its table, a table
+	// implied by a dotted key at that key.
+	_, err := config.Parse([]byte("[tls]\n# no key\ncert = 'a.crt'\n\n[c2s]\nmax_stanza_bytes = 2000000\n"), "x.toml")
+	want := []string{
+		"x.toml:3: tls.cert is set but tls.key is not: set both, or neither for a self-signed certificate",
+		"x.toml:5: c2s.outbound_queue_bytes: 1048576 is smaller than c2s.max_stanza_bytes (2000000)",
+	}
+	if diff := cmp.Diff(want, errorLines(err)); diff != "" {
+		t.Errorf("errors mismatch (-want +got):\n%s", diff)
+	}
+	_, err = config.Parse([]byte("# comment\n\nc2s.max_stanza_bytes = 2000000"), "x.toml")
+	want = []string{"x.toml:3: c2s.outbound_queue_bytes: 1048576 is smaller than c2s.max_stanza_bytes (2000000)"}
+	if diff := cmp.Diff(want, errorLines(err)); diff != "" {
+		t.Errorf("errors mismatch (-want +got):\n%s", diff)
+	}
+}
+
+func TestErrorString(t *testing.T) {
+	tests := []struct {
+		err  config.Error
+		want string
+	}{
+		{config.Error{File: "a.toml", Line: 3, Col: 7, Msg: "bad"}, "a.toml:3:7: bad"},
+		{config.Error{File: "a.toml", Line: 3, Key: "k", Msg: "k: bad"}, "a.toml:3: k: bad"},
+		{config.Error{File: "a.toml", Key: "k", Msg: "k: bad"}, "a.toml: k: bad"},
+		{config.Error{Key: "k", Msg: "k: bad"}, "k: bad"},
+	}
+	for _, tt := range tests {
+		if got := tt.err.Error(); got != tt.want {
+			t.Errorf("%#v.Error() = %q, want %q", tt.err, got, tt.want)
+		}
+	}
+}
+
+func TestErrorsAs(t *testing.T) {
+	_, err := config.Parse([]byte("[c2s]\nlisten = [\"nope\"]\n"), "ode.toml")
+	var e *config.Error
+	if !errors.As(err, &e) {
+		t.Fatalf("errors.As(%v, *config.Error) = false", err)
+	}
+	want := &config.Error{File: "ode.toml", Line: 2, Key: "c2s.listen",
+		Msg: `c2s.listen: invalid address "nope": want host:port, such as "[::]:5222"`}
+	if diff := cmp.Diff(want, e); diff != "" {
+		t.Errorf("Error mismatch (-want +got):\n%s", diff)
+	}
+
+	_, err = config.Parse([]byte("[c2s\n"), "ode.toml")
+	if !errors.As(err, &e) || e.Line == 0 || e.Col == 0 || e.Key != "" {
+		t.Errorf("syntax error = %#v, want a line and column and no key", e)
+	}
+}
+
+func TestLoad(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "ode.toml")
+	if err := os.WriteFile(path, []byte("[server]\ndomains = [\"example.org\"]\nbad = 1\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := config.Load(path)
+	if diff := cmp.Diff([]string{path + ":3: unknown key server.bad"}, errorLines(err)); diff != "" {
+		t.Errorf("Load errors mismatch (-want +got):\n%s", diff)
+	}
+
+	_, err = config.Load(filepath.Join(t.TempDir(), "missing.toml"))
+	if !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("Load(missing) = %v, want fs.ErrNotExist", err)
+	}
+}
+
+// TestExampleFile checks that ode.example.toml parses, validates and sets
+// every key Config has.
+func TestExampleFile(t *testing.T) {
+	cfg, err := config.Load(examplePath)
+	if err != nil {
+		t.Fatalf("Load(%s): %v", examplePath, err)
+	}
+	if cfg.Server.Domains[0] != "example.org" {
+		t.Errorf("example domains = %q", cfg.Server.Domains)
+	}
+
+	var md toml.MetaData
+	data, err := os.ReadFile(examplePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if md, err = toml.Decode(string(data), new(map[string]any)); err != nil {
+		t.Fatal(err)
+	}
+	for _, key := range configKeys(reflect.TypeFor[config.Config](), nil) {
+		if !md.IsDefined(key...) {
+			t.Errorf("%s does not set %s", examplePath, strings.Join(key, "."))
+		}
+	}
+}
+
+// configKeys lists the TOML keys of the leaves of a config struct.
+func configKeys(t reflect.Type, prefix []string) [][]string {
+	var keys [][]string
+	for i := range t.NumField() {
+		f := t.Field(i)
+		key := append(append([]string{}, prefix...), f.Tag.Get("toml"))
+		if f.Type.Kind() == reflect.Struct {
+			keys = append(keys, configKeys(f.Type, key)...)
+		} else {
+			keys = append(keys, key)
+		}
+	}
+	return keys
+}
+
+func TestDataPath(t *testing.T) {
+	cfg := config.Default()
+	cfg.Server.DataDir = "/var/lib/ode"
+	if got, want := cfg.DataPath("ode.db"), filepath.Join("/var/lib/ode", "ode.db"); got != want {
+		t.Errorf("DataPath = %q, want %q", got, want)
+	}
+}
+
+func TestSlogLevel(t *testing.T) {
+	for level, want := range map[string]slog.Level{
+		"debug": slog.LevelDebug, "info": slog.LevelInfo, "warn": slog.LevelWarn, "error": slog.LevelError,
+	} {
+		if got := (config.Log{Level: level}).SlogLevel(); got != want {
+			t.Errorf("SlogLevel(%q) = %v, want %v", level, got, want)
+		}
+	}
+}
+
+func TestDurationText(t *testing.T) {
+	var d config.Duration
+	if err := d.UnmarshalText([]byte("1h2m3s")); err != nil {
+		t.Fatal(err)
+	}
+	if time.Duration(d) != time.Hour+2*time.Minute+3*time.Second {
+		t.Errorf("UnmarshalText(1h2m3s) = %v", d)
+	}
+	text, err := d.MarshalText()
+	if err != nil || string(text) != "1h2m3s" {
+		t.Errorf("MarshalText = %q, %v", text, err)
+	}
+}
+
+// FuzzParse checks that Parse never panics, that what it accepts is valid,
+// and that an accepted configuration survives a round trip through TOML.
+func FuzzParse(f *testing.F) {
+	if data, err := os.ReadFile(examplePath); err == nil {
+		f.Add(string(data))
+	}
+	for _, s := range []string{
+		"",
+		"[c2s]\nlistn = 1\n",
+		"[server]\ndomains = \"x\"\n",
+		"server = 5\n",
+		"[[storage]]\ndriver = 'sqlite'\n",
+		"log = { format = \"json\", level = 'debug' }\n",
+		"c2s.auth_timeout = 60\n",
+		"c2s.max_stanza_bytes = 99999999999999999999\n",
+		"server.domains = ['A..b', 'xn--bcher-kva.example', 'EXAMPLE.org.']\n",
+		"[tls]\ncert = '''\nx'''\n",
+		"a = 1979-05-27 07:32:00Z\nb = [1, [2, {c = 3}]]\n[c2s\n",
+		"\"quoted key\" = 1\n'lit' = 2\n",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		cfg, err := config.Parse([]byte(s), "fuzz.toml")
+		if err != nil {
+			var errs config.Errors
+			if !errors.As(err, &errs) || len(errs) == 0 {
+				t.Fatalf("Parse error %v is not a non-empty config.Errors", err)
+			}
+			return
+		}
+		if err := cfg.Validate(); err != nil {
+			t.Fatalf("Parse accepted a config that Validate rejects: %v", err)
+		}
+		text, err := toml.Marshal(cfg)
+		if err != nil {
+			t.Fatalf("Marshal: %v", err)
+		}
+		again, err := config.Parse(text, "round-trip.toml")
+		if err != nil {
+			t.Fatalf("Parse(Marshal(cfg)): %v\n%s", err, text)
+		}
+		if diff := cmp.Diff(cfg, again); diff != "" {
+			t.Fatalf("round trip mismatch (-first +second):\n%s", diff)
+		}
+	})
+}

@@ -1,0 +1,147 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+
+	"golang.org/x/net/idna"
+)
+
+// Limits on c2s.max_stanza_bytes. RFC 6120 §13.12 requires servers to accept
+// stanzas of at least 10000 bytes.
+const (
+	minStanzaBytes = 10000
+	maxStanzaBytes = 64 << 20
+)
+
+// Validate reports every invalid value in c as an Errors value whose entries
+// name the key concerned (their File and Line are left empty), or nil.
+// Domains are accepted in any case and with a trailing dot; Load and Parse
+// store them lower-cased, without the dot and with U-labels.
+func (c Config) Validate() error {
+	return c.validate().err()
+}
+
+func (c Config) validate() Errors {
+	var v validator
+	v.domains(c.Server.Domains)
+	if c.Server.DataDir == "" {
+		v.add("server.data_dir", "server.data_dir: must not be empty")
+	}
+	if !logFormats[c.Log.Format] {
+		v.add("log.format", `log.format: unknown format %q; use "text" or "json"`, c.Log.Format)
+	}
+	if _, ok := logLevels[c.Log.Level]; !ok {
+		v.add("log.level", `log.level: unknown level %q; use "debug", "info", "warn" or "error"`, c.Log.Level)
+	}
+	switch {
+	case c.TLS.Cert != "" && c.TLS.Key == "":
+		v.add("tls.cert", "tls.cert is set but tls.key is not: set both, or neither for a self-signed certificate")
+	case c.TLS.Cert == "" && c.TLS.Key != "":
+		v.add("tls.key", "tls.key is set but tls.cert is not: set both, or neither for a self-signed certificate")
+	}
+	v.addresses(map[string][]string{"c2s.listen": c.C2S.Listen, "c2s.direct_tls": c.C2S.DirectTLS})
+	if n := c.C2S.MaxStanzaBytes; n < minStanzaBytes || n > maxStanzaBytes {
+		v.add("c2s.max_stanza_bytes", "c2s.max_stanza_bytes: %d is out of range; use %d to %d",
+			n, minStanzaBytes, maxStanzaBytes)
+	}
+	if c.C2S.AuthTimeout <= 0 {
+		v.add("c2s.auth_timeout", "c2s.auth_timeout: must be positive, got %s", c.C2S.AuthTimeout)
+	}
+	if c.C2S.MaxAuthFailures < 1 {
+		v.add("c2s.max_auth_failures", "c2s.max_auth_failures: must be at least 1, got %d", c.C2S.MaxAuthFailures)
+	}
+	if c.C2S.OutboundQueueBytes < c.C2S.MaxStanzaBytes {
+		v.add("c2s.outbound_queue_bytes", "c2s.outbound_queue_bytes: %d is smaller than c2s.max_stanza_bytes (%d)",
+			c.C2S.OutboundQueueBytes, c.C2S.MaxStanzaBytes)
+	}
+	if c.Storage.Driver != "sqlite" {
+		v.add("storage.driver", `storage.driver: unknown driver %q; the only driver is "sqlite"`, c.Storage.Driver)
+	}
+	return v.errs
+}
+
+type validator struct{ errs Errors }
+
+func (v *validator) add(key, format string, args ...any) {
+	v.errs = append(v.errs, &Error{Key: key, Msg: fmt.Sprintf(format, args...)})
+}
+
+func (v *validator) domains(domains []string) {
+	if len(domains) == 0 {
+		v.add("server.domains", "server.domains: at least one domain is required")
+	}
+	seen := make(map[string]bool)
+	for _, d := range domains {
+		n, err := normalizeDomain(d)
+		switch {
+		case err != nil:
+			v.add("server.domains", "server.domains: invalid domain name %q: %v", d, err)
+		case seen[n]:
+			v.add("server.domains", "server.domains: %q is listed twice", n)
+		}
+		seen[n] = true
+	}
+}
+
+// addresses checks listen addresses, each list under its key, and that no
+// address appears twice.
+func (v *validator) addresses(lists map[string][]string) {
+	seen := make(map[string]string) // address → key
+	for _, key := range []string{"c2s.listen", "c2s.direct_tls"} {
+		for _, a := range lists[key] {
+			if err := checkAddress(a); err != nil {
+				v.add(key, "%s: %v", key, err)
+				continue
+			}
+			if prev, ok := seen[a]; ok {
+				v.add(key, "%s: address %q is already in %s", key, a, prev)
+				continue
+			}
+			seen[a] = key
+		}
+	}
+}
+
+// checkAddress checks a host:port listen address. The host may be empty
+// (every interface); port 0 picks a free port.
+func checkAddress(a string) error {
+	_, port, err := net.SplitHostPort(a)
+	if err != nil {
+		return fmt.Errorf("invalid address %q: want host:port, such as \"[::]:5222\"", a)
+	}
+	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+		return fmt.Errorf("invalid port in %q: want a number from 0 to 65535", a)
+	}
+	return nil
+}
+
+// domainProfile checks hosted domain names: IDNA2008 lookup rules with DNS
+// length limits (without them "a..b" passes).
+var domainProfile = idna.New(idna.MapForLookup(), idna.BidiRule(), idna.VerifyDNSLength(true))
+
+// normalizeDomain returns the canonical form of a domain name: lower case,
+// U-labels, no trailing dot.
+func normalizeDomain(d string) (string, error) {
+	a, err := domainProfile.ToASCII(d)
+	if err != nil {
+		return "", err
+	}
+	a = strings.TrimSuffix(a, ".") // the root label (RFC 7622 §3.2)
+	if a == "" || strings.HasSuffix(a, ".") {
+		return "", errors.New("empty label")
+	}
+	return domainProfile.ToUnicode(a)
+}
+
+// normalize puts valid domains in canonical form; validate reports the others.
+func (c *Config) normalize() {
+	for i, d := range c.Server.Domains {
+		if n, err := normalizeDomain(d); err == nil {
+			c.Server.Domains[i] = n
+		}
+	}
+}

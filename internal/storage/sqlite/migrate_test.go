@@ -1,0 +1,125 @@
+package sqlite
+
+import (
+	"database/sql"
+	"errors"
+	"path/filepath"
+	"testing"
+	"testing/fstest"
+)
+
+func TestLoadMigrations(t *testing.T) {
+	if len(migrations) == 0 {
+		t.Fatal("no embedded migrations")
+	}
+	tests := []struct {
+		name  string
+		files []string
+		ok    bool
+	}{
+		{"in order", []string{"0001_a.sql", "0002_b.sql", "0003_c.sql"}, true},
+		{"gap", []string{"0001_a.sql", "0003_c.sql"}, false},
+		{"duplicate", []string{"0001_a.sql", "0001_b.sql"}, false},
+		{"no number", []string{"accounts.sql"}, false},
+		{"starts at 0", []string{"0000_a.sql"}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fsys := fstest.MapFS{}
+			for _, f := range tt.files {
+				fsys["migrations/"+f] = &fstest.MapFile{Data: []byte("SELECT 1;")}
+			}
+			ms, err := loadMigrations(fsys)
+			if (err == nil) != tt.ok {
+				t.Fatalf("loadMigrations(%v) = %v, %v", tt.files, ms, err)
+			}
+		})
+	}
+}
+
+// TestMigrateAtomic checks that a failing migration leaves the schema as it
+// was, and that a later run applies what is missing.
+func TestMigrateAtomic(t *testing.T) {
+	db, err := sql.Open("sqlite", filepath.Join(t.TempDir(), "m.db")+"?_txlock=immediate")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	ctx := t.Context()
+
+	load := func(files map[string]string) []migration {
+		fsys := fstest.MapFS{}
+		for name, text := range files {
+			fsys["migrations/"+name] = &fstest.MapFile{Data: []byte(text)}
+		}
+		ms, err := loadMigrations(fsys)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ms
+	}
+	one := map[string]string{"0001_t.sql": "CREATE TABLE t (x INTEGER);"}
+	if err := migrate(ctx, db, load(one)); err != nil {
+		t.Fatalf("migrate 1: %v", err)
+	}
+	bad := map[string]string{
+		"0001_t.sql":   one["0001_t.sql"],
+		"0002_u.sql":   "CREATE TABLE u (y INTEGER);",
+		"0003_bad.sql": "CREATE TABLE v (z INTEGER); THIS IS NOT SQL;",
+	}
+	if err := migrate(ctx, db, load(bad)); err == nil {
+		t.Fatal("a failing migration succeeded")
+	}
+	var version int
+	if err := db.QueryRowContext(ctx, `SELECT MAX(version) FROM schema_migrations`).Scan(&version); err != nil || version != 1 {
+		t.Errorf("version after a failed migration = %d, %v; want 1", version, err)
+	}
+	var n int
+	if err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM sqlite_schema WHERE name IN ('u', 'v')`).Scan(&n); err != nil || n != 0 {
+		t.Errorf("%d tables of the failed migrations remain (%v)", n, err)
+	}
+
+	bad["0003_bad.sql"] = "CREATE TABLE v (z INTEGER);"
+	if err := migrate(ctx, db, load(bad)); err != nil {
+		t.Fatalf("migrate 3: %v", err)
+	}
+	if err := migrate(ctx, db, load(one)); !errors.Is(err, ErrSchemaTooNew) {
+		t.Errorf("migrate with fewer migrations = %v, want ErrSchemaTooNew", err)
+	}
+}
+
+// TestPragmas checks the settings each connection gets.
+func TestPragmas(t *testing.T) {
+	s, err := Open(t.Context(), filepath.Join(t.TempDir(), "ode.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	tests := []struct {
+		db     *sql.DB
+		pragma string
+		want   string
+	}{
+		{s.w, "journal_mode", "wal"},
+		{s.w, "synchronous", "2"}, // FULL
+		{s.w, "foreign_keys", "1"},
+		{s.w, "busy_timeout", "5000"},
+		{s.w, "query_only", "0"},
+		{s.r, "journal_mode", "wal"},
+		{s.r, "busy_timeout", "5000"},
+		{s.r, "query_only", "1"},
+	}
+	for _, tt := range tests {
+		var got string
+		if err := tt.db.QueryRowContext(t.Context(), "PRAGMA "+tt.pragma).Scan(&got); err != nil {
+			t.Fatal(err)
+		}
+		if got != tt.want {
+			pool := "writer"
+			if tt.db == s.r {
+				pool = "reader"
+			}
+			t.Errorf("%s: PRAGMA %s = %s, want %s", pool, tt.pragma, got, tt.want)
+		}
+	}
+}
