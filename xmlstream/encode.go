@@ -13,16 +13,55 @@ import (
 // Text and attribute values are escaped; characters not allowed in XML are
 // replaced by U+FFFD.
 func (e *Element) AppendXML(dst []byte, parentNS string) []byte {
+	return e.appendXML(dst, parentNS, "")
+}
+
+// appendXML is AppendXML with an optional prefix for e's own name: when
+// prefix is not empty the caller has bound it to e.Name.Space, e is written
+// as prefix:local without a default namespace declaration, and its children
+// still see parentNS as the default namespace.
+func (e *Element) appendXML(dst []byte, parentNS, prefix string) []byte {
 	dst = append(dst, '<')
+	if prefix != "" {
+		dst = append(dst, prefix...)
+		dst = append(dst, ':')
+	}
 	dst = append(dst, e.Name.Local...)
-	if e.Name.Space != parentNS {
+	defNS := parentNS
+	if prefix == "" && e.Name.Space != parentNS {
 		dst = append(dst, ` xmlns="`...)
 		dst = appendEscaped(dst, e.Name.Space, true)
 		dst = append(dst, '"')
+		defNS = e.Name.Space
 	}
+	dst = appendAttrs(dst, e.Attr)
+	if len(e.Children) == 0 {
+		return append(dst, "/>"...)
+	}
+	dst = append(dst, '>')
+	for _, c := range e.Children {
+		if c.Elem != nil {
+			dst = c.Elem.appendXML(dst, defNS, "")
+		} else {
+			dst = appendEscaped(dst, c.Text, false)
+		}
+	}
+	dst = append(dst, "</"...)
+	if prefix != "" {
+		dst = append(dst, prefix...)
+		dst = append(dst, ':')
+	}
+	dst = append(dst, e.Name.Local...)
+	return append(dst, '>')
+}
+
+// appendAttrs appends attrs, each preceded by a space. Attributes in
+// namespaces other than xml get generated prefixes (ns1, ns2, ...) declared
+// just before their first use.
+func appendAttrs(dst []byte, attrs []Attr) []byte {
 	var prefixes []string // attribute namespaces declared here, index+1 is the prefix number
-	for i := range e.Attr {
-		a := &e.Attr[i]
+	for i := range attrs {
+		a := &attrs[i]
 		dst = append(dst, ' ')
 		switch a.Name.Space {
 		case "":
@@ -54,24 +93,12 @@ func (e *Element) AppendXML(dst []byte, parentNS string) []byte {
 		dst = appendEscaped(dst, a.Value, true)
 		dst = append(dst, '"')
 	}
-	if len(e.Children) == 0 {
-		return append(dst, "/>"...)
-	}
-	dst = append(dst, '>')
-	for _, c := range e.Children {
-		if c.Elem != nil {
-			dst = c.Elem.AppendXML(dst, e.Name.Space)
-		} else {
-			dst = appendEscaped(dst, c.Text, false)
-		}
-	}
-	dst = append(dst, "</"...)
-	dst = append(dst, e.Name.Local...)
-	return append(dst, '>')
+	return dst
 }
 
 // AppendEscaped appends s to dst escaped for use as character data, or as
-// an attribute value in double quotes when attr is true.
+// an attribute value when attr is true (both quote characters are escaped,
+// so the value may be written in single or double quotes).
 func AppendEscaped(dst []byte, s string, attr bool) []byte {
 	return appendEscaped(dst, s, attr)
 }
@@ -103,6 +130,10 @@ func appendEscaped(dst []byte, s string, attr bool) []byte {
 		case '"':
 			if attr {
 				esc = "&quot;"
+			}
+		case '\'':
+			if attr {
+				esc = "&apos;"
 			}
 		case '\r':
 			esc = "&#xD;"
