@@ -1,0 +1,186 @@
+// Package c2s serves client-to-server XMPP streams: RFC 6120 §4 (streams),
+// §5 (STARTTLS), §6 (SASL), §7 (resource binding) and XEP-0368 (direct TLS).
+//
+// Each connection has one reader goroutine that owns parsing and the
+// negotiation state, and an outbound queue bounded in bytes whose writer
+// goroutine runs only while there is something to write.
+package c2s
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ode-xmpp/ode/internal/router"
+	"github.com/ode-xmpp/ode/internal/storage"
+	"github.com/ode-xmpp/ode/stream"
+)
+
+// Config is what the c2s server needs.
+type Config struct {
+	// TLS holds the server's certificates; MinVersion is raised to TLS 1.2.
+	TLS *tls.Config
+	// RequireTLS makes STARTTLS mandatory before SASL (RFC 6120 §5.3.1).
+	RequireTLS bool
+	// MaxStanzaBytes bounds one top-level element.
+	MaxStanzaBytes int
+	// AuthTimeout closes a stream not yet bound that is idle this long.
+	AuthTimeout time.Duration
+	// MaxAuthFailures is the number of failed SASL attempts after which the
+	// stream is closed (RFC 6120 §6.4.5).
+	MaxAuthFailures int
+	// OutboundQueueBytes bounds each session's outbound queue.
+	OutboundQueueBytes int
+	// WriteTimeout bounds one write to a client's socket.
+	WriteTimeout time.Duration
+
+	Accounts storage.Accounts
+	Router   *router.Router
+	Log      *slog.Logger
+}
+
+// Server accepts client connections on any number of listeners.
+type Server struct {
+	cfg  Config
+	tls  *tls.Config // for STARTTLS
+	dtls *tls.Config // for direct TLS, with ALPN xmpp-client
+
+	mu        sync.Mutex
+	listeners map[net.Listener]struct{}
+	conns     map[*conn]struct{}
+	wg        sync.WaitGroup
+	closing   atomic.Bool
+	nextID    atomic.Uint64
+}
+
+// NewServer returns a server for cfg, with defaults for zero limits.
+func NewServer(cfg Config) *Server {
+	if cfg.MaxStanzaBytes == 0 {
+		cfg.MaxStanzaBytes = 256 << 10
+	}
+	if cfg.AuthTimeout == 0 {
+		cfg.AuthTimeout = 60 * time.Second
+	}
+	if cfg.MaxAuthFailures == 0 {
+		cfg.MaxAuthFailures = 3
+	}
+	if cfg.OutboundQueueBytes == 0 {
+		cfg.OutboundQueueBytes = 1 << 20
+	}
+	if cfg.WriteTimeout == 0 {
+		cfg.WriteTimeout = 30 * time.Second
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{cfg: cfg, listeners: make(map[net.Listener]struct{}), conns: make(map[*conn]struct{})}
+	if cfg.TLS != nil {
+		s.tls = cfg.TLS.Clone()
+		if s.tls.MinVersion < tls.VersionTLS12 {
+			s.tls.MinVersion = tls.VersionTLS12
+		}
+		s.dtls = s.tls.Clone()
+		s.dtls.NextProtos = []string{"xmpp-client"}
+	}
+	return s
+}
+
+// Serve accepts connections on ln until ln is closed or Shutdown is called.
+// With directTLS the TLS handshake starts at once (XEP-0368); otherwise the
+// stream starts in the clear and offers STARTTLS.
+func (s *Server) Serve(ln net.Listener, directTLS bool) error {
+	if directTLS && s.dtls == nil {
+		return errors.New("c2s: direct TLS without a certificate")
+	}
+	s.mu.Lock()
+	if s.closing.Load() {
+		s.mu.Unlock()
+		return net.ErrClosed
+	}
+	s.listeners[ln] = struct{}{}
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.listeners, ln)
+		s.mu.Unlock()
+	}()
+	var delay time.Duration
+	for {
+		nc, err := ln.Accept()
+		if err != nil {
+			if s.closing.Load() || errors.Is(err, net.ErrClosed) {
+				return nil
+			}
+			// Back off on temporary errors such as EMFILE.
+			if delay == 0 {
+				delay = 5 * time.Millisecond
+			} else if delay *= 2; delay > time.Second {
+				delay = time.Second
+			}
+			s.cfg.Log.Warn("accept failed", "component", "c2s", "err", err, "retry_in", delay)
+			time.Sleep(delay)
+			continue
+		}
+		delay = 0
+		c := newConn(s, nc, directTLS)
+		s.mu.Lock()
+		if s.closing.Load() {
+			s.mu.Unlock()
+			nc.Close()
+			return nil
+		}
+		s.conns[c] = struct{}{}
+		s.wg.Add(1)
+		s.mu.Unlock()
+		go func() {
+			defer s.wg.Done()
+			c.serve()
+			s.mu.Lock()
+			delete(s.conns, c)
+			s.mu.Unlock()
+		}()
+	}
+}
+
+// Shutdown stops accepting, sends every stream a system-shutdown stream
+// error and waits for the connections to close or ctx to end.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.closing.Store(true)
+	for ln := range s.listeners {
+		ln.Close()
+	}
+	conns := make([]*conn, 0, len(s.conns))
+	for c := range s.conns {
+		conns = append(conns, c)
+	}
+	s.mu.Unlock()
+	for _, c := range conns {
+		c.Close(&stream.Error{Condition: stream.SystemShutdown})
+	}
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		s.mu.Lock()
+		for c := range s.conns {
+			c.kill()
+		}
+		s.mu.Unlock()
+		return ctx.Err()
+	}
+}
+
+// Count returns the number of open connections.
+func (s *Server) Count() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.conns)
+}

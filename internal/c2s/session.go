@@ -1,0 +1,171 @@
+package c2s
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ode-xmpp/ode/internal/router"
+	"github.com/ode-xmpp/ode/internal/storage"
+	"github.com/ode-xmpp/ode/jid"
+	"github.com/ode-xmpp/ode/stanza"
+	"github.com/ode-xmpp/ode/stream"
+	"github.com/ode-xmpp/ode/xmlstream"
+)
+
+var storageNotFound = storage.ErrNotFound
+
+var _ router.Session = (*conn)(nil)
+
+// JID returns the session's full JID (valid once bound).
+func (c *conn) JID() jid.JID { return c.full }
+
+// Presence returns the priority and availability of the session's last
+// broadcast presence.
+func (c *conn) Presence() (int, bool) {
+	v := c.presence.Load()
+	if v == 0 {
+		return 0, false
+	}
+	return int(v&0xff) - 128, true
+}
+
+// Deliver enqueues a stanza for the client. A full queue closes the stream:
+// a receiver that does not read must not make the server hold its traffic.
+func (c *conn) Deliver(st *xmlstream.Element) error {
+	err := c.sendElement(st)
+	if err == errQueueFull {
+		c.log.Warn("outbound queue overflow, closing", "jid", c.full.String())
+		c.Close(&stream.Error{Condition: stream.PolicyViolation, Text: "too slow to read its stream"})
+	}
+	return err
+}
+
+// isSession reports whether iq is the RFC 3921 session establishment.
+func isSession(iq *xmlstream.Element) bool {
+	p := iq.FirstChild()
+	return iq.Name.Local == "iq" && stanza.Type(iq) == stanza.IQSet && p != nil &&
+		p.Name.Space == stream.NSSession && p.Name.Local == "session"
+}
+
+// beforeBind handles stanzas between SASL and resource binding: only the
+// bind (and the legacy session) IQ is allowed (RFC 6120 §7.1).
+func (c *conn) beforeBind(ctx context.Context, e *xmlstream.Element) error {
+	if e.Name.Local != "iq" {
+		return &stream.Error{Condition: stream.NotAuthorized, Text: "bind a resource first"}
+	}
+	if err := stanza.ValidateIQ(e); err != nil {
+		return c.reply(stanza.ErrorReply(e, asStanzaError(err)))
+	}
+	p := e.FirstChild()
+	switch {
+	case isSession(e):
+		return c.reply(stanza.IQResultFor(e))
+	case stanza.Type(e) == stanza.IQSet && p.Name.Space == stream.NSBind && p.Name.Local == "bind":
+		return c.bind(ctx, e, p)
+	}
+	return c.reply(stanza.ErrorReply(e, stanza.NewError(stanza.NotAuthorized, "")))
+}
+
+// bind binds the client's or a generated resource (RFC 6120 §7.6, §7.7).
+func (c *conn) bind(ctx context.Context, iq, b *xmlstream.Element) error {
+	bare, err := jid.New(c.local, c.domain, "")
+	if err != nil {
+		return &stream.Error{Condition: stream.InternalServerError}
+	}
+	res := ""
+	if r := b.Child(stream.NSBind, "resource"); r != nil {
+		res = strings.Trim(r.Text(), " \t\r\n") // XML white space only
+	}
+	if res == "" {
+		res = generateResource()
+	}
+	full, err := bare.WithResource(res)
+	if err != nil {
+		// RFC 6120 §7.7.2.1: a resourcepart that cannot be processed.
+		return c.reply(stanza.ErrorReply(iq, stanza.NewError(stanza.BadRequest, "invalid resource")))
+	}
+	c.full = full
+	c.state = stateBound
+	c.bound.Store(true)
+	if old := c.srv.cfg.Router.Bind(c); old != nil {
+		// RFC 6120 §7.7.2.2: the new session overrides the old one.
+		old.Close(&stream.Error{Condition: stream.Conflict, Text: "replaced by a new connection"})
+	}
+	_ = c.nc.SetReadDeadline(time.Time{})
+	c.log = c.log.With("jid", full.String())
+	c.log.Info("resource bound")
+	res0 := stanza.IQResultFor(iq)
+	res0.RemoveAttr("from")
+	res0.RemoveAttr("to")
+	res0.Append(xmlstream.NewElement(stream.NSBind, "bind").Append(
+		xmlstream.NewElement(stream.NSBind, "jid").AppendText(full.String())))
+	return c.reply(res0)
+}
+
+func generateResource() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return "ode-" + hex.EncodeToString(b[:])
+}
+
+// reply enqueues an element for this client; nil is a no-op.
+func (c *conn) reply(e *xmlstream.Element) error {
+	if e == nil {
+		return nil
+	}
+	return c.sendElement(e)
+}
+
+func asStanzaError(err error) *stanza.Error {
+	if se, ok := err.(*stanza.Error); ok {
+		return se
+	}
+	return stanza.NewError(stanza.BadRequest, "")
+}
+
+// stanza handles a stanza from a bound client (RFC 6120 §8.1.2.1, §10).
+func (c *conn) stanza(ctx context.Context, e *xmlstream.Element) error {
+	if from := e.Attribute("from"); from != "" {
+		f, err := jid.Parse(from)
+		if err != nil || !(f.Equal(c.full) || f.Equal(c.full.Bare())) {
+			return &stream.Error{Condition: stream.InvalidFrom}
+		}
+	}
+	e.SetAttr("from", c.full.String())
+	switch e.Name.Local {
+	case "iq":
+		if err := stanza.ValidateIQ(e); err != nil {
+			return c.reply(stanza.ErrorReply(e, asStanzaError(err)))
+		}
+		if isSession(e) && (e.Attribute("to") == "" || e.Attribute("to") == c.domain) {
+			return c.reply(stanza.IQResultFor(e))
+		}
+	case "presence":
+		if e.Attribute("to") == "" {
+			c.updatePresence(e)
+		}
+	}
+	c.srv.cfg.Router.Route(ctx, e)
+	return nil
+}
+
+// updatePresence records availability and priority from a broadcast
+// presence (RFC 6121 §4.2, §4.7.2.3).
+func (c *conn) updatePresence(e *xmlstream.Element) {
+	switch stanza.Type(e) {
+	case "":
+		prio := 0
+		if p := e.Child("", "priority"); p != nil {
+			if n, err := strconv.Atoi(strings.TrimSpace(p.Text())); err == nil && n >= -128 && n <= 127 {
+				prio = n
+			}
+		}
+		c.presence.Store(0x100 | uint32(prio+128))
+	case stanza.PresenceUnavailable:
+		c.presence.Store(0)
+	}
+}

@@ -1,0 +1,400 @@
+// Package router delivers stanzas by their 'to' address: RFC 6120 §10
+// (server rules for processing XML stanzas) and RFC 6121 §8 (delivery rules
+// for instant messaging and presence).
+//
+// The router keeps the table of bound resources, sharded by bare JID so that
+// delivery takes no global lock, and a table of IQ handlers for stanzas the
+// server answers itself. It never writes to a socket: a Session's Deliver
+// only enqueues.
+package router
+
+import (
+	"context"
+	"errors"
+	"hash/maphash"
+	"log/slog"
+	"sync"
+
+	"github.com/ode-xmpp/ode/jid"
+	"github.com/ode-xmpp/ode/stanza"
+	"github.com/ode-xmpp/ode/stream"
+	"github.com/ode-xmpp/ode/xmlstream"
+)
+
+// Session is a bound client resource as the router sees it.
+type Session interface {
+	// JID returns the session's full JID.
+	JID() jid.JID
+	// Presence returns the priority of the session's last broadcast
+	// presence and whether the resource is available (RFC 6121 §4.2).
+	Presence() (priority int, available bool)
+	// Deliver enqueues st for the session's stream without blocking. An
+	// error means the stanza was not accepted (the session is closing or
+	// its outbound queue overflowed).
+	Deliver(st *xmlstream.Element) error
+	// Close ends the session's stream with the given stream error.
+	Close(err *stream.Error)
+}
+
+// IQHandler answers an IQ get or set that the server handles itself. It
+// returns the payload of the result (nil for an empty result) or an error:
+// a *stanza.Error is sent as it is, any other error becomes
+// internal-server-error.
+type IQHandler func(ctx context.Context, iq *xmlstream.Element) (*xmlstream.Element, error)
+
+type iqKey struct {
+	typ  string
+	name xmlstream.Name
+}
+
+const shardCount = 64
+
+type shard struct {
+	mu sync.RWMutex
+	m  map[string][]Session // bare JID → bound resources
+}
+
+// Router routes stanzas between local sessions and the server's handlers.
+type Router struct {
+	domains map[string]bool
+	first   string
+	log     *slog.Logger
+	seed    maphash.Seed
+	shards  [shardCount]shard
+
+	mu  sync.RWMutex
+	iqs map[iqKey]IQHandler
+}
+
+// New returns a router for the given hosted domains.
+func New(domains []string, log *slog.Logger) *Router {
+	r := &Router{domains: make(map[string]bool), log: log, seed: maphash.MakeSeed(), iqs: make(map[iqKey]IQHandler)}
+	for _, d := range domains {
+		r.domains[d] = true
+	}
+	if len(domains) > 0 {
+		r.first = domains[0]
+	}
+	for i := range r.shards {
+		r.shards[i].m = make(map[string][]Session)
+	}
+	return r
+}
+
+// Hosts reports whether domain is one of the server's domains.
+func (r *Router) Hosts(domain string) bool { return r.domains[domain] }
+
+// HandleIQ registers h for IQs of type typ ("get" or "set") whose payload
+// is the element {space}local. It replaces any earlier handler.
+func (r *Router) HandleIQ(typ, space, local string, h IQHandler) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.iqs[iqKey{typ, xmlstream.Name{Space: space, Local: local}}] = h
+}
+
+func (r *Router) shard(bare string) *shard {
+	return &r.shards[maphash.String(r.seed, bare)%shardCount]
+}
+
+// Bind adds s to the session table. A session already bound to the same
+// full JID is removed and returned, so that the caller can close it with a
+// conflict stream error (RFC 6120 §7.7.2.2).
+func (r *Router) Bind(s Session) (replaced Session) {
+	full := s.JID()
+	bare := full.Bare().String()
+	sh := r.shard(bare)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	list := sh.m[bare]
+	for i, old := range list {
+		if old.JID().Equal(full) {
+			list[i] = s
+			return old
+		}
+	}
+	sh.m[bare] = append(list, s)
+	return nil
+}
+
+// Unbind removes s (and only s) from the session table.
+func (r *Router) Unbind(s Session) {
+	bare := s.JID().Bare().String()
+	sh := r.shard(bare)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	list := sh.m[bare]
+	for i, cur := range list {
+		if cur == s {
+			list = append(list[:i:i], list[i+1:]...)
+			break
+		}
+	}
+	if len(list) == 0 {
+		delete(sh.m, bare)
+	} else {
+		sh.m[bare] = list
+	}
+}
+
+// Sessions returns the sessions bound to the bare JID bare. The slice is a
+// copy the caller owns.
+func (r *Router) Sessions(bare jid.JID) []Session {
+	key := bare.Bare().String()
+	sh := r.shard(key)
+	sh.mu.RLock()
+	defer sh.mu.RUnlock()
+	return append([]Session(nil), sh.m[key]...)
+}
+
+// Session returns the session bound to the full JID full, or nil.
+func (r *Router) Session(full jid.JID) Session {
+	key := full.Bare().String()
+	sh := r.shard(key)
+	sh.mu.RLock()
+	defer sh.mu.RUnlock()
+	for _, s := range sh.m[key] {
+		if s.JID().Equal(full) {
+			return s
+		}
+	}
+	return nil
+}
+
+// Each calls fn for every bound session (for shutdown and statistics).
+func (r *Router) Each(fn func(Session)) {
+	for i := range r.shards {
+		sh := &r.shards[i]
+		sh.mu.RLock()
+		var all []Session
+		for _, list := range sh.m {
+			all = append(all, list...)
+		}
+		sh.mu.RUnlock()
+		for _, s := range all {
+			fn(s)
+		}
+	}
+}
+
+// Count returns the number of bound sessions.
+func (r *Router) Count() int {
+	n := 0
+	for i := range r.shards {
+		sh := &r.shards[i]
+		sh.mu.RLock()
+		for _, list := range sh.m {
+			n += len(list)
+		}
+		sh.mu.RUnlock()
+	}
+	return n
+}
+
+// Route delivers a stanza whose 'from' the caller has already stamped and
+// checked. Stanzas that cannot be delivered are answered with the stanza
+// error RFC 6120 §10 and RFC 6121 §8 name, except that an error is never
+// answered with an error.
+func (r *Router) Route(ctx context.Context, st *xmlstream.Element) {
+	to := stanza.To(st)
+	if to == "" {
+		r.routeToServer(ctx, st, jid.JID{})
+		return
+	}
+	dst, err := jid.Parse(to)
+	if err != nil {
+		r.bounce(ctx, st, stanza.NewError(stanza.JIDMalformed, ""))
+		return
+	}
+	if !r.domains[dst.DomainString()] {
+		// Federation does not exist yet (RFC 6120 §10.4.3).
+		r.bounce(ctx, st, stanza.NewError(stanza.RemoteServerNotFound, ""))
+		return
+	}
+	switch {
+	case dst.IsDomain():
+		r.routeToServer(ctx, st, dst)
+	case dst.IsBare():
+		r.routeToBare(ctx, st, dst)
+	default:
+		r.routeToFull(ctx, st, dst)
+	}
+}
+
+// routeToServer handles stanzas with no 'to' (on behalf of the sender's
+// account) or addressed to a hosted domain (RFC 6120 §10.3, §10.4.1).
+func (r *Router) routeToServer(ctx context.Context, st *xmlstream.Element, dst jid.JID) {
+	switch st.Name.Local {
+	case "iq":
+		r.handleIQ(ctx, st)
+	case "message":
+		if dst.IsZero() {
+			// RFC 6120 §10.3.1: as if addressed to the sender's bare JID.
+			from, err := jid.Parse(stanza.From(st))
+			if err == nil {
+				r.routeToBare(ctx, st, from.Bare())
+			}
+		}
+		// A message to the server itself has no handler yet: dropped.
+	case "presence":
+		// Presence broadcast and directed presence to the server are the
+		// IM layer's (RFC 6121 §4); the c2s session records availability.
+	}
+}
+
+// handleIQ answers an IQ addressed to the server or to an account's bare
+// JID, with a registered handler or service-unavailable.
+func (r *Router) handleIQ(ctx context.Context, iq *xmlstream.Element) {
+	typ := stanza.Type(iq)
+	if typ != stanza.IQGet && typ != stanza.IQSet {
+		return // results and errors to the server end here
+	}
+	if err := stanza.ValidateIQ(iq); err != nil {
+		var se *stanza.Error
+		if !errors.As(err, &se) {
+			se = stanza.NewError(stanza.BadRequest, "")
+		}
+		r.bounce(ctx, iq, se)
+		return
+	}
+	payload := iq.FirstChild()
+	r.mu.RLock()
+	h := r.iqs[iqKey{typ, payload.Name}]
+	r.mu.RUnlock()
+	if h == nil {
+		r.bounce(ctx, iq, stanza.NewError(stanza.ServiceUnavailable, ""))
+		return
+	}
+	res, err := h(ctx, iq)
+	if err != nil {
+		var se *stanza.Error
+		if !errors.As(err, &se) {
+			r.log.Error("iq handler failed", "payload", payload.Name.Space+" "+payload.Name.Local, "err", err)
+			se = stanza.NewError(stanza.InternalServerError, "")
+		}
+		r.bounce(ctx, iq, se)
+		return
+	}
+	reply := stanza.IQResultFor(iq)
+	if reply.Attribute("from") == "" {
+		// A reply to an IQ with no 'to' comes from the account itself.
+		if from, err := jid.Parse(stanza.From(iq)); err == nil {
+			reply.SetAttr("from", from.Bare().String())
+		}
+	}
+	if res != nil {
+		reply.Append(res)
+	}
+	r.Route(ctx, reply)
+}
+
+// routeToBare applies RFC 6121 §8.5.2 (the account exists) and §8.5.1.
+func (r *Router) routeToBare(ctx context.Context, st *xmlstream.Element, dst jid.JID) {
+	switch st.Name.Local {
+	case "iq":
+		// RFC 6121 §8.5.1: the server answers on behalf of the account.
+		r.handleIQ(ctx, st)
+	case "message":
+		typ := stanza.Type(st)
+		if typ == stanza.MessageError {
+			return
+		}
+		if typ == stanza.MessageGroupchat {
+			r.bounce(ctx, st, stanza.NewError(stanza.ServiceUnavailable, ""))
+			return
+		}
+		targets := r.messageTargets(dst, typ == stanza.MessageHeadline)
+		delivered := false
+		for _, s := range targets {
+			if s.Deliver(st) == nil {
+				delivered = true
+			}
+		}
+		if !delivered {
+			// TODO(offline storage, RFC 6121 §8.5.2.2.1): store instead.
+			if typ != stanza.MessageHeadline {
+				r.bounce(ctx, st, stanza.NewError(stanza.ServiceUnavailable, ""))
+			}
+		}
+	case "presence":
+		// Directed presence to a bare JID goes to every available resource
+		// (RFC 6121 §8.5.2.1.2); subscription handling arrives with the
+		// roster.
+		for _, s := range r.Sessions(dst) {
+			if _, ok := s.Presence(); ok {
+				_ = s.Deliver(st)
+			}
+		}
+	}
+}
+
+// messageTargets returns the available resources of non-negative priority
+// that a message to the bare JID goes to: those of the highest priority, or
+// all of them for headlines (RFC 6121 §8.5.2.1.1).
+func (r *Router) messageTargets(bare jid.JID, all bool) []Session {
+	var out []Session
+	best := -1
+	for _, s := range r.Sessions(bare) {
+		prio, ok := s.Presence()
+		if !ok || prio < 0 {
+			continue
+		}
+		switch {
+		case all:
+			out = append(out, s)
+		case prio > best:
+			best = prio
+			out = append(out[:0], s)
+		case prio == best:
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// routeToFull applies RFC 6121 §8.5.3.
+func (r *Router) routeToFull(ctx context.Context, st *xmlstream.Element, dst jid.JID) {
+	if s := r.Session(dst); s != nil {
+		if err := s.Deliver(st); err == nil {
+			return
+		}
+	}
+	switch st.Name.Local {
+	case "message":
+		switch stanza.Type(st) {
+		case stanza.MessageError, stanza.MessageHeadline:
+			return
+		case stanza.MessageGroupchat:
+			r.bounce(ctx, st, stanza.NewError(stanza.ServiceUnavailable, ""))
+		default:
+			r.routeToBare(ctx, st, dst.Bare())
+		}
+	case "iq":
+		r.bounce(ctx, st, stanza.NewError(stanza.ServiceUnavailable, ""))
+	case "presence":
+		// Dropped (RFC 6121 §8.5.3.2.3); subscription stanzas will be
+		// handled as to the bare JID by the IM layer.
+	}
+}
+
+// bounce routes the error reply for st back to its sender, unless st is
+// itself an error or an IQ result.
+func (r *Router) bounce(ctx context.Context, st *xmlstream.Element, err *stanza.Error) {
+	reply := stanza.ErrorReply(st, err)
+	if reply == nil {
+		return
+	}
+	if reply.Attribute("to") == "" {
+		return
+	}
+	if reply.Attribute("from") == "" {
+		// The error comes from the server when the stanza had no 'to'.
+		if from, perr := jid.Parse(stanza.From(st)); perr == nil {
+			reply.SetAttr("from", from.DomainString())
+		}
+	}
+	r.Route(ctx, reply)
+}
+
+// DefaultDomain returns the first hosted domain, for replies that must name
+// the server before a client said which domain it wants.
+func (r *Router) DefaultDomain() string { return r.first }

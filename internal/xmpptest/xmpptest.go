@@ -1,0 +1,147 @@
+// Package xmpptest starts a real ode server on 127.0.0.1 for tests, with a
+// temporary data directory, a test CA and accounts, and dials it with the
+// client package.
+package xmpptest
+
+import (
+	"context"
+	"crypto/tls"
+	"log/slog"
+	"net"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/ode-xmpp/ode/client"
+	"github.com/ode-xmpp/ode/internal/config"
+	"github.com/ode-xmpp/ode/internal/server"
+	"github.com/ode-xmpp/ode/internal/storage"
+	"github.com/ode-xmpp/ode/jid"
+	"github.com/ode-xmpp/ode/sasl"
+)
+
+// Server is a running test server.
+type Server struct {
+	*server.Server
+	Config config.Config
+	Domain string
+	// Addr is the STARTTLS listener, DirectAddr the direct TLS one.
+	Addr, DirectAddr string
+	// CA signed the server's certificate; CAFile is its PEM file.
+	CA     *CA
+	CAFile string
+}
+
+// Start starts a server for domain "localhost" on loopback ports chosen by
+// the kernel and stops it when the test ends. edit, if not nil, may change
+// the configuration first.
+func Start(t testing.TB, edit func(*config.Config)) *Server {
+	t.Helper()
+	dir := t.TempDir()
+	ca, err := NewCA()
+	if err != nil {
+		t.Fatalf("xmpptest: CA: %v", err)
+	}
+	cfg := config.Default()
+	cfg.Server.DataDir = dir
+	cfg.C2S.Listen = []string{"127.0.0.1:0"}
+	cfg.C2S.DirectTLS = []string{"127.0.0.1:0"}
+	if edit != nil {
+		edit(&cfg)
+	}
+	cert, key, caFile, err := ca.WriteFiles(dir, append(append([]string(nil), cfg.Server.Domains...), "127.0.0.1")...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.TLS.Cert == "" {
+		cfg.TLS.Cert, cfg.TLS.Key = cert, key
+	}
+	level := slog.LevelWarn
+	if os.Getenv("ODE_TEST_LOG") != "" {
+		level = slog.LevelDebug
+	}
+	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: level}))
+	srv, err := server.Start(t.Context(), cfg, log)
+	if err != nil {
+		t.Fatalf("xmpptest: start server: %v", err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := srv.Shutdown(ctx); err != nil {
+			t.Errorf("xmpptest: shutdown: %v", err)
+		}
+	})
+	s := &Server{Server: srv, Config: cfg, Domain: cfg.Server.Domains[0], CA: ca, CAFile: caFile}
+	st, dt := srv.Addrs()
+	if len(st) > 0 {
+		s.Addr = st[0].String()
+	}
+	if len(dt) > 0 {
+		s.DirectAddr = dt[0].String()
+	}
+	return s
+}
+
+type testWriter struct{ t testing.TB }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Helper()
+	w.t.Log(string(p))
+	return len(p), nil
+}
+
+// AddUser creates the account local@domain with password.
+func (s *Server) AddUser(t testing.TB, local, password string) jid.JID {
+	t.Helper()
+	j, err := jid.New(local, s.Domain, "")
+	if err != nil {
+		t.Fatalf("xmpptest: %v", err)
+	}
+	cs, err := sasl.NewCredentials(password, 0)
+	if err != nil {
+		t.Fatalf("xmpptest: credentials: %v", err)
+	}
+	creds := make([]storage.Credential, len(cs))
+	for i, c := range cs {
+		creds[i] = storage.Credential{Hash: string(c.Hash), Salt: c.Salt, Iterations: c.Iterations, StoredKey: c.StoredKey, ServerKey: c.ServerKey}
+	}
+	if err := s.Store().CreateAccount(context.Background(), j.Local(), j.DomainString(), creds); err != nil {
+		t.Fatalf("xmpptest: create account: %v", err)
+	}
+	return j
+}
+
+// TLSConfig trusts the test CA.
+func (s *Server) TLSConfig() *tls.Config {
+	return &tls.Config{RootCAs: s.CA.Pool, ServerName: s.Domain, MinVersion: tls.VersionTLS12}
+}
+
+// ClientConfig returns a client configuration for account j over STARTTLS.
+func (s *Server) ClientConfig(j jid.JID, password string) client.Config {
+	return client.Config{JID: j, Password: password, Addr: s.Addr, TLS: s.TLSConfig()}
+}
+
+// Dial logs in as j and closes the client when the test ends.
+func (s *Server) Dial(t testing.TB, j jid.JID, password string) *client.Client {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	c, err := client.Dial(ctx, s.ClientConfig(j, password))
+	if err != nil {
+		t.Fatalf("xmpptest: dial %s: %v", j, err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// Raw opens a plain TCP connection to the STARTTLS listener.
+func (s *Server) Raw(t testing.TB) net.Conn {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", s.Addr, 5*time.Second)
+	if err != nil {
+		t.Fatalf("xmpptest: %v", err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
