@@ -1,0 +1,252 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/ode-xmpp/ode/client"
+	"github.com/ode-xmpp/ode/jid"
+	"github.com/ode-xmpp/ode/stanza"
+	"github.com/ode-xmpp/ode/stream"
+	"github.com/ode-xmpp/ode/xmlstream"
+)
+
+// The test binary doubles as the ode command when ODE_TEST_MAIN is set,
+// so the tests run the real program as a separate process.
+func TestMain(m *testing.M) {
+	if os.Getenv("ODE_TEST_MAIN") == "1" {
+		main()
+		return
+	}
+	os.Exit(m.Run())
+}
+
+func ode(t *testing.T, dir string, args ...string) *exec.Cmd {
+	t.Helper()
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(exe, args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "ODE_TEST_MAIN=1")
+	return cmd
+}
+
+func freePort(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// proc is a running `ode serve`.
+type proc struct {
+	cmd  *exec.Cmd
+	mu   sync.Mutex
+	logs strings.Builder
+	done chan struct{} // closed when stderr is at EOF
+}
+
+func (p *proc) log() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.logs.String()
+}
+
+// stop sends SIGTERM and waits for the process to exit.
+func (p *proc) stop(t *testing.T) {
+	t.Helper()
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-p.done:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("ode serve did not exit after SIGTERM:\n%s", p.log())
+	}
+	if err := p.cmd.Wait(); err != nil {
+		t.Fatalf("exit: %v\n%s", err, p.log())
+	}
+}
+
+// serve starts `ode serve` and waits until it listens on addr.
+func serve(t *testing.T, dir string, addr string, args ...string) *proc {
+	t.Helper()
+	p := &proc{cmd: ode(t, dir, append([]string{"serve"}, args...)...), done: make(chan struct{})}
+	pr, err := p.cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	ready := make(chan struct{})
+	go func() {
+		defer close(p.done)
+		signalled := false
+		sc := bufio.NewScanner(pr)
+		for sc.Scan() {
+			l := sc.Text()
+			p.mu.Lock()
+			p.logs.WriteString(l + "\n")
+			p.mu.Unlock()
+			if strings.Contains(l, "listening") && strings.Contains(l, addr) && !signalled {
+				close(ready)
+				signalled = true
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		if p.cmd.ProcessState == nil {
+			_ = p.cmd.Process.Kill()
+			<-p.done
+			_ = p.cmd.Wait()
+		}
+	})
+	select {
+	case <-ready:
+		return p
+	case <-p.done:
+		t.Fatalf("ode serve exited:\n%s", p.log())
+	case <-time.After(30 * time.Second):
+		t.Fatalf("ode serve did not start:\n%s", p.log())
+	}
+	return nil
+}
+
+func selfSignedPool(t *testing.T, dataDir string) *x509.CertPool {
+	t.Helper()
+	pem, err := os.ReadFile(filepath.Join(dataDir, "selfsigned.crt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		t.Fatal("no certificate in selfsigned.crt")
+	}
+	return pool
+}
+
+func dial(t *testing.T, addr, account, password string, pool *x509.CertPool) *client.Client {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	c, err := client.Dial(ctx, client.Config{JID: jid.MustParse(account), Password: password, Addr: addr,
+		TLS: &tls.Config{RootCAs: pool, ServerName: "localhost"}})
+	if err != nil {
+		t.Fatalf("login %s: %v", account, err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// TestServeWithConfig runs the binary as an operator would: accounts made
+// with `ode user` before and while the server runs, two clients chatting,
+// and SIGTERM ending every stream with system-shutdown.
+func TestServeWithConfig(t *testing.T) {
+	dir := t.TempDir()
+	addr, direct := freePort(t), freePort(t)
+	cfg := filepath.Join(dir, "ode.toml")
+	conf := fmt.Sprintf("[server]\ndomains = [\"localhost\"]\ndata_dir = \"data\"\n[log]\nformat = \"json\"\n[c2s]\nlisten = [%q]\ndirect_tls = [%q]\n", addr, direct)
+	if err := os.WriteFile(cfg, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := ode(t, dir, "user", "add", "alice@localhost", "-c", cfg, "--password", "alice pw").CombinedOutput(); err != nil {
+		t.Fatalf("user add: %v: %s", err, out)
+	}
+	p := serve(t, dir, addr, "-c", cfg)
+	pool := selfSignedPool(t, filepath.Join(dir, "data"))
+	// Accounts can be added while the server runs.
+	if out, err := ode(t, dir, "user", "add", "bob@localhost", "-c", cfg, "--password", "bob pw").CombinedOutput(); err != nil {
+		t.Fatalf("user add while running: %v: %s", err, out)
+	}
+	alice := dial(t, addr, "alice@localhost", "alice pw", pool)
+	bob := dial(t, addr, "bob@localhost", "bob pw", pool)
+	msg := stanza.NewMessage(stanza.NSClient, stanza.MessageChat, bob.JID().String(), "", "").
+		Append(xmlstream.NewElement(stanza.NSClient, "body").AppendText("hello from a real process"))
+	if err := alice.Send(msg); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	got, err := bob.Recv(ctx)
+	if err != nil || got.Child(stanza.NSClient, "body").Text() != "hello from a real process" {
+		t.Fatalf("bob: %v %v", got, err)
+	}
+
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []*client.Client{alice, bob} {
+		for {
+			if _, err := c.Recv(ctx); err != nil {
+				var se *stream.Error
+				if !errors.As(err, &se) || se.Condition != stream.SystemShutdown {
+					t.Errorf("%s: stream ended with %v, want system-shutdown", c.JID(), err)
+				}
+				break
+			}
+		}
+	}
+	<-p.done
+	if err := p.cmd.Wait(); err != nil {
+		t.Fatalf("exit: %v\n%s", err, p.log())
+	}
+	logs := p.log()
+	for _, want := range []string{`"msg":"authenticated"`, `"msg":"ode stopped"`} {
+		if !strings.Contains(logs, want) {
+			t.Errorf("log lacks %s:\n%s", want, logs)
+		}
+	}
+	for _, secret := range []string{"alice pw", "bob pw"} {
+		if strings.Contains(logs, secret) {
+			t.Errorf("a password is in the log")
+		}
+	}
+}
+
+// TestServeDefaults runs the README's command: no config file, data in
+// ./ode-data, c2s on 127.0.0.1:5222.
+func TestServeDefaults(t *testing.T) {
+	if ln, err := net.Listen("tcp", "127.0.0.1:5222"); err != nil {
+		t.Fatalf("port 5222 is taken, so the defaults cannot be tested: %v", err)
+	} else {
+		ln.Close()
+	}
+	dir := t.TempDir()
+	if out, err := ode(t, dir, "user", "add", "juliet@localhost", "--password", "pw").CombinedOutput(); err != nil {
+		t.Fatalf("user add: %v: %s", err, out)
+	}
+	p := serve(t, dir, "127.0.0.1:5222")
+	c := dial(t, "127.0.0.1:5222", "juliet@localhost", "pw", selfSignedPool(t, filepath.Join(dir, "ode-data")))
+	if _, err := os.Stat(filepath.Join(dir, "ode-data", "ode.db")); err != nil {
+		t.Error(err)
+	}
+	c.Close()
+	p.stop(t)
+	// The certificate is reused on the next start.
+	before, _ := os.ReadFile(filepath.Join(dir, "ode-data", "selfsigned.crt"))
+	p = serve(t, dir, "127.0.0.1:5222")
+	after, _ := os.ReadFile(filepath.Join(dir, "ode-data", "selfsigned.crt"))
+	if string(before) != string(after) {
+		t.Error("the self-signed certificate was regenerated")
+	}
+	p.stop(t)
+}

@@ -1,0 +1,431 @@
+// Package cli implements the ode command's subcommands, so that they run
+// in tests exactly as from a shell.
+package cli
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/ode-xmpp/ode/internal/config"
+	"github.com/ode-xmpp/ode/internal/server"
+	"github.com/ode-xmpp/ode/internal/storage"
+	"github.com/ode-xmpp/ode/jid"
+	"github.com/ode-xmpp/ode/sasl"
+)
+
+// Version is the ode version, set at link time with -ldflags "-X".
+var Version = "0.1.0-dev"
+
+const usage = `ode is an XMPP server.
+
+Usage:
+  ode serve [-c FILE] [-log-format text|json]   run the server (embedded defaults without -c)
+  ode user add JID [-c FILE] (--password P | --password-stdin)
+  ode user passwd JID [-c FILE] (--password P | --password-stdin)
+  ode user del JID [-c FILE]
+  ode user list [DOMAIN] [-c FILE]
+  ode user import [-c FILE] < FILE      lines of "jid password"
+  ode check [-c FILE]                    validate the configuration
+  ode version
+  ode help
+
+Run "ode COMMAND -h" for a command's options.
+`
+
+// env is what a command reads and writes.
+type env struct {
+	stdin          io.Reader
+	stdout, stderr io.Writer
+}
+
+func (e env) errorf(format string, a ...any) int {
+	fmt.Fprintf(e.stderr, "ode: "+format+"\n", a...)
+	return 1
+}
+
+// Main runs the ode command with args (without the program name) and
+// returns the exit status.
+func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	e := env{stdin, stdout, stderr}
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	switch args[0] {
+	case "serve":
+		return e.serve(args[1:])
+	case "user":
+		return e.user(args[1:])
+	case "check":
+		return e.check(args[1:])
+	case "version", "-version", "--version":
+		fmt.Fprintln(stdout, "ode", version())
+		return 0
+	case "help", "-h", "-help", "--help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	}
+	fmt.Fprintf(stderr, "ode: unknown command %q\n\n%s", args[0], usage)
+	return 2
+}
+
+func version() string {
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return Version
+}
+
+// newFlags returns a flag set that prints its usage to stderr.
+func (e env) newFlags(name, synopsis string) (*flag.FlagSet, *string) {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(e.stderr)
+	cfgPath := fs.String("c", "", "config file (TOML); embedded defaults when empty")
+	fs.Usage = func() {
+		fmt.Fprintf(e.stderr, "Usage: %s\n\nOptions:\n", synopsis)
+		fs.PrintDefaults()
+	}
+	return fs, cfgPath
+}
+
+// parse parses flags that may come before or after positional arguments.
+func parse(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			return pos, nil
+		}
+		pos = append(pos, args[0])
+		args = args[1:]
+	}
+}
+
+func loadConfig(path string) (config.Config, error) {
+	if path == "" {
+		return config.Default(), nil
+	}
+	return config.Load(path)
+}
+
+func (e env) check(args []string) int {
+	fs, cfgPath := e.newFlags("check", "ode check [-c FILE]")
+	if _, err := parse(fs, args); err != nil {
+		return flagStatus(err)
+	}
+	if _, err := loadConfig(*cfgPath); err != nil {
+		return e.errorf("%v", err)
+	}
+	fmt.Fprintln(e.stdout, "configuration ok")
+	return 0
+}
+
+func flagStatus(err error) int {
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	return 2
+}
+
+func (e env) serve(args []string) int {
+	fs, cfgPath := e.newFlags("serve", "ode serve [-c FILE] [-log-format text|json]")
+	logFormat := fs.String("log-format", "", "log format: text or json (overrides the config)")
+	if _, err := parse(fs, args); err != nil {
+		return flagStatus(err)
+	}
+	cfg, err := loadConfig(*cfgPath)
+	if err != nil {
+		return e.errorf("%v", err)
+	}
+	if *logFormat != "" {
+		cfg.Log.Format = *logFormat
+	}
+	log, err := newLogger(e.stderr, cfg.Log.Format, cfg.Log.Level)
+	if err != nil {
+		return e.errorf("%v", err)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	srv, err := server.Start(ctx, cfg, log)
+	if err != nil {
+		return e.errorf("%v", err)
+	}
+	status := 0
+	select {
+	case <-ctx.Done():
+		log.Info("signal received, shutting down")
+	case err := <-srv.Errors():
+		log.Error("listener failed", "err", err)
+		status = 1
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		log.Error("shutdown", "err", err)
+		status = 1
+	}
+	return status
+}
+
+func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
+	var lv slog.Level
+	if level != "" {
+		if err := lv.UnmarshalText([]byte(level)); err != nil {
+			return nil, fmt.Errorf("log level %q: %w", level, err)
+		}
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch format {
+	case "", "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("unknown log format %q (want text or json)", format)
+}
+
+// user runs the account subcommands directly on the store, which works
+// while the server runs on the same data (SQLite WAL with a busy timeout).
+func (e env) user(args []string) int {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "help" || args[0] == "--help" {
+		fmt.Fprint(e.stderr, usage)
+		if len(args) == 0 {
+			return 2
+		}
+		return 0
+	}
+	sub := args[0]
+	synopsis := map[string]string{
+		"add":    "ode user add JID [-c FILE] (--password P | --password-stdin)",
+		"passwd": "ode user passwd JID [-c FILE] (--password P | --password-stdin)",
+		"del":    "ode user del JID [-c FILE]",
+		"list":   "ode user list [DOMAIN] [-c FILE]",
+		"import": "ode user import [-c FILE] < FILE   (lines: jid password)",
+	}[sub]
+	if synopsis == "" {
+		return e.errorf("unknown user command %q (want add, passwd, del, list or import)", sub)
+	}
+	fs, cfgPath := e.newFlags("user "+sub, synopsis)
+	var password string
+	var passwordStdin bool
+	if sub == "add" || sub == "passwd" {
+		fs.StringVar(&password, "password", "", "the password")
+		fs.BoolVar(&passwordStdin, "password-stdin", false, "read the password from the first line of standard input")
+	}
+	pos, err := parse(fs, args[1:])
+	if err != nil {
+		return flagStatus(err)
+	}
+	cfg, err := loadConfig(*cfgPath)
+	if err != nil {
+		return e.errorf("%v", err)
+	}
+	ctx := context.Background()
+	if err := os.MkdirAll(cfg.Server.DataDir, 0o750); err != nil {
+		return e.errorf("data directory: %v", err)
+	}
+	store, err := server.OpenStore(ctx, cfg)
+	if err != nil {
+		return e.errorf("%v", err)
+	}
+	defer store.Close()
+
+	switch sub {
+	case "list":
+		if len(pos) > 1 {
+			return e.errorf("usage: %s", synopsis)
+		}
+		domain := ""
+		if len(pos) == 1 {
+			d, err := jid.Parse(pos[0])
+			if err != nil || !d.IsDomain() {
+				return e.errorf("invalid domain %q", pos[0])
+			}
+			if !hosted(cfg, d.DomainString()) {
+				return e.errorf("domain %s is not served by this server (see server.domains)", d.DomainString())
+			}
+			domain = d.DomainString()
+		}
+		names, err := store.ListAccounts(ctx, domain)
+		if err != nil {
+			return e.errorf("list accounts: %v", err)
+		}
+		for _, n := range names {
+			if domain != "" {
+				n += "@" + domain
+			}
+			fmt.Fprintln(e.stdout, n)
+		}
+		return 0
+	case "import":
+		if len(pos) != 0 {
+			return e.errorf("usage: %s", synopsis)
+		}
+		return e.importUsers(ctx, cfg, store)
+	}
+	if len(pos) != 1 {
+		return e.errorf("usage: %s", synopsis)
+	}
+	u, err := accountJID(cfg, pos[0])
+	if err != nil {
+		return e.errorf("%v", err)
+	}
+	switch sub {
+	case "del":
+		if err := store.DeleteAccount(ctx, u.Local(), u.DomainString()); err != nil {
+			if errors.Is(err, storage.ErrNotFound) {
+				return e.errorf("no account %s", u)
+			}
+			return e.errorf("delete %s: %v", u, err)
+		}
+		fmt.Fprintf(e.stdout, "deleted %s\n", u)
+		return 0
+	}
+	if passwordStdin {
+		if password != "" {
+			return e.errorf("give --password or --password-stdin, not both")
+		}
+		line, err := bufio.NewReader(e.stdin).ReadString('\n')
+		if err != nil && !(errors.Is(err, io.EOF) && line != "") {
+			return e.errorf("read password from standard input: %v", err)
+		}
+		password = strings.TrimRight(line, "\r\n")
+	}
+	if password == "" {
+		return e.errorf("a password is required: --password P or --password-stdin")
+	}
+	creds, err := newCredentials(password)
+	if err != nil {
+		return e.errorf("%v", err)
+	}
+	if sub == "add" {
+		if err := store.CreateAccount(ctx, u.Local(), u.DomainString(), creds); err != nil {
+			if errors.Is(err, storage.ErrExists) {
+				return e.errorf("account %s already exists", u)
+			}
+			return e.errorf("create %s: %v", u, err)
+		}
+		fmt.Fprintf(e.stdout, "created %s\n", u)
+		return 0
+	}
+	if err := store.SetCredentials(ctx, u.Local(), u.DomainString(), creds); err != nil {
+		if errors.Is(err, storage.ErrNotFound) {
+			return e.errorf("no account %s", u)
+		}
+		return e.errorf("set password of %s: %v", u, err)
+	}
+	fmt.Fprintf(e.stdout, "password changed for %s\n", u)
+	return 0
+}
+
+func hosted(cfg config.Config, domain string) bool {
+	for _, d := range cfg.Server.Domains {
+		if d == domain {
+			return true
+		}
+	}
+	return false
+}
+
+// accountJID parses an account's bare JID and checks its domain is served.
+func accountJID(cfg config.Config, s string) (jid.JID, error) {
+	u, err := jid.Parse(s)
+	if err != nil {
+		return jid.JID{}, fmt.Errorf("invalid JID %q: %v", s, err)
+	}
+	if u.Local() == "" || u.Resource() != "" {
+		return jid.JID{}, fmt.Errorf("invalid account %q: want a bare JID like user@%s", s, cfg.Server.Domains[0])
+	}
+	if !hosted(cfg, u.DomainString()) {
+		return jid.JID{}, fmt.Errorf("domain %s is not served by this server (server.domains = %v)", u.DomainString(), cfg.Server.Domains)
+	}
+	return u, nil
+}
+
+// newCredentials derives the stored SCRAM verifiers for a password.
+func newCredentials(password string) ([]storage.Credential, error) {
+	cs, err := sasl.NewCredentials(password, 0)
+	if err != nil {
+		return nil, fmt.Errorf("password: %v", err)
+	}
+	out := make([]storage.Credential, len(cs))
+	for i, c := range cs {
+		out[i] = storage.Credential{Hash: string(c.Hash), Salt: c.Salt, Iterations: c.Iterations, StoredKey: c.StoredKey, ServerKey: c.ServerKey}
+	}
+	return out, nil
+}
+
+// importUsers reads "jid password" lines and creates the accounts in one
+// transaction, deriving the SCRAM verifiers on every core.
+func (e env) importUsers(ctx context.Context, cfg config.Config, store storage.Store) int {
+	type line struct {
+		n        int
+		u        jid.JID
+		password string
+	}
+	var lines []line
+	sc := bufio.NewScanner(e.stdin)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	bad := 0
+	for n := 1; sc.Scan(); n++ {
+		text := strings.TrimSpace(sc.Text())
+		if text == "" || strings.HasPrefix(text, "#") {
+			continue
+		}
+		name, password, ok := strings.Cut(text, " ")
+		password = strings.TrimSpace(password)
+		if !ok || password == "" {
+			fmt.Fprintf(e.stderr, "ode: line %d: want \"jid password\"\n", n)
+			bad++
+			continue
+		}
+		u, err := accountJID(cfg, name)
+		if err != nil {
+			fmt.Fprintf(e.stderr, "ode: line %d: %v\n", n, err)
+			bad++
+			continue
+		}
+		lines = append(lines, line{n, u, password})
+	}
+	if err := sc.Err(); err != nil {
+		return e.errorf("read standard input: %v", err)
+	}
+	if bad > 0 {
+		return e.errorf("%d bad lines: nothing imported", bad)
+	}
+	accounts := make([]storage.NewAccount, len(lines))
+	errs := make([]error, len(lines))
+	parallel(len(lines), func(i int) {
+		creds, err := newCredentials(lines[i].password)
+		accounts[i] = storage.NewAccount{Local: lines[i].u.Local(), Domain: lines[i].u.DomainString(), Creds: creds}
+		errs[i] = err
+	})
+	for i, err := range errs {
+		if err != nil {
+			return e.errorf("line %d: %v: nothing imported", lines[i].n, err)
+		}
+	}
+	created, existed, err := createAccounts(ctx, store, accounts)
+	if err != nil {
+		return e.errorf("import: %v", err)
+	}
+	for _, x := range existed {
+		fmt.Fprintf(e.stderr, "ode: %s already exists, skipped\n", x)
+	}
+	fmt.Fprintf(e.stdout, "imported %d accounts\n", created)
+	return 0
+}
