@@ -567,3 +567,64 @@ func TestShutdownSendsSystemShutdown(t *testing.T) {
 	wantStreamError(t, streamEnd(t, alice), stream.SystemShutdown)
 	r.expectStreamError(stream.SystemShutdown)
 }
+
+// TestBareJIDPriority: a message to a bare JID goes to the available
+// resource(s) of highest non-negative priority; a headline to all of them
+// with non-negative priority (RFC 6121 §8.5.2.1.1).
+func TestBareJIDPriority(t *testing.T) {
+	srv := xmpptest.Start(t, nil)
+	alice := srv.Dial(t, srv.AddUser(t, "alice", "pw"), "pw")
+	bobJID := srv.AddUser(t, "bob", "pw")
+	ctx := ctxT(t)
+	prios := []int{5, 1, 5, -1}
+	bobs := make([]*client.Client, len(prios))
+	for i, p := range prios {
+		full, err := bobJID.WithResource(fmt.Sprintf("r%d", i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := srv.Dial(t, full, "pw")
+		bobs[i] = c
+		pres := stanza.NewPresence(stanza.NSClient, "", "", "", "").Append(xmlstream.NewElement(stanza.NSClient, "priority").AppendText(fmt.Sprint(p)))
+		if err := c.Send(pres); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.IQ(ctx, ping("")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := alice.Send(chat("bob@localhost", "to the best")); err != nil {
+		t.Fatal(err)
+	}
+	headline := stanza.NewMessage(stanza.NSClient, stanza.MessageHeadline, "bob@localhost", "", "").
+		Append(xmlstream.NewElement(stanza.NSClient, "body").AppendText("news"))
+	if err := alice.Send(headline); err != nil {
+		t.Fatal(err)
+	}
+	// Everything alice sent is routed once her ping comes back.
+	if _, err := alice.IQ(ctx, ping("")); err != nil {
+		t.Fatal(err)
+	}
+	for i, c := range bobs {
+		var got []string
+		for {
+			e, err := c.Recv(contextWithTimeout(t, 300*time.Millisecond))
+			if err != nil {
+				break
+			}
+			if e.Name.Local == "message" {
+				got = append(got, body(e))
+			}
+		}
+		var want []string
+		switch prios[i] {
+		case 5:
+			want = []string{"to the best", "news"}
+		case 1:
+			want = []string{"news"}
+		}
+		if strings.Join(got, "|") != strings.Join(want, "|") {
+			t.Errorf("resource %d (priority %d) got %q, want %q", i, prios[i], got, want)
+		}
+	}
+}
