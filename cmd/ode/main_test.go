@@ -250,3 +250,88 @@ func TestServeDefaults(t *testing.T) {
 	}
 	p.stop(t)
 }
+
+// TestOfflineMessagesSurviveKill: messages to an offline user, accepted by
+// the server (the sender's next IQ was answered, and stanzas of one stream
+// are processed in order), survive SIGKILL and are delivered once after a
+// restart.
+func TestOfflineMessagesSurviveKill(t *testing.T) {
+	dir := t.TempDir()
+	addr, direct := freePort(t), freePort(t)
+	cfg := filepath.Join(dir, "ode.toml")
+	conf := fmt.Sprintf("[server]\ndomains = [\"localhost\"]\ndata_dir = \"data\"\n[c2s]\nlisten = [%q]\ndirect_tls = [%q]\n", addr, direct)
+	if err := os.WriteFile(cfg, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range []string{"alice@localhost", "bob@localhost"} {
+		if out, err := ode(t, dir, "user", "add", u, "-c", cfg, "--password", "pw").CombinedOutput(); err != nil {
+			t.Fatalf("user add: %v: %s", err, out)
+		}
+	}
+	p := serve(t, dir, addr, "-c", cfg)
+	pool := selfSignedPool(t, filepath.Join(dir, "data"))
+	alice := dial(t, addr, "alice@localhost", "pw", pool)
+	const n = 50
+	for i := range n {
+		m := stanza.NewMessage(stanza.NSClient, stanza.MessageChat, "bob@localhost", "", "").
+			Append(xmlstream.NewElement(stanza.NSClient, "body").AppendText(fmt.Sprint("offline ", i)))
+		if err := alice.Send(m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	ping := stanza.NewIQ(stanza.NSClient, stanza.IQGet, "", "", "").Append(xmlstream.NewElement(stanza.NSPing, "ping"))
+	if _, err := alice.IQ(ctx, ping); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	<-p.done
+	_ = p.cmd.Wait()
+
+	serve(t, dir, addr, "-c", cfg)
+	bob := dial(t, addr, "bob@localhost", "pw", pool)
+	if err := bob.Send(stanza.NewPresence(stanza.NSClient, "", "", "", "")); err != nil {
+		t.Fatal(err)
+	}
+	for i := range n {
+		var m *xmlstream.Element
+		for m == nil {
+			e, err := bob.Recv(ctx)
+			if err != nil {
+				t.Fatalf("after %d messages: %v", i, err)
+			}
+			if e.Name.Local == "message" {
+				m = e
+			}
+		}
+		if b := m.Child(stanza.NSClient, "body"); b == nil || b.Text() != fmt.Sprint("offline ", i) {
+			t.Fatalf("message %d: %s", i, m)
+		}
+	}
+	// And only once: a second login gets none.
+	if _, err := bob.IQ(ctx, ping); err != nil {
+		t.Fatal(err)
+	}
+	bob.Close()
+	bob2 := dial(t, addr, "bob@localhost", "pw", pool)
+	if err := bob2.Send(stanza.NewPresence(stanza.NSClient, "", "", "", "")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bob2.IQ(ctx, ping); err != nil {
+		t.Fatal(err)
+	}
+	short, cancel2 := context.WithTimeout(ctx, 300*time.Millisecond)
+	defer cancel2()
+	for {
+		e, err := bob2.Recv(short)
+		if err != nil {
+			break
+		}
+		if e.Name.Local == "message" {
+			t.Fatalf("delivered twice: %s", e)
+		}
+	}
+}

@@ -430,8 +430,9 @@ func TestRoutingErrors(t *testing.T) {
 	if _, err := alice.IQ(ctx, ping("")); err != nil {
 		t.Fatalf("ping: %v", err)
 	}
-	// A message to a bare JID with no available resource.
-	if err := alice.Send(chat("carol@localhost", "anyone?")); err != nil {
+	// A message to an account that does not exist (a message to an
+	// existing account without available resources is kept offline).
+	if err := alice.Send(chat("nobody@localhost", "anyone?")); err != nil {
 		t.Fatal(err)
 	}
 	wantStanzaError(t, recvMessage(t, alice), stanza.ServiceUnavailable)

@@ -67,7 +67,8 @@ type conn struct {
 	reason   atomic.Value // string: why the stream was closed by us
 
 	streamID  string
-	headerOut atomic.Bool // our header of the current stream went out (read by Close)
+	headerOut atomic.Bool  // our header of the current stream went out (read by Close)
+	lastRead  atomic.Int64 // Unix nanoseconds of the last element read
 }
 
 func newConn(s *Server, nc net.Conn, directTLS bool) *conn {
@@ -121,7 +122,11 @@ func (c *conn) serve() {
 			reason = "internal error"
 		}
 		if c.bound.Load() {
-			c.srv.cfg.Router.Unbind(c)
+			// The session-end hooks (unavailable presence, last
+			// activity) outlive the connection's context.
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			c.srv.cfg.Router.SessionEnded(ctx, c)
+			cancel()
 		}
 		c.out.closeWith(nil)
 		select {
@@ -187,6 +192,7 @@ func (c *conn) run(ctx context.Context) string {
 			return c.fail(&stream.Error{Condition: stream.PolicyViolation, Text: "not reading its stream"})
 		}
 		e, err := c.r.Next()
+		c.lastRead.Store(time.Now().UnixNano())
 		if err != nil {
 			if errors.Is(err, xmlstream.ErrStreamEnd) {
 				c.out.closeWith([]byte("</stream:stream>"))
@@ -345,6 +351,9 @@ func (c *conn) appendFeatures(b []byte) []byte {
 		b = xmlstream.NewElement(stream.NSBind, "bind").AppendXML(b, stanza.NSClient)
 		sess := xmlstream.NewElement(stream.NSSession, "session").Append(xmlstream.NewElement(stream.NSSession, "optional"))
 		b = sess.AppendXML(b, stanza.NSClient)
+		for _, f := range c.srv.cfg.Router.StreamFeatures() {
+			b = f.AppendXML(b, stanza.NSClient)
+		}
 	}
 	return append(b, "</stream:features>"...)
 }

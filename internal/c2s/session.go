@@ -33,6 +33,9 @@ func (c *conn) Presence() (int, bool) {
 	return int(v&0xff) - 128, true
 }
 
+// LastActive returns when the client last sent an element.
+func (c *conn) LastActive() time.Time { return time.Unix(0, c.lastRead.Load()) }
+
 // Deliver enqueues a stanza for the client. A full queue closes the stream:
 // a receiver that does not read must not make the server hold its traffic.
 func (c *conn) Deliver(st *xmlstream.Element) error {
@@ -149,7 +152,7 @@ func (c *conn) stanza(ctx context.Context, e *xmlstream.Element) error {
 			c.updatePresence(e)
 		}
 	}
-	c.srv.cfg.Router.Route(ctx, e)
+	c.srv.cfg.Router.RouteFrom(ctx, c, e)
 	return nil
 }
 

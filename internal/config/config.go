@@ -22,6 +22,42 @@ type Config struct {
 	TLS     TLS     `toml:"tls"`
 	C2S     C2S     `toml:"c2s"`
 	Storage Storage `toml:"storage"`
+	Modules Modules `toml:"modules"`
+	Roster  Roster  `toml:"roster"`
+	Offline Offline `toml:"offline"`
+	Ping    Ping    `toml:"ping"`
+}
+
+// Modules is the [modules] table: which feature modules run.
+type Modules struct {
+	// Disabled names modules to turn off (the names are listed in
+	// ode.example.toml).
+	Disabled []string `toml:"disabled"`
+}
+
+// Roster is the [roster] table (RFC 6121 §2).
+type Roster struct {
+	// MaxItems is the most contacts a roster may hold.
+	MaxItems int `toml:"max_items"`
+}
+
+// Offline is the [offline] table: messages kept for users who are not
+// online (RFC 6121 §8.5.2.2.1).
+type Offline struct {
+	// Quota is the most messages kept per user; more are refused with
+	// service-unavailable. 0 disables offline storage.
+	Quota int `toml:"quota"`
+}
+
+// Ping is the [ping] table: the server pings clients that have been quiet
+// (XEP-0199 §4.2) to find dead connections.
+type Ping struct {
+	// Interval is how long a client may be quiet before it is pinged; 0
+	// turns server pings off.
+	Interval Duration `toml:"interval"`
+	// Timeout is how long the server waits for the answer before it
+	// closes the stream with connection-timeout.
+	Timeout Duration `toml:"timeout"`
 }
 
 // Server is the [server] table: what the server hosts and where it keeps its data.
@@ -113,6 +149,9 @@ func Default() Config {
 			OutboundQueueBytes: 1 << 20,
 		},
 		Storage: Storage{Driver: "sqlite"},
+		Roster:  Roster{MaxItems: 1000},
+		Offline: Offline{Quota: 1000},
+		Ping:    Ping{Interval: Duration(5 * time.Minute), Timeout: Duration(60 * time.Second)},
 	}
 }
 

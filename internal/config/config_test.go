@@ -33,6 +33,9 @@ func TestDefault(t *testing.T) {
 			OutboundQueueBytes: 1048576,
 		},
 		Storage: config.Storage{Driver: "sqlite"},
+		Roster:  config.Roster{MaxItems: 1000},
+		Offline: config.Offline{Quota: 1000},
+		Ping:    config.Ping{Interval: config.Duration(5 * time.Minute), Timeout: config.Duration(time.Minute)},
 	}
 	got := config.Default()
 	if diff := cmp.Diff(want, got); diff != "" {
@@ -82,6 +85,19 @@ outbound_queue_bytes = 2097152
 
 [storage]
 driver = "sqlite"
+
+[modules]
+disabled = ["vcard", "last"]
+
+[roster]
+max_items = 50
+
+[offline]
+quota = 0
+
+[ping]
+interval = "0s"
+timeout = "10s"
 `
 	want := config.Config{
 		Server: config.Server{
@@ -99,6 +115,10 @@ driver = "sqlite"
 			OutboundQueueBytes: 2097152,
 		},
 		Storage: config.Storage{Driver: "sqlite"},
+		Modules: config.Modules{Disabled: []string{"vcard", "last"}},
+		Roster:  config.Roster{MaxItems: 50},
+		Offline: config.Offline{Quota: 0},
+		Ping:    config.Ping{Interval: 0, Timeout: config.Duration(10 * time.Second)},
 	}
 	got, err := config.Parse([]byte(file), "ode.toml")
 	if err != nil {

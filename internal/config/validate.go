@@ -61,7 +61,31 @@ func (c Config) validate() Errors {
 	if c.Storage.Driver != "sqlite" {
 		v.add("storage.driver", `storage.driver: unknown driver %q; the only driver is "sqlite"`, c.Storage.Driver)
 	}
+	if c.Roster.MaxItems < 1 {
+		v.add("roster.max_items", "roster.max_items: must be at least 1, got %d", c.Roster.MaxItems)
+	}
+	if c.Offline.Quota < 0 {
+		v.add("offline.quota", "offline.quota: must not be negative, got %d", c.Offline.Quota)
+	}
+	if c.Ping.Interval < 0 {
+		v.add("ping.interval", "ping.interval: must not be negative, got %s", c.Ping.Interval)
+	}
+	if c.Ping.Timeout <= 0 {
+		v.add("ping.timeout", "ping.timeout: must be positive, got %s", c.Ping.Timeout)
+	}
+	for _, m := range c.Modules.Disabled {
+		if !KnownModules[m] {
+			v.add("modules.disabled", "modules.disabled: unknown module %q", m)
+		}
+	}
 	return v.errs
+}
+
+// KnownModules are the names modules.disabled accepts; internal/modules
+// checks that its table matches.
+var KnownModules = map[string]bool{
+	"roster": true, "offline": true, "disco": true, "ping": true, "version": true,
+	"time": true, "last": true, "vcard": true, "private": true, "blocking": true,
 }
 
 type validator struct{ errs Errors }

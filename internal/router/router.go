@@ -14,6 +14,7 @@ import (
 	"hash/maphash"
 	"log/slog"
 	"sync"
+	"time"
 
 	"github.com/ode-xmpp/ode/jid"
 	"github.com/ode-xmpp/ode/stanza"
@@ -34,13 +35,21 @@ type Session interface {
 	Deliver(st *xmlstream.Element) error
 	// Close ends the session's stream with the given stream error.
 	Close(err *stream.Error)
+	// LastActive returns when the client last sent something.
+	LastActive() time.Time
 }
 
 // IQHandler answers an IQ get or set that the server handles itself. It
 // returns the payload of the result (nil for an empty result) or an error:
 // a *stanza.Error is sent as it is, any other error becomes
 // internal-server-error.
+//
+// A handler that sent its reply itself (to follow it with more stanzas)
+// returns ErrReplied.
 type IQHandler func(ctx context.Context, iq *xmlstream.Element) (*xmlstream.Element, error)
+
+// ErrReplied is returned by an IQHandler that already routed its reply.
+var ErrReplied = errors.New("router: iq already answered")
 
 type iqKey struct {
 	typ  string
@@ -64,6 +73,9 @@ type Router struct {
 
 	mu  sync.RWMutex
 	iqs map[iqKey]IQHandler
+
+	hooks   hooks
+	pending pendingIQs
 }
 
 // New returns a router for the given hosted domains.
@@ -246,7 +258,8 @@ func (r *Router) routeToServer(ctx context.Context, st *xmlstream.Element, dst j
 func (r *Router) handleIQ(ctx context.Context, iq *xmlstream.Element) {
 	typ := stanza.Type(iq)
 	if typ != stanza.IQGet && typ != stanza.IQSet {
-		return // results and errors to the server end here
+		r.iqResponse(iq) // answers to the server's own requests
+		return
 	}
 	if err := stanza.ValidateIQ(iq); err != nil {
 		var se *stanza.Error
@@ -265,6 +278,9 @@ func (r *Router) handleIQ(ctx context.Context, iq *xmlstream.Element) {
 		return
 	}
 	res, err := h(ctx, iq)
+	if errors.Is(err, ErrReplied) {
+		return
+	}
 	if err != nil {
 		var se *stanza.Error
 		if !errors.As(err, &se) {
@@ -287,8 +303,16 @@ func (r *Router) handleIQ(ctx context.Context, iq *xmlstream.Element) {
 	r.Route(ctx, reply)
 }
 
-// routeToBare applies RFC 6121 §8.5.2 (the account exists) and §8.5.1.
+// routeToBare applies RFC 6121 §8.5.2 (the account exists) and §8.5.1,
+// after the inbound hooks.
 func (r *Router) routeToBare(ctx context.Context, st *xmlstream.Element, dst jid.JID) {
+	if r.inboundHandled(ctx, st, dst) {
+		return
+	}
+	r.deliverBare(ctx, st, dst)
+}
+
+func (r *Router) deliverBare(ctx context.Context, st *xmlstream.Element, dst jid.JID) {
 	switch st.Name.Local {
 	case "iq":
 		// RFC 6121 §8.5.1: the server answers on behalf of the account.
@@ -309,11 +333,9 @@ func (r *Router) routeToBare(ctx context.Context, st *xmlstream.Element, dst jid
 				delivered = true
 			}
 		}
-		if !delivered {
-			// TODO(offline storage, RFC 6121 §8.5.2.2.1): store instead.
-			if typ != stanza.MessageHeadline {
-				r.bounce(ctx, st, stanza.NewError(stanza.ServiceUnavailable, ""))
-			}
+		if !delivered && typ != stanza.MessageHeadline {
+			// RFC 6121 §8.5.2.2.1 (headlines are silently dropped).
+			r.undeliverable(ctx, st, dst)
 		}
 	case "presence":
 		// Directed presence to a bare JID goes to every available resource
@@ -351,8 +373,15 @@ func (r *Router) messageTargets(bare jid.JID, all bool) []Session {
 	return out
 }
 
-// routeToFull applies RFC 6121 §8.5.3.
+// routeToFull applies RFC 6121 §8.5.3, after the inbound hooks.
 func (r *Router) routeToFull(ctx context.Context, st *xmlstream.Element, dst jid.JID) {
+	if r.inboundHandled(ctx, st, dst) {
+		return
+	}
+	r.deliverFull(ctx, st, dst)
+}
+
+func (r *Router) deliverFull(ctx context.Context, st *xmlstream.Element, dst jid.JID) {
 	if s := r.Session(dst); s != nil {
 		if err := s.Deliver(st); err == nil {
 			return
@@ -366,7 +395,7 @@ func (r *Router) routeToFull(ctx context.Context, st *xmlstream.Element, dst jid
 		case stanza.MessageGroupchat:
 			r.bounce(ctx, st, stanza.NewError(stanza.ServiceUnavailable, ""))
 		default:
-			r.routeToBare(ctx, st, dst.Bare())
+			r.deliverBare(ctx, st, dst.Bare())
 		}
 	case "iq":
 		r.bounce(ctx, st, stanza.NewError(stanza.ServiceUnavailable, ""))

@@ -15,19 +15,20 @@ import (
 
 	"github.com/ode-xmpp/ode/internal/c2s"
 	"github.com/ode-xmpp/ode/internal/config"
+	"github.com/ode-xmpp/ode/internal/module"
+	"github.com/ode-xmpp/ode/internal/modules"
 	"github.com/ode-xmpp/ode/internal/router"
 	"github.com/ode-xmpp/ode/internal/storage/sqlite"
-	"github.com/ode-xmpp/ode/stanza"
-	"github.com/ode-xmpp/ode/xmlstream"
 )
 
 // Server is a running ode instance.
 type Server struct {
-	cfg    config.Config
-	log    *slog.Logger
-	store  *sqlite.Store
-	router *router.Router
-	c2s    *c2s.Server
+	cfg     config.Config
+	log     *slog.Logger
+	store   *sqlite.Store
+	router  *router.Router
+	modules []module.Module
+	c2s     *c2s.Server
 
 	mu   sync.Mutex
 	lns  []listener
@@ -60,7 +61,11 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, e
 	}
 	s := &Server{cfg: cfg, log: log, store: store, errs: make(chan error, 8)}
 	s.router = router.New(cfg.Server.Domains, log.With("component", "router"))
-	registerCore(s.router)
+	s.modules, err = modules.Start(module.Deps{Store: store, Router: s.router, Log: log, Now: time.Now}, cfg)
+	if err != nil {
+		store.Close()
+		return nil, fmt.Errorf("server: %w", err)
+	}
 	s.c2s = c2s.NewServer(c2s.Config{
 		TLS:                &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12},
 		RequireTLS:         cfg.C2S.RequireTLS,
@@ -147,17 +152,10 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		err = s.c2s.Shutdown(ctx)
 	}
 	s.wg.Wait()
+	modules.Stop(s.modules)
 	if s.store != nil {
 		err = errors.Join(err, s.store.Close())
 	}
 	s.log.Info("ode stopped")
 	return err
-}
-
-// registerCore registers the handlers every server has.
-func registerCore(r *router.Router) {
-	// XEP-0199: XMPP Ping.
-	r.HandleIQ(stanza.IQGet, stanza.NSPing, "ping", func(context.Context, *xmlstream.Element) (*xmlstream.Element, error) {
-		return nil, nil
-	})
 }

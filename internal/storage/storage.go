@@ -88,6 +88,12 @@ type Accounts interface {
 // concurrent use.
 type Store interface {
 	Accounts
+	Rosters
+	Subscriptions
+	Offline
+	XMLStore
+	Blocklists
+	LastActivity
 	// Close releases the store. No method may be called after Close.
 	Close() error
 }

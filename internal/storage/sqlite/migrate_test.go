@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"testing"
 	"testing/fstest"
+
+	"github.com/ode-xmpp/ode/internal/storage"
 )
 
 func TestLoadMigrations(t *testing.T) {
@@ -121,5 +123,42 @@ func TestPragmas(t *testing.T) {
 			}
 			t.Errorf("%s: PRAGMA %s = %s, want %s", pool, tt.pragma, got, tt.want)
 		}
+	}
+}
+
+// TestMigrateFrom1 opens a database of schema version 1 that holds an
+// account, as the first release wrote it, and uses the IM tables added since.
+func TestMigrateFrom1(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "ode.db")
+	db, err := sql.Open("sqlite", path+"?_txlock=immediate")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	if err := migrate(ctx, db, migrations[:1]); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.ExecContext(ctx, `INSERT INTO accounts (domain, local) VALUES ('example.org', 'alice')`); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	s, err := Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	var version int
+	if err := s.r.QueryRowContext(ctx, `SELECT MAX(version) FROM schema_migrations`).Scan(&version); err != nil || version != len(migrations) {
+		t.Errorf("schema version = %d, %v; want %d", version, err, len(migrations))
+	}
+	item := storage.RosterItem{Contact: "juliet@example.com", Subscription: storage.SubBoth}
+	if _, err := s.PutRosterItem(ctx, "alice", "example.org", item, 0); err != nil {
+		t.Errorf("PutRosterItem after migrating: %v", err)
+	}
+	if err := s.StoreOffline(ctx, "alice", "example.org", storage.OfflineMessage{Stanza: []byte("<message/>")}, 0); err != nil {
+		t.Errorf("StoreOffline after migrating: %v", err)
 	}
 }

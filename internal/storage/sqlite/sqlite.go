@@ -143,6 +143,42 @@ func (s *Store) write(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	return tx.Commit()
 }
 
+// read runs fn in a read-only transaction on the reader pool, so that all
+// its queries see one snapshot of the database.
+func (s *Store) read(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	tx, err := s.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback() // nothing to commit
+	return fn(tx)
+}
+
+// accountID returns the id of the account local@domain, or an error
+// wrapping storage.ErrNotFound if there is none.
+func accountID(ctx context.Context, tx *sql.Tx, local, domain string) (int64, error) {
+	id, ok, err := lookupAccount(ctx, tx, local, domain)
+	if err == nil && !ok {
+		err = fmt.Errorf("account %s@%s: %w", local, domain, storage.ErrNotFound)
+	}
+	return id, err
+}
+
+// lookupAccount returns the id of the account local@domain, with ok false
+// if there is none.
+func lookupAccount(ctx context.Context, tx *sql.Tx, local, domain string) (id int64, ok bool, err error) {
+	err = tx.QueryRowContext(ctx, `SELECT id FROM accounts WHERE domain = ? AND local = ?`, domain, local).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, false, nil
+	}
+	return id, err == nil, err
+}
+
+// toMillis and fromMillis convert the times stored as Unix milliseconds.
+func toMillis(t time.Time) int64 { return t.UnixMilli() }
+
+func fromMillis(ms int64) time.Time { return time.UnixMilli(ms).UTC() }
+
 // ignoreDone drops the error of a rollback that database/sql already did
 // because the context ended.
 func ignoreDone(err error) error {

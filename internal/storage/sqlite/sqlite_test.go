@@ -35,11 +35,18 @@ func open(t testing.TB, path string) *sqlite.Store {
 	return s
 }
 
-func TestAccounts(t *testing.T) {
-	storagetest.TestAccounts(t, func(t *testing.T) storage.Store {
-		return open(t, filepath.Join(t.TempDir(), "ode.db"))
-	})
+// openTemp opens a new store in a temporary directory.
+func openTemp(t *testing.T) storage.Store {
+	return open(t, filepath.Join(t.TempDir(), "ode.db"))
 }
+
+func TestAccounts(t *testing.T)      { storagetest.TestAccounts(t, openTemp) }
+func TestRosters(t *testing.T)       { storagetest.TestRosters(t, openTemp) }
+func TestSubscriptions(t *testing.T) { storagetest.TestSubscriptions(t, openTemp) }
+func TestOffline(t *testing.T)       { storagetest.TestOffline(t, openTemp) }
+func TestXMLStore(t *testing.T)      { storagetest.TestXMLStore(t, openTemp) }
+func TestBlocklists(t *testing.T)    { storagetest.TestBlocklists(t, openTemp) }
+func TestLastActivity(t *testing.T)  { storagetest.TestLastActivity(t, openTemp) }
 
 // raw opens the file with the driver directly, as an operator's sqlite3 would.
 func raw(t *testing.T, path string) *sql.DB {

@@ -1,0 +1,61 @@
+// Package modules is the one table of the server's feature modules: their
+// names, in the order they register, and their constructors.
+package modules
+
+import (
+	"fmt"
+	"slices"
+
+	"github.com/ode-xmpp/ode/internal/config"
+	"github.com/ode-xmpp/ode/internal/module"
+	"github.com/ode-xmpp/ode/internal/modules/offline"
+	"github.com/ode-xmpp/ode/internal/modules/ping"
+	"github.com/ode-xmpp/ode/internal/modules/roster"
+)
+
+// Entry is one row of the table.
+type Entry struct {
+	// Name is the module's name in config (modules.disabled).
+	Name string
+	// New builds the module.
+	New func(deps module.Deps, cfg config.Config) (module.Module, error)
+}
+
+// All lists every module. Registration follows this order, so where two
+// modules hook the same stanzas at the same priority, the earlier runs
+// first.
+var All = []Entry{
+	{"roster", func(d module.Deps, c config.Config) (module.Module, error) { return roster.New(d, c) }},
+	{"offline", func(d module.Deps, c config.Config) (module.Module, error) { return offline.New(d, c) }},
+	{"ping", func(d module.Deps, c config.Config) (module.Module, error) { return ping.New(d, c) }},
+	// disco hashes every identity and feature declared before it: keep it last.
+}
+
+// Start builds and registers every module that cfg does not disable.
+func Start(deps module.Deps, cfg config.Config) ([]module.Module, error) {
+	var out []module.Module
+	for _, e := range All {
+		if slices.Contains(cfg.Modules.Disabled, e.Name) {
+			continue
+		}
+		d := deps
+		d.Log = deps.Log.With("component", e.Name)
+		m, err := e.New(d, cfg)
+		if err != nil {
+			Stop(out)
+			return nil, fmt.Errorf("modules: %s: %w", e.Name, err)
+		}
+		m.Register(deps.Router)
+		out = append(out, m)
+	}
+	return out, nil
+}
+
+// Stop stops the modules that run goroutines, in reverse order.
+func Stop(ms []module.Module) {
+	for i := len(ms) - 1; i >= 0; i-- {
+		if s, ok := ms[i].(module.Stopper); ok {
+			s.Stop()
+		}
+	}
+}

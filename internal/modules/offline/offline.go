@@ -1,0 +1,144 @@
+// Package offline stores messages for users who have no available resource
+// (RFC 6121 §8.5.2.2.1, XEP-0160 best practices) and delivers them, with an
+// XEP-0203 delay stamp, when the user next sends initial presence with a
+// non-negative priority.
+//
+// A message is committed to storage before the router finishes with it, so
+// once a stanza after it on the sender's stream was answered, the message
+// survives a crash of the server.
+package offline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/ode-xmpp/ode/internal/config"
+	"github.com/ode-xmpp/ode/internal/module"
+	"github.com/ode-xmpp/ode/internal/router"
+	"github.com/ode-xmpp/ode/internal/storage"
+	"github.com/ode-xmpp/ode/jid"
+	"github.com/ode-xmpp/ode/stanza"
+	"github.com/ode-xmpp/ode/xmlstream"
+)
+
+// NSChatStates is XEP-0085's namespace: messages holding only a chat state
+// are not worth keeping.
+const NSChatStates = "http://jabber.org/protocol/chatstates"
+
+// NSOffline is the disco feature of XEP-0160 "msgoffline".
+const NSOffline = "msgoffline"
+
+// Module is the offline storage module.
+type Module struct {
+	deps  module.Deps
+	quota int
+
+	// delivering serialises the delivery for one account, so that two
+	// resources coming online at once do not both get the messages.
+	mu         sync.Mutex
+	delivering map[string]*sync.Mutex
+}
+
+var _ module.Module = (*Module)(nil)
+
+// New returns the module.
+func New(deps module.Deps, cfg config.Config) (*Module, error) {
+	return &Module{deps: deps, quota: cfg.Offline.Quota, delivering: make(map[string]*sync.Mutex)}, nil
+}
+
+// Name implements module.Module.
+func (m *Module) Name() string { return "offline" }
+
+// Register implements module.Module.
+func (m *Module) Register(r *router.Router) {
+	if m.quota == 0 {
+		return // turned off: undeliverable messages get service-unavailable
+	}
+	r.AddFeature(NSOffline)
+	r.HandleOffline(m.store)
+	r.OnAvailable(m.deliver)
+}
+
+// store keeps a message for an account without an available resource.
+func (m *Module) store(ctx context.Context, st *xmlstream.Element, to jid.JID) error {
+	if !worthKeeping(st) {
+		return nil // a chat state alone: dropped silently (XEP-0160 §3)
+	}
+	now := m.deps.Now().UTC()
+	c := st.Copy()
+	// XEP-0203: when and where the message was delayed.
+	c.Append(xmlstream.NewElement(stanza.NSDelay, "delay").
+		SetAttr("from", to.DomainString()).
+		SetAttr("stamp", now.Format("2006-01-02T15:04:05.000Z")).
+		AppendText("Offline storage"))
+	b := c.AppendXML(nil, stanza.NSClient)
+	err := m.deps.Store.StoreOffline(ctx, to.Local(), to.DomainString(), storage.OfflineMessage{Stanza: b, Stamp: now}, m.quota)
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		return stanza.NewError(stanza.ServiceUnavailable, "") // no such account
+	case errors.Is(err, storage.ErrLimit):
+		m.deps.Log.Info("offline quota reached", "jid", to.String())
+		return stanza.NewError(stanza.ServiceUnavailable, "the recipient's offline storage is full")
+	case err != nil:
+		return fmt.Errorf("offline: store: %w", err)
+	}
+	return nil
+}
+
+// worthKeeping reports whether a message carries more than a chat state.
+func worthKeeping(st *xmlstream.Element) bool {
+	for _, ch := range st.Children {
+		if ch.Elem != nil && ch.Elem.Name.Space != NSChatStates {
+			return true
+		}
+	}
+	return false
+}
+
+// deliver sends the stored messages to a session that became available
+// with a non-negative priority, then deletes them.
+func (m *Module) deliver(ctx context.Context, s router.Session) {
+	if prio, ok := s.Presence(); !ok || prio < 0 {
+		return
+	}
+	user := s.JID().Bare()
+	m.mu.Lock()
+	l := m.delivering[user.String()]
+	if l == nil {
+		l = new(sync.Mutex)
+		m.delivering[user.String()] = l
+	}
+	m.mu.Unlock()
+	l.Lock()
+	defer l.Unlock()
+
+	msgs, err := m.deps.Store.OfflineMessages(ctx, user.Local(), user.DomainString())
+	if err != nil {
+		m.deps.Log.Error("offline: read", "jid", user.String(), "err", err)
+		return
+	}
+	var last int64
+	for _, msg := range msgs {
+		e, err := xmlstream.ParseElement(msg.Stanza, stanza.NSClient)
+		if err != nil {
+			m.deps.Log.Error("offline: stored message unreadable", "jid", user.String(), "id", msg.ID, "err", err)
+			last = msg.ID
+			continue
+		}
+		if err := s.Deliver(e); err != nil {
+			break // the session went away: keep the rest
+		}
+		last = msg.ID
+	}
+	if last == 0 {
+		return
+	}
+	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if err := m.deps.Store.DeleteOffline(dctx, user.Local(), user.DomainString(), last); err != nil {
+		m.deps.Log.Error("offline: delete delivered", "jid", user.String(), "err", err)
+	}
+}

@@ -1,0 +1,48 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/ode-xmpp/ode/internal/storage"
+)
+
+// SetLastActivity implements storage.LastActivity, keeping the time to the
+// millisecond. The account must exist (storage.ErrNotFound).
+func (s *Store) SetLastActivity(ctx context.Context, local, domain string, at time.Time, status string) error {
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		id, err := accountID(ctx, tx, local, domain)
+		if err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `INSERT INTO last_activity (account_id, at, status) VALUES (?, ?, ?)
+			ON CONFLICT (account_id) DO UPDATE SET at = excluded.at, status = excluded.status`,
+			id, toMillis(at), status)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("sqlite: set last activity: %w", err)
+	}
+	return nil
+}
+
+// LastActivity implements storage.LastActivity. The time is in UTC.
+func (s *Store) LastActivity(ctx context.Context, local, domain string) (time.Time, string, error) {
+	var (
+		at     int64
+		status string
+	)
+	err := s.r.QueryRowContext(ctx, `SELECT l.at, l.status
+		FROM last_activity l JOIN accounts a ON a.id = l.account_id
+		WHERE a.domain = ? AND a.local = ?`, domain, local).Scan(&at, &status)
+	if errors.Is(err, sql.ErrNoRows) {
+		err = fmt.Errorf("%s@%s: %w", local, domain, storage.ErrNotFound)
+	}
+	if err != nil {
+		return time.Time{}, "", fmt.Errorf("sqlite: last activity: %w", err)
+	}
+	return fromMillis(at), status, nil
+}
