@@ -229,23 +229,33 @@ func (c *Client) next() (*xmlstream.Element, error) {
 	return e, nil
 }
 
-func (c *Client) negotiate(ctx context.Context) error {
+// secure opens the stream and negotiates TLS, returning the features
+// offered on the encrypted stream.
+func (c *Client) secure() (stream.Features, error) {
 	c.r = xmlstream.NewReader(c.conn, xmlstream.Limits{MaxElementBytes: c.cfg.MaxStanzaBytes})
 	f, err := c.open()
 	if err != nil {
-		return err
+		return f, err
 	}
 	if c.tls == nil {
 		if f.StartTLS {
 			if err := c.startTLS(); err != nil {
-				return err
+				return f, err
 			}
 			if f, err = c.open(); err != nil {
-				return err
+				return f, err
 			}
 		} else if !c.cfg.AllowPlaintext {
-			return errors.New("client: server does not offer STARTTLS")
+			return f, errors.New("client: server does not offer STARTTLS")
 		}
+	}
+	return f, nil
+}
+
+func (c *Client) negotiate(ctx context.Context) error {
+	f, err := c.secure()
+	if err != nil {
+		return err
 	}
 	if err := c.authenticate(ctx, f.Mechanisms); err != nil {
 		return err
@@ -555,4 +565,68 @@ func (c *Client) Close() error {
 		err = cerr
 	}
 	return err
+}
+
+// NSRegister is XEP-0077 in-band registration's namespace.
+const NSRegister = "jabber:iq:register"
+
+// Register creates the account cfg.JID with cfg.Password by in-band
+// registration (XEP-0077 §3.1) and closes the stream. A refusal is
+// returned as a *stanza.Error (conflict: the username is taken).
+func Register(ctx context.Context, cfg Config) error {
+	if cfg.JID.IsZero() || cfg.JID.Local() == "" {
+		return errors.New("client: config needs an account JID")
+	}
+	if cfg.MaxStanzaBytes == 0 {
+		cfg.MaxStanzaBytes = 1 << 20
+	}
+	c := &Client{cfg: cfg, domain: cfg.JID.DomainString(), done: make(chan struct{})}
+	conn, err := c.dial(ctx)
+	if err != nil {
+		return err
+	}
+	c.conn = conn
+	defer conn.Close()
+	if deadline, ok := ctx.Deadline(); ok {
+		_ = conn.SetDeadline(deadline)
+	}
+	stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Unix(1, 0)) })
+	defer stop()
+	f, err := c.secure()
+	if err != nil {
+		return err
+	}
+	offered := false
+	for _, o := range f.Other {
+		if o.Name.Space == "http://jabber.org/features/iq-register" && o.Name.Local == "register" {
+			offered = true
+		}
+	}
+	if !offered {
+		return errors.New("client: the server does not offer in-band registration")
+	}
+	id := newID()
+	q := xmlstream.NewElement(NSRegister, "query").Append(
+		xmlstream.NewElement(NSRegister, "username").AppendText(cfg.JID.Local()),
+		xmlstream.NewElement(NSRegister, "password").AppendText(cfg.Password))
+	if err := c.write(stanza.NewIQ(stanza.NSClient, stanza.IQSet, "", "", id).Append(q).AppendXML(nil, stanza.NSClient)); err != nil {
+		return fmt.Errorf("client: register: %w", err)
+	}
+	for {
+		e, err := c.next()
+		if err != nil {
+			return err
+		}
+		if e.Name.Local != "iq" || stanza.ID(e) != id {
+			continue
+		}
+		_ = c.write([]byte("</stream:stream>"))
+		if stanza.Type(e) == stanza.IQError {
+			if se, ok := stanza.ParseError(e); ok {
+				return se
+			}
+			return errors.New("client: register: error without a condition")
+		}
+		return nil
+	}
 }

@@ -337,6 +337,11 @@ func (c *conn) appendFeatures(b []byte) []byte {
 				mechs.Append(xmlstream.NewElement(stream.NSSASL, "mechanism").AppendText(m))
 			}
 			b = mechs.AppendXML(b, stanza.NSClient)
+			if p := c.srv.cfg.PreAuth; p != nil {
+				if f := p.PreAuthFeature(); f != nil {
+					b = f.AppendXML(b, stanza.NSClient)
+				}
+			}
 			if c.tlsState != nil {
 				if types := sasl.ChannelBindingTypes(c.tlsState); len(types) > 0 {
 					cb := xmlstream.NewElement(NSSASLChannelBinding, "sasl-channel-binding")
@@ -378,6 +383,9 @@ func (c *conn) handle(ctx context.Context, e *xmlstream.Element) error {
 	}
 	switch c.state {
 	case stateTLS:
+		if c.srv.cfg.PreAuth != nil && e.Name.Local == "iq" {
+			return c.preAuthIQ(ctx, e)
+		}
 		// RFC 6120 §6.4.1: no stanzas before authentication.
 		return &stream.Error{Condition: stream.NotAuthorized}
 	case stateAuthed:
@@ -636,4 +644,33 @@ func appendSASL(b []byte, name string, data []byte) []byte {
 	b = append(b, '>')
 	b = base64.StdEncoding.AppendEncode(b, data)
 	return append(b, "</"+name+">"...)
+}
+
+// preAuthIQ answers an IQ sent before authentication through the PreAuth
+// handler; anything but an IQ get or set goes unanswered.
+func (c *conn) preAuthIQ(ctx context.Context, iq *xmlstream.Element) error {
+	if err := stanza.ValidateIQ(iq); err != nil {
+		return c.reply(stanza.ErrorReply(iq, asStanzaError(err)))
+	}
+	typ := stanza.Type(iq)
+	if typ != stanza.IQGet && typ != stanza.IQSet {
+		return nil
+	}
+	// No addresses before authentication: the reply carries only the id.
+	iq.RemoveAttr("from")
+	iq.RemoveAttr("to")
+	res, err := c.srv.cfg.PreAuth.HandlePreAuth(ctx, c.tcp.RemoteAddr(), c.domain, iq)
+	if err != nil {
+		var se *stanza.Error
+		if !errors.As(err, &se) {
+			c.log.Error("pre-auth iq", "err", err)
+			se = stanza.NewError(stanza.InternalServerError, "")
+		}
+		return c.reply(stanza.ErrorReply(iq, se))
+	}
+	reply := stanza.NewIQ(stanza.NSClient, stanza.IQResult, "", "", stanza.ID(iq))
+	if res != nil {
+		reply.Append(res)
+	}
+	return c.reply(reply)
 }

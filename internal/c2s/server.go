@@ -19,6 +19,7 @@ import (
 	"github.com/ode-xmpp/ode/internal/router"
 	"github.com/ode-xmpp/ode/internal/storage"
 	"github.com/ode-xmpp/ode/stream"
+	"github.com/ode-xmpp/ode/xmlstream"
 )
 
 // Config is what the c2s server needs.
@@ -42,6 +43,21 @@ type Config struct {
 	Accounts storage.Accounts
 	Router   *router.Router
 	Log      *slog.Logger
+	// PreAuth, if set, answers IQs sent before authentication (XEP-0077
+	// in-band registration).
+	PreAuth PreAuthHandler
+}
+
+// PreAuthHandler answers IQs that a client sends after TLS and before
+// authentication: in-band registration (XEP-0077).
+type PreAuthHandler interface {
+	// PreAuthFeature returns the stream feature to announce before
+	// authentication, or nil.
+	PreAuthFeature() *xmlstream.Element
+	// HandlePreAuth answers iq (whose payload is the handler's) from the
+	// client at remote, for the hosted domain. It returns the result's
+	// payload (nil for none) or a *stanza.Error.
+	HandlePreAuth(ctx context.Context, remote net.Addr, domain string, iq *xmlstream.Element) (*xmlstream.Element, error)
 }
 
 // Server accepts client connections on any number of listeners.

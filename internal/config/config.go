@@ -17,15 +17,26 @@ import (
 
 // Config is the whole server configuration. Each field is one TOML table.
 type Config struct {
-	Server  Server  `toml:"server"`
-	Log     Log     `toml:"log"`
-	TLS     TLS     `toml:"tls"`
-	C2S     C2S     `toml:"c2s"`
-	Storage Storage `toml:"storage"`
-	Modules Modules `toml:"modules"`
-	Roster  Roster  `toml:"roster"`
-	Offline Offline `toml:"offline"`
-	Ping    Ping    `toml:"ping"`
+	Server   Server   `toml:"server"`
+	Log      Log      `toml:"log"`
+	TLS      TLS      `toml:"tls"`
+	C2S      C2S      `toml:"c2s"`
+	Storage  Storage  `toml:"storage"`
+	Modules  Modules  `toml:"modules"`
+	Roster   Roster   `toml:"roster"`
+	Offline  Offline  `toml:"offline"`
+	Ping     Ping     `toml:"ping"`
+	Register Register `toml:"register"`
+}
+
+// Register is the [register] table: in-band registration (XEP-0077).
+type Register struct {
+	// Enabled lets anyone create an account from an XMPP client, and
+	// logged-in users change their password or delete their account.
+	Enabled bool `toml:"enabled"`
+	// PerIPPerHour is how many accounts one IP address may create in an
+	// hour.
+	PerIPPerHour int `toml:"per_ip_per_hour"`
 }
 
 // Modules is the [modules] table: which feature modules run.
@@ -148,10 +159,11 @@ func Default() Config {
 			MaxAuthFailures:    3,
 			OutboundQueueBytes: 1 << 20,
 		},
-		Storage: Storage{Driver: "sqlite"},
-		Roster:  Roster{MaxItems: 1000},
-		Offline: Offline{Quota: 1000},
-		Ping:    Ping{Interval: Duration(5 * time.Minute), Timeout: Duration(60 * time.Second)},
+		Storage:  Storage{Driver: "sqlite"},
+		Roster:   Roster{MaxItems: 1000},
+		Offline:  Offline{Quota: 1000},
+		Ping:     Ping{Interval: Duration(5 * time.Minute), Timeout: Duration(60 * time.Second)},
+		Register: Register{PerIPPerHour: 3},
 	}
 }
 

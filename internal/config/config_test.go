@@ -32,10 +32,11 @@ func TestDefault(t *testing.T) {
 			MaxAuthFailures:    3,
 			OutboundQueueBytes: 1048576,
 		},
-		Storage: config.Storage{Driver: "sqlite"},
-		Roster:  config.Roster{MaxItems: 1000},
-		Offline: config.Offline{Quota: 1000},
-		Ping:    config.Ping{Interval: config.Duration(5 * time.Minute), Timeout: config.Duration(time.Minute)},
+		Storage:  config.Storage{Driver: "sqlite"},
+		Roster:   config.Roster{MaxItems: 1000},
+		Offline:  config.Offline{Quota: 1000},
+		Ping:     config.Ping{Interval: config.Duration(5 * time.Minute), Timeout: config.Duration(time.Minute)},
+		Register: config.Register{PerIPPerHour: 3},
 	}
 	got := config.Default()
 	if diff := cmp.Diff(want, got); diff != "" {
@@ -98,6 +99,10 @@ quota = 0
 [ping]
 interval = "0s"
 timeout = "10s"
+
+[register]
+enabled = true
+per_ip_per_hour = 10
 `
 	want := config.Config{
 		Server: config.Server{
@@ -114,11 +119,12 @@ timeout = "10s"
 			MaxAuthFailures:    1,
 			OutboundQueueBytes: 2097152,
 		},
-		Storage: config.Storage{Driver: "sqlite"},
-		Modules: config.Modules{Disabled: []string{"vcard", "last"}},
-		Roster:  config.Roster{MaxItems: 50},
-		Offline: config.Offline{Quota: 0},
-		Ping:    config.Ping{Interval: 0, Timeout: config.Duration(10 * time.Second)},
+		Storage:  config.Storage{Driver: "sqlite"},
+		Modules:  config.Modules{Disabled: []string{"vcard", "last"}},
+		Roster:   config.Roster{MaxItems: 50},
+		Offline:  config.Offline{Quota: 0},
+		Ping:     config.Ping{Interval: 0, Timeout: config.Duration(10 * time.Second)},
+		Register: config.Register{Enabled: true, PerIPPerHour: 10},
 	}
 	got, err := config.Parse([]byte(file), "ode.toml")
 	if err != nil {

@@ -73,6 +73,9 @@ func (c Config) validate() Errors {
 	if c.Ping.Timeout <= 0 {
 		v.add("ping.timeout", "ping.timeout: must be positive, got %s", c.Ping.Timeout)
 	}
+	if c.Register.PerIPPerHour < 1 {
+		v.add("register.per_ip_per_hour", "register.per_ip_per_hour: must be at least 1, got %d", c.Register.PerIPPerHour)
+	}
 	for _, m := range c.Modules.Disabled {
 		if !KnownModules[m] {
 			v.add("modules.disabled", "modules.disabled: unknown module %q", m)
@@ -85,7 +88,7 @@ func (c Config) validate() Errors {
 // checks that its table matches.
 var KnownModules = map[string]bool{
 	"roster": true, "offline": true, "disco": true, "ping": true, "version": true,
-	"time": true, "last": true, "vcard": true, "private": true, "blocking": true,
+	"time": true, "last": true, "vcard": true, "private": true, "blocking": true, "register": true,
 }
 
 type validator struct{ errs Errors }

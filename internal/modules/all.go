@@ -10,6 +10,7 @@ import (
 	"github.com/ode-xmpp/ode/internal/module"
 	"github.com/ode-xmpp/ode/internal/modules/offline"
 	"github.com/ode-xmpp/ode/internal/modules/ping"
+	"github.com/ode-xmpp/ode/internal/modules/register"
 	"github.com/ode-xmpp/ode/internal/modules/roster"
 )
 
@@ -27,6 +28,7 @@ type Entry struct {
 var All = []Entry{
 	{"roster", func(d module.Deps, c config.Config) (module.Module, error) { return roster.New(d, c) }},
 	{"offline", func(d module.Deps, c config.Config) (module.Module, error) { return offline.New(d, c) }},
+	{"register", func(d module.Deps, c config.Config) (module.Module, error) { return register.New(d, c) }},
 	{"ping", func(d module.Deps, c config.Config) (module.Module, error) { return ping.New(d, c) }},
 	// disco hashes every identity and feature declared before it: keep it last.
 }

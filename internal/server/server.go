@@ -76,6 +76,7 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, e
 		Accounts:           store,
 		Router:             s.router,
 		Log:                log,
+		PreAuth:            preAuth(s.modules),
 	})
 	for _, a := range cfg.C2S.Listen {
 		if err := s.listen(a, false); err != nil {
@@ -158,4 +159,18 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	s.log.Info("ode stopped")
 	return err
+}
+
+// preAuth returns the enabled module that answers IQs before
+// authentication (in-band registration), or nil.
+func preAuth(ms []module.Module) c2s.PreAuthHandler {
+	for _, m := range ms {
+		if h, ok := m.(interface {
+			c2s.PreAuthHandler
+			Enabled() bool
+		}); ok && h.Enabled() {
+			return h
+		}
+	}
+	return nil
 }
