@@ -61,7 +61,7 @@ type Offline struct {
 }
 
 // Ping is the [ping] table: the server pings clients that have been quiet
-// (XEP-0199 §4.2) to find dead connections.
+// (XEP-0199 §4.1) to find dead connections.
 type Ping struct {
 	// Interval is how long a client may be quiet before it is pinged; 0
 	// turns server pings off.

@@ -8,10 +8,17 @@ import (
 
 	"github.com/ode-xmpp/ode/internal/config"
 	"github.com/ode-xmpp/ode/internal/module"
+	"github.com/ode-xmpp/ode/internal/modules/blocking"
+	"github.com/ode-xmpp/ode/internal/modules/disco"
+	"github.com/ode-xmpp/ode/internal/modules/last"
 	"github.com/ode-xmpp/ode/internal/modules/offline"
 	"github.com/ode-xmpp/ode/internal/modules/ping"
+	"github.com/ode-xmpp/ode/internal/modules/private"
 	"github.com/ode-xmpp/ode/internal/modules/register"
 	"github.com/ode-xmpp/ode/internal/modules/roster"
+	entitytime "github.com/ode-xmpp/ode/internal/modules/time"
+	"github.com/ode-xmpp/ode/internal/modules/vcard"
+	"github.com/ode-xmpp/ode/internal/modules/version"
 )
 
 // Entry is one row of the table.
@@ -30,7 +37,14 @@ var All = []Entry{
 	{"offline", func(d module.Deps, c config.Config) (module.Module, error) { return offline.New(d, c) }},
 	{"register", func(d module.Deps, c config.Config) (module.Module, error) { return register.New(d, c) }},
 	{"ping", func(d module.Deps, c config.Config) (module.Module, error) { return ping.New(d, c) }},
+	{"version", func(d module.Deps, c config.Config) (module.Module, error) { return version.New(d, c) }},
+	{"time", func(d module.Deps, c config.Config) (module.Module, error) { return entitytime.New(d, c) }},
+	{"last", func(d module.Deps, c config.Config) (module.Module, error) { return last.New(d, c) }},
+	{"vcard", func(d module.Deps, c config.Config) (module.Module, error) { return vcard.New(d, c) }},
+	{"private", func(d module.Deps, c config.Config) (module.Module, error) { return private.New(d, c) }},
+	{"blocking", func(d module.Deps, c config.Config) (module.Module, error) { return blocking.New(d, c) }},
 	// disco hashes every identity and feature declared before it: keep it last.
+	{"disco", func(d module.Deps, c config.Config) (module.Module, error) { return disco.New(d, c) }},
 }
 
 // Start builds and registers every module that cfg does not disable.

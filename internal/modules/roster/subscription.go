@@ -172,6 +172,8 @@ func (m *Module) load(ctx context.Context, user jid.JID, contact string) (state,
 // inbound request exists (kept in the pending table): no item is created
 // for it (RFC 6121 §3.1.3).
 func (m *Module) save(ctx context.Context, user jid.JID, it storage.RosterItem, n state, push bool) error {
+	visible := it.Version == 0 || it.Subscription != n.sub || it.AskOut != n.pendOut || it.Approved != n.preApprov
+	push = push && visible // a change only to PendingIn shows nothing to clients
 	it.Subscription, it.AskOut, it.PendingIn, it.Approved = n.sub, n.pendOut, n.pendIn, n.preApprov
 	needItem := it.Version != 0 || n.sub != storage.SubNone || n.pendOut || n.preApprov
 	if !needItem {

@@ -1,0 +1,126 @@
+// Package private implements XEP-0049 Private XML Storage: a user stores
+// arbitrary XML elements on the server and gets them back by name (§2).
+//
+// Each child of the <query xmlns='jabber:iq:private'/> of a set is stored
+// under the key "private:" + its namespace + " " + its local name. A get
+// returns the stored element for each child asked for, or the child as it
+// was asked for (empty) when nothing is stored. Only the user's own account
+// can be addressed (no 'to', or the user's bare JID); another is forbidden
+// (§3). A query without a child, or with a child in the jabber:iq:private,
+// jabber:client or jabber:server namespace, is not-acceptable (§2.3, §3);
+// a get for more than one namespace is bad-request (§2.3).
+package private
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/ode-xmpp/ode/internal/config"
+	"github.com/ode-xmpp/ode/internal/module"
+	"github.com/ode-xmpp/ode/internal/router"
+	"github.com/ode-xmpp/ode/internal/storage"
+	"github.com/ode-xmpp/ode/jid"
+	"github.com/ode-xmpp/ode/stanza"
+	"github.com/ode-xmpp/ode/xmlstream"
+)
+
+// NS is the XEP-0049 namespace.
+const NS = "jabber:iq:private"
+
+// Module is the private XML storage module.
+type Module struct {
+	deps module.Deps
+}
+
+var _ module.Module = (*Module)(nil)
+
+// New returns the private XML storage module.
+func New(deps module.Deps, _ config.Config) (*Module, error) {
+	return &Module{deps: deps}, nil
+}
+
+// Name implements module.Module.
+func (m *Module) Name() string { return "private" }
+
+// Register implements module.Module.
+func (m *Module) Register(r *router.Router) {
+	r.AddFeature(NS)
+	r.HandleIQ(stanza.IQGet, NS, "query", m.get)
+	r.HandleIQ(stanza.IQSet, NS, "query", m.set)
+}
+
+// request checks the rules common to get and set and returns the account
+// and the elements of the query.
+func request(iq *xmlstream.Element) (account jid.JID, elems []*xmlstream.Element, err error) {
+	from, err := jid.Parse(stanza.From(iq))
+	if err != nil {
+		return jid.JID{}, nil, stanza.NewError(stanza.BadRequest, "")
+	}
+	if to := stanza.To(iq); to != "" {
+		j, err := jid.Parse(to)
+		if err != nil || !j.Equal(from.Bare()) {
+			return jid.JID{}, nil, stanza.NewError(stanza.Forbidden, "")
+		}
+	}
+	elems = iq.FirstChild().ChildrenNS("")
+	if len(elems) == 0 {
+		return jid.JID{}, nil, stanza.NewError(stanza.NotAcceptable, "a child element is required")
+	}
+	for _, e := range elems {
+		switch e.Name.Space {
+		case NS, stanza.NSClient, stanza.NSServer:
+			return jid.JID{}, nil, stanza.NewError(stanza.NotAcceptable, "reserved namespace "+e.Name.Space)
+		}
+	}
+	return from.Bare(), elems, nil
+}
+
+func key(e *xmlstream.Element) string { return "private:" + e.Name.Space + " " + e.Name.Local }
+
+func (m *Module) get(ctx context.Context, iq *xmlstream.Element) (*xmlstream.Element, error) {
+	account, elems, err := request(iq)
+	if err != nil {
+		return nil, err
+	}
+	for _, e := range elems[1:] {
+		if e.Name.Space != elems[0].Name.Space {
+			return nil, stanza.NewError(stanza.BadRequest, "one namespace per request")
+		}
+	}
+	q := xmlstream.NewElement(NS, "query")
+	for _, e := range elems {
+		doc, err := m.deps.Store.GetXML(ctx, account.Local(), account.DomainString(), key(e))
+		if errors.Is(err, storage.ErrNotFound) {
+			q.Append(xmlstream.NewElement(e.Name.Space, e.Name.Local))
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		stored, err := parseDoc(doc)
+		if err != nil {
+			return nil, fmt.Errorf("private: stored %s of %s: %w", key(e), account, err)
+		}
+		q.Append(stored)
+	}
+	return q, nil
+}
+
+func (m *Module) set(ctx context.Context, iq *xmlstream.Element) (*xmlstream.Element, error) {
+	account, elems, err := request(iq)
+	if err != nil {
+		return nil, err
+	}
+	for _, e := range elems {
+		if err := m.deps.Store.PutXML(ctx, account.Local(), account.DomainString(), key(e), []byte(e.String())); err != nil {
+			return nil, err
+		}
+	}
+	return nil, nil
+}
+
+// parseDoc reads back a stored document.
+func parseDoc(doc []byte) (*xmlstream.Element, error) {
+	return xmlstream.ParseElement(doc, stanza.NSClient)
+}

@@ -1,0 +1,125 @@
+// Package vcard implements XEP-0054 vcard-temp on the server: a user gets
+// and sets their own vCard (§3.1, §3.2: an IQ with no 'to' or to their own
+// bare JID) and gets another local user's vCard (§3.3: to that user's bare
+// JID). The vCard is stored whole, as the client sent it, under the key
+// "vcard-temp"; a user without one gets an empty <vCard/>.
+//
+// Setting someone else's vCard is forbidden; a vCard larger than MaxBytes
+// (serialised) is not-acceptable. A get for an account that does not exist
+// is service-unavailable (RFC 6121 §8.5.1).
+package vcard
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/ode-xmpp/ode/internal/config"
+	"github.com/ode-xmpp/ode/internal/module"
+	"github.com/ode-xmpp/ode/internal/router"
+	"github.com/ode-xmpp/ode/internal/storage"
+	"github.com/ode-xmpp/ode/jid"
+	"github.com/ode-xmpp/ode/stanza"
+	"github.com/ode-xmpp/ode/xmlstream"
+)
+
+// NS is the vcard-temp namespace (and the disco feature).
+const NS = "vcard-temp"
+
+// MaxBytes bounds the size of a stored vCard, serialised.
+const MaxBytes = 64 << 10
+
+// storeKey is the XMLStore key of a user's vCard.
+const storeKey = "vcard-temp"
+
+// Module is the vcard module.
+type Module struct {
+	deps module.Deps
+}
+
+var _ module.Module = (*Module)(nil)
+
+// New returns the vcard module.
+func New(deps module.Deps, _ config.Config) (*Module, error) {
+	return &Module{deps: deps}, nil
+}
+
+// Name implements module.Module.
+func (m *Module) Name() string { return "vcard" }
+
+// Register implements module.Module.
+func (m *Module) Register(r *router.Router) {
+	r.AddFeature(NS)
+	r.HandleIQ(stanza.IQGet, NS, "vCard", m.get)
+	r.HandleIQ(stanza.IQSet, NS, "vCard", m.set)
+}
+
+// target returns the sender and the account an IQ is about (the sender's
+// own with no 'to'); ok is false for a request to a domain.
+func target(iq *xmlstream.Element) (from, account jid.JID, ok bool) {
+	from, err := jid.Parse(stanza.From(iq))
+	if err != nil {
+		return jid.JID{}, jid.JID{}, false
+	}
+	if stanza.To(iq) == "" {
+		return from, from.Bare(), true
+	}
+	to, err := jid.Parse(stanza.To(iq))
+	if err != nil || to.IsDomain() {
+		return jid.JID{}, jid.JID{}, false
+	}
+	return from, to.Bare(), true
+}
+
+func (m *Module) get(ctx context.Context, iq *xmlstream.Element) (*xmlstream.Element, error) {
+	from, account, ok := target(iq)
+	if !ok {
+		return nil, stanza.NewError(stanza.ServiceUnavailable, "")
+	}
+	doc, err := m.deps.Store.GetXML(ctx, account.Local(), account.DomainString(), storeKey)
+	if errors.Is(err, storage.ErrNotFound) {
+		if !from.Bare().Equal(account) {
+			exists, err := m.deps.Store.AccountExists(ctx, account.Local(), account.DomainString())
+			if err != nil {
+				return nil, err
+			}
+			if !exists {
+				return nil, stanza.NewError(stanza.ServiceUnavailable, "")
+			}
+		}
+		return xmlstream.NewElement(NS, "vCard"), nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	v, err := parseDoc(doc)
+	if err != nil {
+		return nil, fmt.Errorf("vcard: stored vCard of %s: %w", account, err)
+	}
+	return v, nil
+}
+
+func (m *Module) set(ctx context.Context, iq *xmlstream.Element) (*xmlstream.Element, error) {
+	from, account, ok := target(iq)
+	if !ok || !from.Bare().Equal(account) {
+		return nil, stanza.NewError(stanza.Forbidden, "")
+	}
+	v := iq.FirstChild()
+	var doc []byte
+	if len(v.Children) > 0 || len(v.Attr) > 0 {
+		doc = []byte(v.String())
+	}
+	if len(doc) > MaxBytes {
+		return nil, stanza.NewError(stanza.NotAcceptable, fmt.Sprintf("the vCard is larger than %d bytes", MaxBytes))
+	}
+	// An empty vCard deletes the stored one.
+	if err := m.deps.Store.PutXML(ctx, account.Local(), account.DomainString(), storeKey, doc); err != nil {
+		return nil, err
+	}
+	return nil, nil
+}
+
+// parseDoc reads back a stored document.
+func parseDoc(doc []byte) (*xmlstream.Element, error) {
+	return xmlstream.ParseElement(doc, stanza.NSClient)
+}
