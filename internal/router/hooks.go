@@ -42,6 +42,7 @@ type hooks struct {
 	sessionEnd     []SessionHook
 	available      []SessionHook
 	blocked        func(ctx context.Context, owner, other jid.JID) bool
+	unblocked      []func(ctx context.Context, owner jid.JID, jids []string)
 	features       []string
 	identities     []Identity
 	streamFeatures []*xmlstream.Element
@@ -101,6 +102,20 @@ func (r *Router) HandleBlocked(fn func(ctx context.Context, owner, other jid.JID
 // modules sending on the owner's behalf (presence broadcasts) skip it.
 func (r *Router) Blocked(ctx context.Context, owner, other jid.JID) bool {
 	return r.hooks.blocked != nil && r.hooks.blocked(ctx, owner, other)
+}
+
+// OnUnblocked adds fn to the hooks run after the account owner unblocked
+// jids (XEP-0191 §3.4: the presence module then sends them the owner's
+// current presence).
+func (r *Router) OnUnblocked(fn func(ctx context.Context, owner jid.JID, jids []string)) {
+	r.hooks.unblocked = append(r.hooks.unblocked, fn)
+}
+
+// Unblocked runs the OnUnblocked hooks; the blocking module calls it.
+func (r *Router) Unblocked(ctx context.Context, owner jid.JID, jids []string) {
+	for _, fn := range r.hooks.unblocked {
+		fn(ctx, owner, jids)
+	}
 }
 
 // AddFeature declares a service discovery feature of the server (XEP-0030).

@@ -26,9 +26,9 @@
 //     it unavailable presence, if it may see the user's presence (the
 //     user's roster item for it has subscription from or both). A blocked
 //     domain gets none: who on it saw the user's presence is not tracked.
-//   - On unblock, §3.4 wants the user's current presence sent to the JID;
-//     that is the presence module's knowledge, so nothing is sent here: the
-//     contact sees the user's next presence change.
+//   - On unblock, §3.4 wants the user's current presence sent to the JID:
+//     the module runs the router's OnUnblocked hooks, and the presence
+//     module sends it to the unblocked contacts subscribed to the user.
 //
 // The user's own resources and the server itself (a hosted domain) are
 // never blocked. Lists are cached in memory while the user has a session,
@@ -341,11 +341,15 @@ func (m *Module) unblock(ctx context.Context, iq *xmlstream.Element) (*xmlstream
 	if err != nil {
 		return nil, err
 	}
+	var gone []string
 	err = m.change(ctx, from, func(set map[string]bool) error {
 		if err := m.deps.Store.Unblock(ctx, from.Local(), from.DomainString(), jids); err != nil {
 			return err
 		}
 		if len(jids) == 0 {
+			for j := range set {
+				gone = append(gone, j)
+			}
 			clear(set)
 		}
 		for _, j := range jids {
@@ -357,6 +361,10 @@ func (m *Module) unblock(ctx context.Context, iq *xmlstream.Element) (*xmlstream
 		return nil, err
 	}
 	m.push(ctx, from.Bare(), itemsElement("unblock", jids))
+	if len(jids) > 0 {
+		gone = jids
+	}
+	m.r.Unblocked(ctx, from.Bare(), gone)
 	return nil, nil
 }
 

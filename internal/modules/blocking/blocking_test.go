@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -404,6 +405,23 @@ func TestUnavailableOnBlock(t *testing.T) {
 	}
 	barrier(t, nurse, romeo, unavailable)
 	barrier(t, nurse, tybalt, unavailable)
+
+	// Unblocking sends juliet's current presence to romeo, who is
+	// subscribed (§3.4), and nothing to tybalt, who is not.
+	mustSet(t, balcony, command("unblock"))
+	availableFrom := func(e *xmlstream.Element) bool {
+		return e.Name.Local == "presence" && stanza.Type(e) == ""
+	}
+	got = map[string]bool{}
+	for len(got) < 2 {
+		got[stanza.From(recvUntil(t, romeo, availableFrom, nil))] = true
+	}
+	if !got[balcony.JID().String()] || !got[chamber.JID().String()] {
+		t.Fatalf("presence after unblock from %v", got)
+	}
+	barrier(t, nurse, tybalt, func(e *xmlstream.Element) bool {
+		return availableFrom(e) && strings.HasPrefix(stanza.From(e), "juliet@")
+	})
 }
 
 // TestStoredList: the list survives the sessions and applies while the

@@ -291,3 +291,32 @@ func (m *Module) sessionEnded(ctx context.Context, s router.Session) {
 }
 
 func isNotFound(err error) bool { return errors.Is(err, storage.ErrNotFound) }
+
+// unblocked sends the user's current presence to the unblocked JIDs that
+// may see it (XEP-0191 §3.4): roster contacts with a subscription from the
+// user, whose bare JID or domain was unblocked.
+func (m *Module) unblocked(ctx context.Context, user jid.JID, jids []string) {
+	if len(jids) == 0 {
+		return
+	}
+	items, _, err := m.deps.Store.Roster(ctx, user.Local(), user.DomainString())
+	if err != nil {
+		m.deps.Log.Error("presence: roster", "jid", user.String(), "err", err)
+		return
+	}
+	for _, it := range items {
+		if it.Subscription != storage.SubFrom && it.Subscription != storage.SubBoth {
+			continue
+		}
+		c, err := jid.Parse(it.Contact)
+		if err != nil || m.r.Blocked(ctx, user, c) {
+			continue
+		}
+		for _, u := range jids {
+			if u == c.String() || u == c.DomainString() {
+				m.sendPresenceTo(ctx, user, c)
+				break
+			}
+		}
+	}
+}

@@ -79,6 +79,7 @@ func (m *Module) Register(r *router.Router) {
 	r.HookOutbound(0, m.outbound)
 	r.HookInbound(0, m.inbound)
 	r.OnSessionEnd(m.sessionEnded)
+	r.OnUnblocked(m.unblocked)
 }
 
 // state returns the state of the session with full JID full, creating it.
