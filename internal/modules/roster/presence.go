@@ -76,15 +76,16 @@ func (m *Module) broadcast(ctx context.Context, s router.Session, st *xmlstream.
 			directed = append(directed, j)
 		}
 		ss.directed = nil
-		m.lastOff[user.String()] = st.Copy()
 	} else {
 		ss.available = true
 		ss.last = st.Copy()
-		delete(m.lastOff, user.String())
 	}
 	m.mu.Unlock()
 	if unavailable && !wasAvailable {
 		return // nothing to retract
+	}
+	if unavailable {
+		m.keepUnavailable(ctx, user, st)
 	}
 
 	items, _, err := m.deps.Store.Roster(ctx, user.Local(), user.DomainString())
@@ -229,9 +230,10 @@ func (m *Module) answerProbe(ctx context.Context, probe *xmlstream.Element, user
 	if any {
 		return
 	}
-	m.mu.Lock()
-	off := m.lastOff[user.String()]
-	m.mu.Unlock()
+	var off *xmlstream.Element
+	if doc, err := m.deps.Store.GetXML(ctx, user.Local(), user.DomainString(), lastUnavailableKey); err == nil {
+		off, _ = xmlstream.ParseElement(doc, stanza.NSClient)
+	}
 	var p *xmlstream.Element
 	if off != nil {
 		p = withTo(off, from.String())
@@ -318,5 +320,25 @@ func (m *Module) unblocked(ctx context.Context, user jid.JID, jids []string) {
 				break
 			}
 		}
+	}
+}
+
+// lastUnavailableKey is the XMLStore key of a user's last unavailable
+// presence, answered to probes while the user is offline (RFC 6121 §4.3.2).
+const lastUnavailableKey = "presence:last-unavailable"
+
+// keepUnavailable stores st as the user's last unavailable presence when
+// no other resource of the user is still available.
+func (m *Module) keepUnavailable(ctx context.Context, user jid.JID, st *xmlstream.Element) {
+	for _, s := range m.r.Sessions(user) {
+		if _, ok := s.Presence(); ok {
+			return
+		}
+	}
+	c := st.Copy()
+	c.RemoveAttr("to")
+	c.RemoveAttr("id")
+	if err := m.deps.Store.PutXML(ctx, user.Local(), user.DomainString(), lastUnavailableKey, c.AppendXML(nil, stanza.NSClient)); err != nil {
+		m.deps.Log.Error("presence: keep last unavailable", "jid", user.String(), "err", err)
 	}
 }

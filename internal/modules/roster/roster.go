@@ -48,7 +48,6 @@ type Module struct {
 
 	mu       sync.Mutex
 	sessions map[string]*sessionState // by full JID
-	lastOff  map[string]*xmlstream.Element
 }
 
 // sessionState is what the module knows of one bound session.
@@ -64,7 +63,7 @@ var _ module.Module = (*Module)(nil)
 // New returns the module.
 func New(deps module.Deps, cfg config.Config) (*Module, error) {
 	return &Module{deps: deps, r: deps.Router, maxItems: cfg.Roster.MaxItems,
-		sessions: make(map[string]*sessionState), lastOff: make(map[string]*xmlstream.Element)}, nil
+		sessions: make(map[string]*sessionState)}, nil
 }
 
 // Name implements module.Module.

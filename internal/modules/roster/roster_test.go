@@ -9,6 +9,7 @@ import (
 
 	"github.com/ode-xmpp/ode/client"
 	"github.com/ode-xmpp/ode/internal/config"
+	"github.com/ode-xmpp/ode/internal/storage"
 	"github.com/ode-xmpp/ode/internal/xmpptest"
 	"github.com/ode-xmpp/ode/jid"
 	"github.com/ode-xmpp/ode/stanza"
@@ -383,4 +384,37 @@ func TestOfflineMessages(t *testing.T) {
 	bob2 := srv.Dial(t, jid.MustParse("bob@localhost/two"), "pw")
 	available(t, bob2, 0)
 	quiet(t, bob2, "a message delivered twice", func(e *xmlstream.Element) bool { return e.Name.Local == "message" })
+}
+
+// TestProbeGetsLastUnavailable: while bob is offline, alice's login probe
+// is answered with bob's last unavailable presence, status included
+// (RFC 6121 §4.3.2); it is stored, so it survives a restart.
+func TestProbeGetsLastUnavailable(t *testing.T) {
+	srv := xmpptest.Start(t, nil)
+	aliceJID, bobJID := srv.AddUser(t, "alice", "pw"), srv.AddUser(t, "bob", "pw")
+	for _, it := range []struct{ user, contact, sub string }{{"alice", "bob@localhost", "to"}, {"bob", "alice@localhost", "from"}} {
+		if _, err := srv.Store().PutRosterItem(t.Context(), it.user, "localhost",
+			storage.RosterItem{Contact: it.contact, Subscription: storage.Subscription(it.sub)}, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	bob := srv.Dial(t, bobJID, "pw")
+	available(t, bob, 0)
+	bye := stanza.NewPresence(stanza.NSClient, stanza.PresenceUnavailable, "", "", "").
+		Append(xmlstream.NewElement(stanza.NSClient, "status").AppendText("gone fishing"))
+	if err := bob.Send(bye); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bob.IQ(ctxT(t), stanza.NewIQ(stanza.NSClient, stanza.IQGet, "", "", "").Append(xmlstream.NewElement(stanza.NSPing, "ping"))); err != nil {
+		t.Fatal(err)
+	}
+	bob.Close()
+	alice := srv.Dial(t, aliceJID, "pw")
+	if err := alice.Send(stanza.NewPresence(stanza.NSClient, "", "", "", "")); err != nil {
+		t.Fatal(err)
+	}
+	p := next(t, alice, "bob's last presence", presence(stanza.PresenceUnavailable, "bob@localhost"))
+	if s := p.Child(stanza.NSClient, "status"); s == nil || s.Text() != "gone fishing" {
+		t.Fatalf("probe answer %s", p)
+	}
 }
