@@ -157,3 +157,45 @@ func Payload(iq *xmlstream.Element) *xmlstream.Element {
 	}
 	return nil
 }
+
+// Translate returns st with every element in the content namespace from
+// (jabber:client or jabber:server) moved to the namespace to, as a server
+// does when it passes a stanza between a client stream and a server stream
+// (RFC 6120 §4.8.3). st itself is returned when nothing needs to change;
+// otherwise the result is a copy and st is left as it was.
+func Translate(st *xmlstream.Element, from, to string) *xmlstream.Element {
+	if !usesNS(st, from) {
+		return st
+	}
+	c := st.Copy()
+	translateInPlace(c, from, to)
+	return c
+}
+
+// TranslateInPlace is Translate for an element the caller owns.
+func TranslateInPlace(st *xmlstream.Element, from, to string) {
+	translateInPlace(st, from, to)
+}
+
+func usesNS(e *xmlstream.Element, ns string) bool {
+	if e.Name.Space == ns {
+		return true
+	}
+	for _, c := range e.Children {
+		if c.Elem != nil && usesNS(c.Elem, ns) {
+			return true
+		}
+	}
+	return false
+}
+
+func translateInPlace(e *xmlstream.Element, from, to string) {
+	if e.Name.Space == from {
+		e.Name.Space = to
+	}
+	for _, c := range e.Children {
+		if c.Elem != nil {
+			translateInPlace(c.Elem, from, to)
+		}
+	}
+}

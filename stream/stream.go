@@ -27,6 +27,9 @@ const (
 	NSBind = "urn:ietf:params:xml:ns:xmpp-bind"
 	// NSSession is the RFC 3921 session establishment namespace.
 	NSSession = "urn:ietf:params:xml:ns:xmpp-session"
+	// NSDialback is the Server Dialback namespace (XEP-0220), bound to
+	// the "db" prefix.
+	NSDialback = "jabber:server:dialback"
 )
 
 // Header holds the attributes of a stream header (RFC 6120 §4.7).
@@ -36,6 +39,10 @@ type Header struct {
 	ID      string
 	Version string
 	Lang    string
+	// Dialback declares the "db" prefix for jabber:server:dialback on
+	// the stream element, as servers that support Server Dialback do
+	// (XEP-0220 §2.1). ParseHeader does not set it.
+	Dialback bool
 }
 
 // ParseHeader reads the attributes of the stream header start, as
@@ -65,6 +72,9 @@ func (h Header) AppendXML(dst []byte, contentNS string) []byte {
 	dst = append(dst, "<?xml version='1.0'?><stream:stream xmlns='"...)
 	dst = xmlstream.AppendEscaped(dst, contentNS, true)
 	dst = append(dst, "' xmlns:stream='"+NS+"'"...)
+	if h.Dialback {
+		dst = append(dst, " xmlns:db='"+NSDialback+"'"...)
+	}
 	attr := func(name, v string) {
 		if v == "" {
 			return

@@ -21,12 +21,50 @@ type Config struct {
 	Log      Log      `toml:"log"`
 	TLS      TLS      `toml:"tls"`
 	C2S      C2S      `toml:"c2s"`
+	S2S      S2S      `toml:"s2s"`
 	Storage  Storage  `toml:"storage"`
 	Modules  Modules  `toml:"modules"`
 	Roster   Roster   `toml:"roster"`
 	Offline  Offline  `toml:"offline"`
 	Ping     Ping     `toml:"ping"`
 	Register Register `toml:"register"`
+}
+
+// S2S is the [s2s] table: server-to-server streams (federation, RFC 6120
+// with XEP-0220 dialback and XEP-0178 SASL EXTERNAL).
+type S2S struct {
+	// Listen are host:port addresses for inbound server streams that
+	// upgrade with STARTTLS; an empty list turns inbound federation off.
+	Listen []string `toml:"listen"`
+	// DirectTLS are host:port addresses where inbound server streams start
+	// with TLS at once (XEP-0368).
+	DirectTLS []string `toml:"direct_tls"`
+	// Enabled turns federation on; when false, stanzas to other domains
+	// are bounced with remote-server-not-found and no listener starts.
+	Enabled bool `toml:"enabled"`
+	// Dialback allows Server Dialback (XEP-0220) when a peer's certificate
+	// cannot be verified or it does not offer SASL EXTERNAL.
+	Dialback bool `toml:"dialback"`
+	// Refuse lists domains the server neither connects to nor accepts.
+	Refuse []string `toml:"refuse"`
+	// Hosts maps a remote domain to the host:port to connect to, instead
+	// of looking up its DNS SRV records (for tests and private
+	// federations).
+	Hosts map[string]string `toml:"hosts"`
+	// CAFile is a PEM file of certificate authorities trusted for peers'
+	// certificates, in addition to the system's.
+	CAFile string `toml:"ca_file"`
+	// ConnectTimeout bounds setting up an outbound stream (DNS, TCP, TLS
+	// and authentication).
+	ConnectTimeout Duration `toml:"connect_timeout"`
+	// IdleTimeout closes a server stream that carried nothing for this
+	// long.
+	IdleTimeout Duration `toml:"idle_timeout"`
+	// QueueBytes bounds the stanzas queued for one remote domain while its
+	// stream is set up or slow; more are bounced.
+	QueueBytes int `toml:"queue_bytes"`
+	// MaxStanzaBytes is the largest stanza a peer server may send.
+	MaxStanzaBytes int `toml:"max_stanza_bytes"`
 }
 
 // Register is the [register] table: in-band registration (XEP-0077).
@@ -158,6 +196,18 @@ func Default() Config {
 			AuthTimeout:        Duration(60 * time.Second),
 			MaxAuthFailures:    3,
 			OutboundQueueBytes: 1 << 20,
+		},
+		S2S: S2S{
+			Listen:         []string{"127.0.0.1:5269"},
+			DirectTLS:      []string{},
+			Enabled:        true,
+			Dialback:       true,
+			Refuse:         []string{},
+			Hosts:          map[string]string{},
+			ConnectTimeout: Duration(30 * time.Second),
+			IdleTimeout:    Duration(10 * time.Minute),
+			QueueBytes:     1 << 20,
+			MaxStanzaBytes: 262144,
 		},
 		Storage:  Storage{Driver: "sqlite"},
 		Roster:   Roster{MaxItems: 1000},

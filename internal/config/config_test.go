@@ -32,6 +32,18 @@ func TestDefault(t *testing.T) {
 			MaxAuthFailures:    3,
 			OutboundQueueBytes: 1048576,
 		},
+		S2S: config.S2S{
+			Listen:         []string{"127.0.0.1:5269"},
+			DirectTLS:      []string{},
+			Enabled:        true,
+			Dialback:       true,
+			Refuse:         []string{},
+			Hosts:          map[string]string{},
+			ConnectTimeout: config.Duration(30 * time.Second),
+			IdleTimeout:    config.Duration(10 * time.Minute),
+			QueueBytes:     1048576,
+			MaxStanzaBytes: 262144,
+		},
 		Storage:  config.Storage{Driver: "sqlite"},
 		Roster:   config.Roster{MaxItems: 1000},
 		Offline:  config.Offline{Quota: 1000},
@@ -84,6 +96,19 @@ auth_timeout = "1m30s"
 max_auth_failures = 1
 outbound_queue_bytes = 2097152
 
+[s2s]
+enabled = true
+listen = ["[::]:5269"]
+direct_tls = ["[::]:5270"]
+dialback = false
+refuse = ["Spam.Example."]
+hosts = { "Example.NET" = "xmpp.example.net:5269", "private.example" = "[2001:db8::1]:5269" }
+ca_file = "/etc/ode/private-ca.pem"
+connect_timeout = "5s"
+idle_timeout = "1h"
+queue_bytes = 65536
+max_stanza_bytes = 65536
+
 [storage]
 driver = "sqlite"
 
@@ -118,6 +143,18 @@ per_ip_per_hour = 10
 			AuthTimeout:        config.Duration(90 * time.Second),
 			MaxAuthFailures:    1,
 			OutboundQueueBytes: 2097152,
+		},
+		S2S: config.S2S{
+			Enabled:        true,
+			Listen:         []string{"[::]:5269"},
+			DirectTLS:      []string{"[::]:5270"},
+			Refuse:         []string{"spam.example"},
+			Hosts:          map[string]string{"example.net": "xmpp.example.net:5269", "private.example": "[2001:db8::1]:5269"},
+			CAFile:         "/etc/ode/private-ca.pem",
+			ConnectTimeout: config.Duration(5 * time.Second),
+			IdleTimeout:    config.Duration(time.Hour),
+			QueueBytes:     65536,
+			MaxStanzaBytes: 65536,
 		},
 		Storage:  config.Storage{Driver: "sqlite"},
 		Modules:  config.Modules{Disabled: []string{"vcard", "last"}},
@@ -161,8 +198,18 @@ func TestParseErrors(t *testing.T) {
 		want: []string{"ode.toml:7: unknown key c2s.listn"},
 	}, {
 		name: "unknown table",
-		file: "[server]\n[s2s]\nlisten = []\ndial_timeout = \"5s\"\n",
-		want: []string{"ode.toml:2: unknown key s2s"},
+		file: "[server]\n[muc]\nlisten = []\ndial_timeout = \"5s\"\n",
+		want: []string{"ode.toml:2: unknown key muc"},
+	}, {
+		name: "s2s values",
+		file: "[s2s]\nrefuse = [\"a..b\"]\nhosts = { \"example.net\" = \"example.net\", \"x.example\" = \"h:0\" }\nconnect_timeout = \"0s\"\nqueue_bytes = 100\n",
+		want: []string{
+			"ode.toml:2: s2s.refuse: invalid domain name \"a..b\": idna: invalid label \"a..b\"",
+			"ode.toml:3: s2s.hosts: \"example.net\" = \"example.net\": want host:port, such as \"xmpp.example.net:5269\"",
+			"ode.toml:3: s2s.hosts: \"x.example\" = \"h:0\": want a port from 1 to 65535",
+			"ode.toml:4: s2s.connect_timeout: must be positive, got 0s",
+			"ode.toml:5: s2s.queue_bytes: must be at least s2s.max_stanza_bytes (262144), got 100",
+		},
 	}, {
 		name: "unknown dotted key",
 		file: "# comment\nc2s.listen = []\nc2s.bogus.deep = 1\n",

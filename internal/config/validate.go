@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -43,7 +44,9 @@ func (c Config) validate() Errors {
 	case c.TLS.Cert == "" && c.TLS.Key != "":
 		v.add("tls.key", "tls.key is set but tls.cert is not: set both, or neither for a self-signed certificate")
 	}
-	v.addresses(map[string][]string{"c2s.listen": c.C2S.Listen, "c2s.direct_tls": c.C2S.DirectTLS})
+	v.addresses(map[string][]string{"c2s.listen": c.C2S.Listen, "c2s.direct_tls": c.C2S.DirectTLS,
+		"s2s.listen": c.S2S.Listen, "s2s.direct_tls": c.S2S.DirectTLS})
+	v.s2s(c.S2S)
 	if n := c.C2S.MaxStanzaBytes; n < minStanzaBytes || n > maxStanzaBytes {
 		v.add("c2s.max_stanza_bytes", "c2s.max_stanza_bytes: %d is out of range; use %d to %d",
 			n, minStanzaBytes, maxStanzaBytes)
@@ -118,7 +121,7 @@ func (v *validator) domains(domains []string) {
 // address appears twice.
 func (v *validator) addresses(lists map[string][]string) {
 	seen := make(map[string]string) // address → key
-	for _, key := range []string{"c2s.listen", "c2s.direct_tls"} {
+	for _, key := range []string{"c2s.listen", "c2s.direct_tls", "s2s.listen", "s2s.direct_tls"} {
 		for _, a := range lists[key] {
 			if err := checkAddress(a); err != nil {
 				v.add(key, "%s: %v", key, err)
@@ -130,6 +133,45 @@ func (v *validator) addresses(lists map[string][]string) {
 			}
 			seen[a] = key
 		}
+	}
+}
+
+// s2s checks the [s2s] table.
+func (v *validator) s2s(c S2S) {
+	for _, d := range c.Refuse {
+		if _, err := normalizeDomain(d); err != nil {
+			v.add("s2s.refuse", "s2s.refuse: invalid domain name %q: %v", d, err)
+		}
+	}
+	domains := make([]string, 0, len(c.Hosts))
+	for d := range c.Hosts {
+		domains = append(domains, d)
+	}
+	slices.Sort(domains)
+	for _, d := range domains {
+		if _, err := normalizeDomain(d); err != nil {
+			v.add("s2s.hosts", "s2s.hosts: invalid domain name %q: %v", d, err)
+		}
+		host, port, err := net.SplitHostPort(c.Hosts[d])
+		if err != nil || host == "" {
+			v.add("s2s.hosts", "s2s.hosts: %q = %q: want host:port, such as \"xmpp.example.net:5269\"", d, c.Hosts[d])
+			continue
+		}
+		if n, err := strconv.ParseUint(port, 10, 16); err != nil || n == 0 {
+			v.add("s2s.hosts", "s2s.hosts: %q = %q: want a port from 1 to 65535", d, c.Hosts[d])
+		}
+	}
+	if c.ConnectTimeout <= 0 {
+		v.add("s2s.connect_timeout", "s2s.connect_timeout: must be positive, got %s", c.ConnectTimeout)
+	}
+	if c.IdleTimeout <= 0 {
+		v.add("s2s.idle_timeout", "s2s.idle_timeout: must be positive, got %s", c.IdleTimeout)
+	}
+	if n := c.MaxStanzaBytes; n < minStanzaBytes || n > maxStanzaBytes {
+		v.add("s2s.max_stanza_bytes", "s2s.max_stanza_bytes: must be from %d to %d, got %d", minStanzaBytes, maxStanzaBytes, n)
+	}
+	if c.QueueBytes < c.MaxStanzaBytes {
+		v.add("s2s.queue_bytes", "s2s.queue_bytes: must be at least s2s.max_stanza_bytes (%d), got %d", c.MaxStanzaBytes, c.QueueBytes)
 	}
 }
 
@@ -170,5 +212,20 @@ func (c *Config) normalize() {
 		if n, err := normalizeDomain(d); err == nil {
 			c.Server.Domains[i] = n
 		}
+	}
+	for i, d := range c.S2S.Refuse {
+		if n, err := normalizeDomain(d); err == nil {
+			c.S2S.Refuse[i] = n
+		}
+	}
+	if len(c.S2S.Hosts) > 0 {
+		hosts := make(map[string]string, len(c.S2S.Hosts))
+		for d, a := range c.S2S.Hosts {
+			if n, err := normalizeDomain(d); err == nil {
+				d = n
+			}
+			hosts[d] = a
+		}
+		c.S2S.Hosts = hosts
 	}
 }

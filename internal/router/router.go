@@ -76,7 +76,19 @@ type Router struct {
 
 	hooks   hooks
 	pending pendingIQs
+	remote  Remote
 }
+
+// Remote carries stanzas to domains the server does not host (federation,
+// internal/s2s). Send must not block on the network: it queues, and
+// bounces through Bounce what it cannot deliver.
+type Remote interface {
+	Send(ctx context.Context, st *xmlstream.Element)
+}
+
+// SetRemote sets where stanzas for other domains go. Without one they are
+// bounced with remote-server-not-found. Call it before the listeners start.
+func (r *Router) SetRemote(rm Remote) { r.remote = rm }
 
 // New returns a router for the given hosted domains.
 func New(domains []string, log *slog.Logger) *Router {
@@ -218,8 +230,13 @@ func (r *Router) Route(ctx context.Context, st *xmlstream.Element) {
 		return
 	}
 	if !r.domains[dst.DomainString()] {
-		// Federation does not exist yet (RFC 6120 §10.4.3).
-		r.bounce(ctx, st, stanza.NewError(stanza.RemoteServerNotFound, ""))
+		// RFC 6120 §10.4: another domain, through server-to-server
+		// streams.
+		if r.remote == nil {
+			r.bounce(ctx, st, stanza.NewError(stanza.RemoteServerNotFound, ""))
+			return
+		}
+		r.remote.Send(ctx, st)
 		return
 	}
 	switch {
@@ -405,8 +422,12 @@ func (r *Router) deliverFull(ctx context.Context, st *xmlstream.Element, dst jid
 	}
 }
 
-// bounce routes the error reply for st back to its sender, unless st is
-// itself an error or an IQ result.
+// Bounce routes the error reply for st back to its sender, unless st is
+// itself an error or an IQ result (RFC 6120 §8.3.1).
+func (r *Router) Bounce(ctx context.Context, st *xmlstream.Element, err *stanza.Error) {
+	r.bounce(ctx, st, err)
+}
+
 func (r *Router) bounce(ctx context.Context, st *xmlstream.Element, err *stanza.Error) {
 	reply := stanza.ErrorReply(st, err)
 	if reply == nil {

@@ -5,6 +5,7 @@ package server
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -18,6 +19,7 @@ import (
 	"github.com/ode-xmpp/ode/internal/module"
 	"github.com/ode-xmpp/ode/internal/modules"
 	"github.com/ode-xmpp/ode/internal/router"
+	"github.com/ode-xmpp/ode/internal/s2s"
 	"github.com/ode-xmpp/ode/internal/storage/sqlite"
 )
 
@@ -29,6 +31,7 @@ type Server struct {
 	router  *router.Router
 	modules []module.Module
 	c2s     *c2s.Server
+	s2s     *s2s.Manager
 
 	mu   sync.Mutex
 	lns  []listener
@@ -39,6 +42,7 @@ type Server struct {
 type listener struct {
 	ln        net.Listener
 	directTLS bool
+	s2s       bool
 }
 
 // Start opens the store, prepares TLS and starts every listener. On error
@@ -78,16 +82,42 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, e
 		Log:                log,
 		PreAuth:            preAuth(s.modules),
 	})
-	for _, a := range cfg.C2S.Listen {
-		if err := s.listen(a, false); err != nil {
+	if cfg.S2S.Enabled {
+		roots, err := s2sRoots(cfg.S2S.CAFile)
+		if err != nil {
 			s.Shutdown(context.Background())
 			return nil, err
 		}
+		s.s2s = s2s.New(s2s.Config{
+			Certificates:   []tls.Certificate{cert},
+			Roots:          roots,
+			Dialback:       cfg.S2S.Dialback,
+			Refuse:         cfg.S2S.Refuse,
+			Hosts:          cfg.S2S.Hosts,
+			ConnectTimeout: time.Duration(cfg.S2S.ConnectTimeout),
+			IdleTimeout:    time.Duration(cfg.S2S.IdleTimeout),
+			QueueBytes:     cfg.S2S.QueueBytes,
+			MaxStanzaBytes: cfg.S2S.MaxStanzaBytes,
+			Router:         s.router,
+			Log:            log,
+		})
+		s.router.SetRemote(s.s2s)
 	}
-	for _, a := range cfg.C2S.DirectTLS {
-		if err := s.listen(a, true); err != nil {
-			s.Shutdown(context.Background())
-			return nil, err
+	for _, l := range []struct {
+		addrs          []string
+		directTLS, s2s bool
+	}{
+		{cfg.C2S.Listen, false, false}, {cfg.C2S.DirectTLS, true, false},
+		{cfg.S2S.Listen, false, true}, {cfg.S2S.DirectTLS, true, true},
+	} {
+		if l.s2s && s.s2s == nil {
+			continue
+		}
+		for _, a := range l.addrs {
+			if err := s.listen(a, l.directTLS, l.s2s); err != nil {
+				s.Shutdown(context.Background())
+				return nil, err
+			}
 		}
 	}
 	log.Info("ode started", "domains", cfg.Server.Domains, "data_dir", cfg.Server.DataDir)
@@ -103,30 +133,63 @@ func OpenStore(ctx context.Context, cfg config.Config) (*sqlite.Store, error) {
 	return st, nil
 }
 
-func (s *Server) listen(addr string, directTLS bool) error {
+func (s *Server) listen(addr string, directTLS, isS2S bool) error {
+	component := "c2s"
+	if isS2S {
+		component = "s2s"
+	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return fmt.Errorf("server: listen on %s: %w", addr, err)
+		return fmt.Errorf("server: %s listen on %s: %w", component, addr, err)
 	}
 	s.mu.Lock()
-	s.lns = append(s.lns, listener{ln, directTLS})
+	s.lns = append(s.lns, listener{ln, directTLS, isS2S})
 	s.mu.Unlock()
-	s.log.Info("listening", "component", "c2s", "addr", ln.Addr().String(), "direct_tls", directTLS)
+	s.log.Info("listening", "component", component, "addr", ln.Addr().String(), "direct_tls", directTLS)
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
-		if err := s.c2s.Serve(ln, directTLS); err != nil && !errors.Is(err, net.ErrClosed) {
+		var err error
+		if isS2S {
+			err = s.s2s.Serve(ln, directTLS)
+		} else {
+			err = s.c2s.Serve(ln, directTLS)
+		}
+		if err != nil && !errors.Is(err, net.ErrClosed) {
 			s.errs <- err
 		}
 	}()
 	return nil
 }
 
+// S2SAddrs returns the s2s listeners' addresses: STARTTLS ones then
+// direct TLS.
+func (s *Server) S2SAddrs() (starttls, directTLS []net.Addr) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, l := range s.lns {
+		switch {
+		case !l.s2s:
+		case l.directTLS:
+			directTLS = append(directTLS, l.ln.Addr())
+		default:
+			starttls = append(starttls, l.ln.Addr())
+		}
+	}
+	return starttls, directTLS
+}
+
+// S2S returns the federation manager, or nil when federation is off.
+func (s *Server) S2S() *s2s.Manager { return s.s2s }
+
 // Addrs returns the c2s listeners' addresses: STARTTLS ones then direct TLS.
 func (s *Server) Addrs() (starttls, directTLS []net.Addr) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, l := range s.lns {
+		if l.s2s {
+			continue
+		}
 		if l.directTLS {
 			directTLS = append(directTLS, l.ln.Addr())
 		} else {
@@ -152,6 +215,11 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	if s.c2s != nil {
 		err = s.c2s.Shutdown(ctx)
 	}
+	// After c2s: the unavailable presence of the sessions that ended is
+	// flushed to remote contacts.
+	if s.s2s != nil {
+		err = errors.Join(err, s.s2s.Shutdown(ctx))
+	}
 	s.wg.Wait()
 	modules.Stop(s.modules)
 	if s.store != nil {
@@ -159,6 +227,26 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	s.log.Info("ode stopped")
 	return err
+}
+
+// s2sRoots returns the trust anchors for peers' certificates: the
+// system's, plus caFile's when set.
+func s2sRoots(caFile string) (*x509.CertPool, error) {
+	if caFile == "" {
+		return nil, nil
+	}
+	pool, err := x509.SystemCertPool()
+	if err != nil || pool == nil {
+		pool = x509.NewCertPool()
+	}
+	data, err := os.ReadFile(caFile)
+	if err != nil {
+		return nil, fmt.Errorf("server: s2s.ca_file: %w", err)
+	}
+	if !pool.AppendCertsFromPEM(data) {
+		return nil, fmt.Errorf("server: s2s.ca_file %s: no PEM certificate in it", caFile)
+	}
+	return pool, nil
 }
 
 // preAuth returns the enabled module that answers IQs before

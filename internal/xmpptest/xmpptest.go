@@ -27,6 +27,9 @@ type Server struct {
 	Domain string
 	// Addr is the STARTTLS listener, DirectAddr the direct TLS one.
 	Addr, DirectAddr string
+	// S2SAddr is the server-to-server listener (STARTTLS), when
+	// federation is on.
+	S2SAddr string
 	// CA signed the server's certificate; CAFile is its PEM file.
 	CA     *CA
 	CAFile string
@@ -37,15 +40,27 @@ type Server struct {
 // the configuration first.
 func Start(t testing.TB, edit func(*config.Config)) *Server {
 	t.Helper()
-	dir := t.TempDir()
 	ca, err := NewCA()
 	if err != nil {
 		t.Fatalf("xmpptest: CA: %v", err)
 	}
+	return StartWithCA(t, ca, edit)
+}
+
+// StartWithCA is Start with a certificate from ca, which the server also
+// trusts for server-to-server streams (unless edit sets s2s.ca_file):
+// servers started with the same CA federate with verified certificates.
+// Federation listens on a loopback port; remote domains are found through
+// s2s.hosts, which edit sets.
+func StartWithCA(t testing.TB, ca *CA, edit func(*config.Config)) *Server {
+	t.Helper()
+	dir := t.TempDir()
 	cfg := config.Default()
 	cfg.Server.DataDir = dir
 	cfg.C2S.Listen = []string{"127.0.0.1:0"}
 	cfg.C2S.DirectTLS = []string{"127.0.0.1:0"}
+	cfg.S2S.Listen = []string{"127.0.0.1:0"}
+	cfg.S2S.ConnectTimeout = config.Duration(10 * time.Second)
 	if edit != nil {
 		edit(&cfg)
 	}
@@ -55,6 +70,9 @@ func Start(t testing.TB, edit func(*config.Config)) *Server {
 	}
 	if cfg.TLS.Cert == "" {
 		cfg.TLS.Cert, cfg.TLS.Key = cert, key
+	}
+	if cfg.S2S.CAFile == "" {
+		cfg.S2S.CAFile = caFile
 	}
 	level := slog.LevelWarn
 	if os.Getenv("ODE_TEST_LOG") != "" {
@@ -79,6 +97,9 @@ func Start(t testing.TB, edit func(*config.Config)) *Server {
 	}
 	if len(dt) > 0 {
 		s.DirectAddr = dt[0].String()
+	}
+	if st, _ := srv.S2SAddrs(); len(st) > 0 {
+		s.S2SAddr = st[0].String()
 	}
 	return s
 }
