@@ -3,6 +3,7 @@ package stanza
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/ode-xmpp/ode/xmlstream"
@@ -131,5 +132,32 @@ func TestIQResultFor(t *testing.T) {
 	r := IQResultFor(NewIQ(NSClient, IQGet, "example.com", "a@example.com/r", "p1"))
 	if Type(r) != IQResult || To(r) != "a@example.com/r" || From(r) != "example.com" || ID(r) != "p1" {
 		t.Errorf("got %s", r)
+	}
+}
+
+// TestTranslate: a stanza moves from jabber:client to jabber:server with
+// its children in the content namespace (RFC 6120 §4.8.3); extension
+// payloads keep theirs, and the original is untouched.
+func TestTranslate(t *testing.T) {
+	st := NewMessage(NSClient, MessageChat, "b@x.example", "a@y.example", "1").
+		Append(xmlstream.NewElement(NSClient, "body").AppendText("hi")).
+		Append(xmlstream.NewElement("urn:example", "ext").Append(xmlstream.NewElement("urn:example", "in")))
+	before := st.String()
+	out := Translate(st, NSClient, NSServer)
+	if st.String() != before {
+		t.Fatalf("Translate changed its input: %s", st)
+	}
+	if out.Name.Space != NSServer || out.Child(NSServer, "body") == nil || out.Child("urn:example", "ext") == nil {
+		t.Fatalf("translated %s", out)
+	}
+	if got := string(out.AppendXML(nil, NSServer)); strings.Contains(got, NSClient) || !strings.Contains(got, "<body>hi</body>") {
+		t.Errorf("serialised in jabber:server: %s", got)
+	}
+	if same := Translate(out, NSClient, NSServer); same != out {
+		t.Error("Translate copied a stanza that needed no change")
+	}
+	TranslateInPlace(out, NSServer, NSClient)
+	if out.Name.Space != NSClient || out.Child(NSClient, "body") == nil {
+		t.Errorf("in place: %s", out)
 	}
 }

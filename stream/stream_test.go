@@ -186,3 +186,21 @@ func TestFeatures(t *testing.T) {
 		t.Error("ParseFeatures accepted an error element")
 	}
 }
+
+// TestHeaderDialback: the db prefix declared on a server stream header
+// binds the dialback elements that follow (XEP-0220 §2.1).
+func TestHeaderDialback(t *testing.T) {
+	b := Header{From: "a.example", To: "b.example", Version: "1.0", Dialback: true}.AppendXML(nil, "jabber:server")
+	b = append(b, "<db:result from='a.example' to='b.example'>key</db:result>"...)
+	r := xmlstream.NewReader(strings.NewReader(string(b)), xmlstream.Limits{})
+	if _, err := r.ReadStart(); err != nil {
+		t.Fatalf("ReadStart(%s): %v", b, err)
+	}
+	e, err := r.Next()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.Name.Space != NSDialback || e.Name.Local != "result" || e.Text() != "key" {
+		t.Errorf("got %+v %q", e.Name, e.Text())
+	}
+}

@@ -491,3 +491,66 @@ func TestForgedDialback(t *testing.T) {
 		t.Fatalf("stanza after a failed dialback: %s, want not-authorized or invalid-from", c)
 	}
 }
+
+// TestIdleStreamCloses: an outbound stream that carries nothing for
+// idle_timeout is closed, and the next stanza sets up a new one.
+func TestIdleStreamCloses(t *testing.T) {
+	ca := newCA(t)
+	idle := func(c *config.Config) { c.S2S.IdleTimeout = config.Duration(300 * time.Millisecond) }
+	a, b := pair(t, ca, ca, idle, idle)
+	alice := a.Dial(t, a.AddUser(t, "alice", "pw"), "pw")
+	b.AddUser(t, "bob", "pw")
+	if _, err := alice.IQ(ctxT(t), ping("b.test")); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for a.S2S().OutboundCount() != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("idle outbound stream still open")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if _, err := alice.IQ(ctxT(t), ping("b.test")); err != nil {
+		t.Fatalf("after the idle close: %v", err)
+	}
+}
+
+// TestDirectTLSListener: the direct TLS listener (XEP-0368) starts with
+// TLS, announces the xmpp-server ALPN protocol and offers EXTERNAL at once.
+func TestDirectTLSListener(t *testing.T) {
+	ca := newCA(t)
+	b := xmpptest.StartWithCA(t, ca, func(c *config.Config) {
+		c.Server.Domains = []string{"b.test"}
+		c.S2S.DirectTLS = []string{"127.0.0.1:0"}
+	})
+	_, direct := b.S2SAddrs()
+	if len(direct) != 1 {
+		t.Fatalf("direct TLS listeners: %v", direct)
+	}
+	certPEM, keyPEM, err := ca.Issue("a.test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tc, err := tls.Dial("tcp", direct[0].String(), &tls.Config{
+		ServerName: "b.test", RootCAs: ca.Pool, Certificates: []tls.Certificate{cert},
+		NextProtos: []string{"xmpp-server"}, MinVersion: tls.VersionTLS12,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tc.Close()
+	if p := tc.ConnectionState().NegotiatedProtocol; p != "xmpp-server" {
+		t.Errorf("ALPN protocol %q, want xmpp-server", p)
+	}
+	_ = tc.SetDeadline(time.Now().Add(10 * time.Second))
+	p := &rawPeer{t: t, nc: tc, r: xmlstream.NewReader(tc, xmlstream.Limits{})}
+	f := p.open("a.test", "b.test")
+	if f.StartTLS || len(f.Mechanisms) != 1 || f.Mechanisms[0] != "EXTERNAL" {
+		t.Fatalf("features on direct TLS: %+v", f)
+	}
+	p.external("a.test", "b.test")
+}
