@@ -27,7 +27,7 @@ func ctxT(t *testing.T) context.Context {
 
 // freeAddr returns a loopback address with a port that was free a moment
 // ago, so that two servers can be told of each other before they start.
-func freeAddr(t *testing.T) string {
+func freeAddr(t testing.TB) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -39,7 +39,7 @@ func freeAddr(t *testing.T) string {
 
 // pair starts servers for a.test and b.test that know where the other
 // listens; each edit (may be nil) adjusts one server's configuration.
-func pair(t *testing.T, caA, caB *xmpptest.CA, editA, editB func(*config.Config)) (a, b *xmpptest.Server) {
+func pair(t testing.TB, caA, caB *xmpptest.CA, editA, editB func(*config.Config)) (a, b *xmpptest.Server) {
 	t.Helper()
 	addrA, addrB := freeAddr(t), freeAddr(t)
 	a = xmpptest.StartWithCA(t, caA, func(c *config.Config) {
@@ -61,7 +61,7 @@ func pair(t *testing.T, caA, caB *xmpptest.CA, editA, editB func(*config.Config)
 	return a, b
 }
 
-func newCA(t *testing.T) *xmpptest.CA {
+func newCA(t testing.TB) *xmpptest.CA {
 	t.Helper()
 	ca, err := xmpptest.NewCA()
 	if err != nil {
