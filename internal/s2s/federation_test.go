@@ -431,6 +431,16 @@ func TestInboundChecks(t *testing.T) {
 			t.Fatalf("no from: %s, want improper-addressing", c)
 		}
 	})
+	t.Run("peer stream error", func(t *testing.T) {
+		p := dialRaw(t, b, ca, "a.test", "a.test")
+		p.open("a.test", "b.test")
+		p.external("a.test", "b.test")
+		p.write("<stream:error><system-shutdown xmlns='urn:ietf:params:xml:ns:xmpp-streams'/></stream:error></stream:stream>")
+		e, err := p.r.Next()
+		if !errors.Is(err, xmlstream.ErrStreamEnd) {
+			t.Fatalf("after the peer's stream error: %v %v, want the end of the stream without an error of ours", e, err)
+		}
+	})
 	t.Run("plaintext", func(t *testing.T) {
 		nc, err := net.Dial("tcp", b.S2SAddr)
 		if err != nil {

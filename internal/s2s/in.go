@@ -123,8 +123,18 @@ func (s *inStream) run() string {
 	}
 }
 
+// peerError is a stream error the peer sent.
+type peerError struct{ se *stream.Error }
+
+func (e *peerError) Error() string { return fmt.Sprintf("stream error from peer: %v", e.se) }
+
 // fail closes the stream with the stream error err calls for.
 func (s *inStream) fail(err error) string {
+	var pe *peerError
+	if errors.As(err, &pe) {
+		s.c.closeWith(nil)
+		return pe.Error()
+	}
 	se := asStreamError(err)
 	if se == nil {
 		s.c.kill()
@@ -213,6 +223,10 @@ func (s *inStream) features() []byte {
 // handle processes one top-level element.
 func (s *inStream) handle(ctx context.Context, e *xmlstream.Element) error {
 	switch {
+	case e.Name.Space == stream.NS && e.Name.Local == "error":
+		// The peer ends the stream (RFC 6120 §4.9): no error in return.
+		se, _ := stream.ParseError(e)
+		return &peerError{se}
 	case e.Name.Space == stream.NSTLS && e.Name.Local == "starttls":
 		return s.startTLS()
 	case !s.c.tlsOn:

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"slices"
@@ -475,6 +476,10 @@ func (o *outStream) write() {
 		o.buf = spare[:0]
 		o.mu.Unlock()
 		if len(b) == 0 {
+			// A stale wake-up: o.buf now holds spare, so spare must
+			// become b, or the next swap hands one buffer to both the
+			// writer and send.
+			spare = b
 			continue
 		}
 		if err := o.c.write(b); err != nil {
@@ -504,7 +509,11 @@ func (o *outStream) read() {
 		}
 		if e.Name.Space == stream.NS && e.Name.Local == "error" {
 			se, _ := stream.ParseError(e)
-			o.m.log.Warn("stream error from remote server", "local", o.local, "remote", o.remote, "err", se)
+			level := slog.LevelWarn
+			if se != nil && (se.Condition == stream.SystemShutdown || se.Condition == stream.Reset) {
+				level = slog.LevelInfo // the peer restarts: nothing wrong
+			}
+			o.m.log.Log(context.Background(), level, "stream error from remote server", "local", o.local, "remote", o.remote, "err", se)
 			o.close(nil)
 			return
 		}
