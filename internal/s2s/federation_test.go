@@ -431,6 +431,27 @@ func TestInboundChecks(t *testing.T) {
 			t.Fatalf("no from: %s, want improper-addressing", c)
 		}
 	})
+	t.Run("hostile input", func(t *testing.T) {
+		for name, tc := range map[string]struct {
+			input string
+			want  stream.Condition
+		}{
+			"oversized stanza": {"<message from='alice@a.test' to='bob@b.test'><body>" + strings.Repeat("x", 300<<10) + "</body></message>", stream.PolicyViolation},
+			"deep nesting":     {"<message from='alice@a.test' to='bob@b.test'>" + strings.Repeat("<x>", 100000), stream.PolicyViolation},
+			"comment":          {"<!-- hi -->", stream.RestrictedXML},
+			"entity":           {"<message from='alice@a.test' to='bob@b.test'><body>&xxe;</body></message>", stream.RestrictedXML},
+		} {
+			t.Run(name, func(t *testing.T) {
+				p := dialRaw(t, b, ca, "a.test", "a.test")
+				p.open("a.test", "b.test")
+				p.external("a.test", "b.test")
+				go p.nc.Write([]byte(tc.input)) // the server may close before reading it all
+				if c := p.streamError(); c != tc.want {
+					t.Fatalf("got %s, want %s", c, tc.want)
+				}
+			})
+		}
+	})
 	t.Run("peer stream error", func(t *testing.T) {
 		p := dialRaw(t, b, ca, "a.test", "a.test")
 		p.open("a.test", "b.test")
