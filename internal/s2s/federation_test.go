@@ -585,3 +585,48 @@ func TestDirectTLSListener(t *testing.T) {
 	}
 	p.external("a.test", "b.test")
 }
+
+// TestUnauthenticatedStreamEnds: a peer that keeps an inbound stream busy
+// without authenticating (here with dialback verification questions) is
+// cut off after twice connect_timeout.
+func TestUnauthenticatedStreamEnds(t *testing.T) {
+	ca := newCA(t)
+	b := xmpptest.StartWithCA(t, ca, func(c *config.Config) {
+		c.Server.Domains = []string{"b.test"}
+		c.S2S.ConnectTimeout = config.Duration(300 * time.Millisecond)
+	})
+	p := dialRaw(t, b, newCA(t), "a.test", "a.test")
+	p.open("a.test", "b.test")
+	start := time.Now()
+	done := make(chan stream.Condition, 1)
+	go func() {
+		for {
+			e, err := p.r.Next()
+			if err != nil {
+				done <- ""
+				return
+			}
+			if e.Name.Space == stream.NS && e.Name.Local == "error" {
+				se, _ := stream.ParseError(e)
+				done <- se.Condition
+				return
+			}
+		}
+	}()
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case c := <-done:
+			if c != stream.ConnectionTimeout {
+				t.Fatalf("stream ended with %q, want connection-timeout", c)
+			}
+			if d := time.Since(start); d > 3*time.Second {
+				t.Fatalf("cut off after %v", d)
+			}
+			return
+		case <-tick.C:
+			_, _ = p.nc.Write([]byte("<db:verify from='a.test' to='b.test' id='x'>k</db:verify>"))
+		}
+	}
+}

@@ -98,10 +98,18 @@ func (s *inStream) serve() {
 // run reads until the stream ends and returns why it ended.
 func (s *inStream) run() string {
 	ctx := s.m.ctx
+	// A stream that authenticates nobody (a dialback verification, or a
+	// peer that never finishes) lives at most twice connect_timeout: time
+	// for the negotiation and one dialback verification.
+	authBy := time.Now().Add(2 * s.m.cfg.ConnectTimeout)
 	for {
 		timeout := s.m.cfg.IdleTimeout
 		if !s.anyAuthorized() {
-			timeout = s.m.cfg.ConnectTimeout
+			timeout = min(s.m.cfg.ConnectTimeout, time.Until(authBy))
+			if timeout <= 0 {
+				s.c.closeWith(&stream.Error{Condition: stream.ConnectionTimeout, Text: "not authenticated in time"})
+				return "not authenticated in time"
+			}
 		}
 		if s.needOpen {
 			s.c.setReadTimeout(timeout)
