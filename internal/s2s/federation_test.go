@@ -25,23 +25,11 @@ func ctxT(t *testing.T) context.Context {
 	return ctx
 }
 
-// freeAddr returns a loopback address with a port that was free a moment
-// ago, so that two servers can be told of each other before they start.
-func freeAddr(t testing.TB) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
 // pair starts servers for a.test and b.test that know where the other
 // listens; each edit (may be nil) adjusts one server's configuration.
 func pair(t testing.TB, caA, caB *xmpptest.CA, editA, editB func(*config.Config)) (a, b *xmpptest.Server) {
 	t.Helper()
-	addrA, addrB := freeAddr(t), freeAddr(t)
+	addrA, addrB := xmpptest.FreeAddr(t), xmpptest.FreeAddr(t)
 	a = xmpptest.StartWithCA(t, caA, func(c *config.Config) {
 		c.Server.Domains = []string{"a.test"}
 		c.S2S.Listen = []string{addrA}
@@ -246,7 +234,7 @@ func TestFederationUnreachable(t *testing.T) {
 	}()
 	srv := xmpptest.Start(t, func(c *config.Config) {
 		c.S2S.ConnectTimeout = config.Duration(time.Second)
-		c.S2S.Hosts = map[string]string{"closed.test": freeAddr(t), "silent.test": silent.Addr().String()}
+		c.S2S.Hosts = map[string]string{"closed.test": xmpptest.FreeAddr(t), "silent.test": silent.Addr().String()}
 		c.S2S.Refuse = []string{"refused.test"}
 	})
 	alice := srv.Dial(t, srv.AddUser(t, "alice", "pw"), "pw")

@@ -235,15 +235,16 @@ func (p *prosodyPeer) Log() string {
 }
 
 // freePort returns a loopback TCP port that was free a moment ago, for a
-// peer that cannot report the port the kernel chose for it.
+// peer that cannot report the port the kernel chose for it (see
+// xmpptest.FreeAddr).
 func freePort(t *testing.T) int {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	_, port, _ := net.SplitHostPort(xmpptest.FreeAddr(t))
+	n, err := strconv.Atoi(port)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	return n
 }
 
 // syncBuffer is a bytes.Buffer safe for a process's output and the test.
