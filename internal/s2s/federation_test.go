@@ -316,6 +316,16 @@ func (p *rawPeer) next() *xmlstream.Element {
 	return e
 }
 
+// authedPeer is dialRaw as a.test (certificate from ca) to b.test, with
+// SASL EXTERNAL done and the stream restarted.
+func authedPeer(t *testing.T, b *xmpptest.Server, ca *xmpptest.CA) *rawPeer {
+	t.Helper()
+	p := dialRaw(t, b, ca, "a.test", "a.test")
+	p.open("a.test", "b.test")
+	p.external("a.test", "b.test")
+	return p
+}
+
 // open sends a stream header and returns the features.
 func (p *rawPeer) open(from, to string) stream.Features {
 	p.t.Helper()
@@ -387,9 +397,7 @@ func TestInboundChecks(t *testing.T) {
 		}
 	})
 	t.Run("host unknown", func(t *testing.T) {
-		p := dialRaw(t, b, ca, "a.test", "a.test")
-		p.open("a.test", "b.test")
-		p.external("a.test", "b.test")
+		p := authedPeer(t, b, ca)
 		p.write("<message from='alice@a.test' to='carol@c.test'><body>relay?</body></message>")
 		if c := p.streamError(); c != stream.HostUnknown {
 			t.Fatalf("relay: %s, want host-unknown", c)
@@ -411,9 +419,7 @@ func TestInboundChecks(t *testing.T) {
 		}
 	})
 	t.Run("missing addresses", func(t *testing.T) {
-		p := dialRaw(t, b, ca, "a.test", "a.test")
-		p.open("a.test", "b.test")
-		p.external("a.test", "b.test")
+		p := authedPeer(t, b, ca)
 		p.write("<message to='bob@b.test'><body>who?</body></message>")
 		if c := p.streamError(); c != stream.ImproperAddressing {
 			t.Fatalf("no from: %s, want improper-addressing", c)
@@ -430,9 +436,7 @@ func TestInboundChecks(t *testing.T) {
 			"entity":           {"<message from='alice@a.test' to='bob@b.test'><body>&xxe;</body></message>", stream.RestrictedXML},
 		} {
 			t.Run(name, func(t *testing.T) {
-				p := dialRaw(t, b, ca, "a.test", "a.test")
-				p.open("a.test", "b.test")
-				p.external("a.test", "b.test")
+				p := authedPeer(t, b, ca)
 				go p.nc.Write([]byte(tc.input)) // the server may close before reading it all
 				if c := p.streamError(); c != tc.want {
 					t.Fatalf("got %s, want %s", c, tc.want)
@@ -441,9 +445,7 @@ func TestInboundChecks(t *testing.T) {
 		}
 	})
 	t.Run("peer stream error", func(t *testing.T) {
-		p := dialRaw(t, b, ca, "a.test", "a.test")
-		p.open("a.test", "b.test")
-		p.external("a.test", "b.test")
+		p := authedPeer(t, b, ca)
 		p.write("<stream:error><system-shutdown xmlns='urn:ietf:params:xml:ns:xmpp-streams'/></stream:error></stream:stream>")
 		e, err := p.r.Next()
 		if !errors.Is(err, xmlstream.ErrStreamEnd) {
