@@ -2,6 +2,9 @@ package stream
 
 import (
 	"errors"
+	"io"
+	"net"
+	"os"
 
 	"github.com/ode-xmpp/ode/xmlstream"
 )
@@ -163,4 +166,22 @@ func FromXMLError(err error) *Error {
 		c = NotWellFormed
 	}
 	return &Error{Condition: c}
+}
+
+// FromReadError returns the stream error a server sends after handling a
+// stream failed with err: err's own stream error, connection-timeout for
+// an expired read deadline, or the condition of an XML error (see
+// FromXMLError). It returns nil when there is nothing to send: the
+// connection is gone (EOF, closed) or err is not about the stream.
+func FromReadError(err error) *Error {
+	var se *Error
+	switch {
+	case errors.As(err, &se):
+		return se
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return &Error{Condition: ConnectionTimeout}
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, net.ErrClosed):
+		return nil
+	}
+	return FromXMLError(err)
 }

@@ -2,6 +2,10 @@ package stream
 
 import (
 	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
 	"strings"
 	"testing"
 
@@ -202,5 +206,29 @@ func TestHeaderDialback(t *testing.T) {
 	}
 	if e.Name.Space != NSDialback || e.Name.Local != "result" || e.Text() != "key" {
 		t.Errorf("got %+v %q", e.Name, e.Text())
+	}
+}
+
+func TestFromReadError(t *testing.T) {
+	own := &Error{Condition: HostUnknown}
+	for _, tc := range []struct {
+		err  error
+		want Condition // "" for nil
+	}{
+		{fmt.Errorf("open: %w", own), HostUnknown},
+		{fmt.Errorf("read: %w", os.ErrDeadlineExceeded), ConnectionTimeout},
+		{&xmlstream.Error{Cond: xmlstream.CondRestrictedXML, Msg: "comment"}, RestrictedXML},
+		{io.EOF, ""},
+		{fmt.Errorf("read: %w", io.ErrUnexpectedEOF), ""},
+		{net.ErrClosed, ""},
+		{errors.New("something else"), ""},
+	} {
+		got := FromReadError(tc.err)
+		switch {
+		case tc.want == "" && got != nil:
+			t.Errorf("FromReadError(%v) = %v, want nil", tc.err, got)
+		case tc.want != "" && (got == nil || got.Condition != tc.want):
+			t.Errorf("FromReadError(%v) = %v, want %s", tc.err, got, tc.want)
+		}
 	}
 }

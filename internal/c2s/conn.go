@@ -11,7 +11,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"os"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -209,19 +208,10 @@ func (c *conn) run(ctx context.Context) string {
 // fail turns a read or protocol error into the stream error to send, and
 // returns the reason to log.
 func (c *conn) fail(err error) string {
-	var se *stream.Error
-	switch {
-	case errors.As(err, &se):
-	case errors.Is(err, os.ErrDeadlineExceeded):
-		se = &stream.Error{Condition: stream.ConnectionTimeout}
-	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, net.ErrClosed):
+	se := stream.FromReadError(err)
+	if se == nil {
 		c.out.closeWith(nil)
-		return "connection lost"
-	default:
-		if se = stream.FromXMLError(err); se == nil {
-			c.out.closeWith(nil)
-			return "read: " + err.Error()
-		}
+		return "connection lost: " + err.Error()
 	}
 	c.Close(se)
 	return "stream error " + string(se.Condition) + ": " + err.Error()

@@ -7,11 +7,8 @@ import (
 	"crypto/sha256"
 	"crypto/tls"
 	"encoding/hex"
-	"errors"
-	"io"
 	"log/slog"
 	"net"
-	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -135,21 +132,6 @@ func (c *streamConn) setReadTimeout(timeout time.Duration) {
 	nc := c.nc
 	c.wmu.Unlock()
 	_ = nc.SetReadDeadline(t)
-}
-
-// asStreamError turns a read or protocol error into the stream error to
-// send, or nil when the connection is already gone.
-func asStreamError(err error) *stream.Error {
-	var se *stream.Error
-	switch {
-	case errors.As(err, &se):
-		return se
-	case errors.Is(err, os.ErrDeadlineExceeded):
-		return &stream.Error{Condition: stream.ConnectionTimeout}
-	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, net.ErrClosed):
-		return nil
-	}
-	return stream.FromXMLError(err)
 }
 
 // newID returns a random stream id.

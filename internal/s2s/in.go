@@ -143,7 +143,7 @@ func (s *inStream) fail(err error) string {
 		s.c.closeWith(nil)
 		return pe.Error()
 	}
-	se := asStreamError(err)
+	se := stream.FromReadError(err)
 	if se == nil {
 		s.c.kill()
 		return "connection lost: " + err.Error()
