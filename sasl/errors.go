@@ -8,7 +8,8 @@ var ErrUnknownUser = errors.New("sasl: unknown user")
 
 // ErrChannelBinding is wrapped by the Failure for a channel-binding
 // negotiation that cannot succeed on this connection: a type the server
-// cannot check, or the "y" flag while -PLUS is offered (RFC 5802 §6). No
+// cannot check, "n" or "y" on a -PLUS mechanism, a binding mismatch, or
+// (with StrictChannelBinding) "y" while -PLUS is offered (RFC 5802 §6). No
 // credential was tried, so a server need not count it as a failed login,
 // and its Text may be shown to the client.
 var ErrChannelBinding = errors.New("sasl: channel binding not negotiated")

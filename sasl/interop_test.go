@@ -146,8 +146,14 @@ func TestInteropXDGChannelBinding(t *testing.T) {
 			if err := xdgClientAgainstServer(xc.NewConversationWithChannelBinding(cb), mustServer(t, scramName(h, true), scfg)); err != nil {
 				t.Errorf("%x %s: xdg client: %v", version, h, err)
 			}
-			// xdg's "y" flag is a downgrade when we offer -PLUS.
-			err := xdgClientAgainstServer(xc.NewConversationAdvertisingChannelBinding(), mustServer(t, scramName(h, false), scfg))
+			// xdg's "y" flag is accepted by default, a downgrade when
+			// the server is strict.
+			if err := xdgClientAgainstServer(xc.NewConversationAdvertisingChannelBinding(), mustServer(t, scramName(h, false), scfg)); err != nil {
+				t.Errorf("%x %s: xdg client with y: %v", version, h, err)
+			}
+			strict := scfg
+			strict.StrictChannelBinding = true
+			err := xdgClientAgainstServer(xc.NewConversationAdvertisingChannelBinding(), mustServer(t, scramName(h, false), strict))
 			wantFailure(t, err, NotAuthorized)
 
 			srv := xdgServer(t, h, testCreds()[h])

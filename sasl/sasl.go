@@ -29,6 +29,11 @@ type ServerConfig struct {
 	// ExternalIdentity, if non-empty, makes EXTERNAL available; it
 	// authenticates as this identity.
 	ExternalIdentity string
+	// StrictChannelBinding applies RFC 5802 §6's downgrade rule: the "y"
+	// flag on a non-PLUS SCRAM mechanism fails when -PLUS is available.
+	// Off by default, since clients that know only tls-unique send "y"
+	// on TLS 1.3, where tls-unique does not exist.
+	StrictChannelBinding bool
 }
 
 // Server is the server side of one SASL exchange.

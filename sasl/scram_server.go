@@ -111,17 +111,18 @@ func (s *scramServer) first(ctx context.Context, msg []byte) ([]byte, error) {
 
 	// Channel binding (RFC 5802 §6).
 	switch {
-	case flag == "n":
+	case flag == "n", flag == "y":
 		if s.plus {
-			return nil, fail(MalformedRequest, "-PLUS mechanism without channel binding")
+			// slixmpp 1.10 tries each -PLUS mechanism with "n" when its
+			// Python exposes no binding: refuse, but as a negotiation
+			// failure, so that the client may try its next mechanism.
+			return nil, &Failure{Condition: MalformedRequest, Text: "-PLUS mechanism without channel binding", Err: ErrChannelBinding}
 		}
-	case flag == "y":
-		if s.plus {
-			return nil, fail(MalformedRequest, "-PLUS mechanism without channel binding")
-		}
-		if len(s.bindings.types) > 0 {
-			// The client supports channel binding and thinks we do not,
-			// yet we offered -PLUS: someone removed it from the list.
+		if flag == "y" && s.cfg.StrictChannelBinding && len(s.bindings.types) > 0 {
+			// RFC 5802 §6: the client supports channel binding and thinks
+			// we do not, yet we offered -PLUS: someone removed it from
+			// the list. Clients that know only tls-unique (slixmpp 1.8)
+			// send "y" over TLS 1.3 too, so this is off by default.
 			return nil, &Failure{Condition: NotAuthorized, Text: "the client thinks the server does not support channel binding, but -PLUS was offered (downgrade?)", Err: ErrChannelBinding}
 		}
 	case strings.HasPrefix(flag, "p="):
@@ -236,7 +237,7 @@ func (s *scramServer) final(msg []byte) ([]byte, error) {
 	want := make([]byte, 0, len(s.gs2Header)+len(s.cbData))
 	want = append(append(want, s.gs2Header...), s.cbData...)
 	if subtle.ConstantTimeCompare(cbind, want) != 1 {
-		return nil, fail(NotAuthorized, "channel binding mismatch")
+		return nil, &Failure{Condition: NotAuthorized, Text: "channel binding mismatch", Err: ErrChannelBinding}
 	}
 	if attrs[1].val != s.fullNonce {
 		return nil, fail(NotAuthorized, "nonce mismatch")

@@ -433,8 +433,9 @@ func (c *conn) sendSync(p []byte) error {
 
 func (c *conn) saslConfig() sasl.ServerConfig {
 	cfg := sasl.ServerConfig{
-		Lookup: c.lookupCredential,
-		TLS:    c.tlsState,
+		Lookup:               c.lookupCredential,
+		TLS:                  c.tlsState,
+		StrictChannelBinding: c.srv.cfg.StrictChannelBinding,
 	}
 	if c.tlsState != nil {
 		if cert := c.serverCert(); cert != nil {

@@ -39,6 +39,15 @@ type Config struct {
 	OutboundQueueBytes int
 	// WriteTimeout bounds one write to a client's socket.
 	WriteTimeout time.Duration
+	// StrictChannelBinding refuses SCRAM's "y" flag while -PLUS is offered.
+	StrictChannelBinding bool
+	// ResumeTimeout is how long a detached stream-managed session waits
+	// for its client (XEP-0198), unless the client asks for less;
+	// MaxResumeTimeout caps what it may ask for.
+	ResumeTimeout, MaxResumeTimeout time.Duration
+	// MaxUnacked bounds the stanzas a stream-managed session has sent
+	// without an acknowledgement.
+	MaxUnacked int
 
 	Accounts storage.Accounts
 	Router   *router.Router
@@ -87,6 +96,15 @@ func NewServer(cfg Config) *Server {
 	}
 	if cfg.OutboundQueueBytes == 0 {
 		cfg.OutboundQueueBytes = 1 << 20
+	}
+	if cfg.ResumeTimeout == 0 {
+		cfg.ResumeTimeout = 300 * time.Second
+	}
+	if cfg.MaxResumeTimeout < cfg.ResumeTimeout {
+		cfg.MaxResumeTimeout = cfg.ResumeTimeout
+	}
+	if cfg.MaxUnacked == 0 {
+		cfg.MaxUnacked = 10000
 	}
 	if cfg.WriteTimeout == 0 {
 		cfg.WriteTimeout = 30 * time.Second

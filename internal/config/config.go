@@ -170,6 +170,21 @@ type C2S struct {
 	// OutboundQueueBytes bounds each session's outbound queue; a session
 	// whose queue overflows is closed.
 	OutboundQueueBytes int `toml:"outbound_queue_bytes"`
+	// StrictChannelBinding refuses SCRAM logins whose GS2 flag "y" says the
+	// client supports channel binding while the server offered -PLUS
+	// (RFC 5802 §6). Off by default: clients that know only tls-unique
+	// (slixmpp 1.8) send "y" over TLS 1.3 and would fall back to PLAIN.
+	StrictChannelBinding bool `toml:"strict_channel_binding"`
+	// ResumeTimeout is how long a session with stream management
+	// (XEP-0198) waits for its client to resume after the connection
+	// drops, when the client asks for no other value.
+	ResumeTimeout Duration `toml:"resume_timeout"`
+	// MaxResumeTimeout caps the resumption time a client may ask for.
+	MaxResumeTimeout Duration `toml:"max_resume_timeout"`
+	// MaxUnacked is how many stanzas a session with stream management may
+	// have sent but not had acknowledged; past it the session ends with
+	// resource-constraint (XEP-0198 §5).
+	MaxUnacked int `toml:"max_unacked"`
 }
 
 // Storage is the [storage] table.
@@ -196,6 +211,9 @@ func Default() Config {
 			AuthTimeout:        Duration(60 * time.Second),
 			MaxAuthFailures:    3,
 			OutboundQueueBytes: 1 << 20,
+			ResumeTimeout:      Duration(300 * time.Second),
+			MaxResumeTimeout:   Duration(time.Hour),
+			MaxUnacked:         10000,
 		},
 		S2S: S2S{
 			Listen:         []string{"127.0.0.1:5269"},

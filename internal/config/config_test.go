@@ -31,6 +31,9 @@ func TestDefault(t *testing.T) {
 			AuthTimeout:        config.Duration(60 * time.Second),
 			MaxAuthFailures:    3,
 			OutboundQueueBytes: 1048576,
+			ResumeTimeout:      config.Duration(300 * time.Second),
+			MaxResumeTimeout:   config.Duration(time.Hour),
+			MaxUnacked:         10000,
 		},
 		S2S: config.S2S{
 			Listen:         []string{"127.0.0.1:5269"},
@@ -95,6 +98,10 @@ max_stanza_bytes = 10_000
 auth_timeout = "1m30s"
 max_auth_failures = 1
 outbound_queue_bytes = 2097152
+strict_channel_binding = true
+resume_timeout = "1m"
+max_resume_timeout = "10m"
+max_unacked = 500
 
 [s2s]
 enabled = true
@@ -137,12 +144,16 @@ per_ip_per_hour = 10
 		Log: config.Log{Format: "json", Level: "debug"},
 		TLS: config.TLS{Cert: "/etc/ode/example.org.crt", Key: "/etc/ode/example.org.key"},
 		C2S: config.C2S{
-			Listen:             []string{"[::]:5222", "192.0.2.1:5222"},
-			DirectTLS:          []string{},
-			MaxStanzaBytes:     10000,
-			AuthTimeout:        config.Duration(90 * time.Second),
-			MaxAuthFailures:    1,
-			OutboundQueueBytes: 2097152,
+			Listen:               []string{"[::]:5222", "192.0.2.1:5222"},
+			DirectTLS:            []string{},
+			MaxStanzaBytes:       10000,
+			AuthTimeout:          config.Duration(90 * time.Second),
+			MaxAuthFailures:      1,
+			OutboundQueueBytes:   2097152,
+			StrictChannelBinding: true,
+			ResumeTimeout:        config.Duration(60 * time.Second),
+			MaxResumeTimeout:     config.Duration(10 * time.Minute),
+			MaxUnacked:           500,
 		},
 		S2S: config.S2S{
 			Enabled:        true,

@@ -61,6 +61,16 @@ func (c Config) validate() Errors {
 		v.add("c2s.outbound_queue_bytes", "c2s.outbound_queue_bytes: %d is smaller than c2s.max_stanza_bytes (%d)",
 			c.C2S.OutboundQueueBytes, c.C2S.MaxStanzaBytes)
 	}
+	if c.C2S.ResumeTimeout <= 0 {
+		v.add("c2s.resume_timeout", "c2s.resume_timeout: must be positive, got %s", c.C2S.ResumeTimeout)
+	}
+	if c.C2S.MaxResumeTimeout < c.C2S.ResumeTimeout {
+		v.add("c2s.max_resume_timeout", "c2s.max_resume_timeout: %s is shorter than c2s.resume_timeout (%s)",
+			c.C2S.MaxResumeTimeout, c.C2S.ResumeTimeout)
+	}
+	if c.C2S.MaxUnacked < 10 {
+		v.add("c2s.max_unacked", "c2s.max_unacked: must be at least 10, got %d", c.C2S.MaxUnacked)
+	}
 	if c.Storage.Driver != "sqlite" {
 		v.add("storage.driver", `storage.driver: unknown driver %q; the only driver is "sqlite"`, c.Storage.Driver)
 	}

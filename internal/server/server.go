@@ -71,16 +71,20 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, e
 		return nil, fmt.Errorf("server: %w", err)
 	}
 	s.c2s = c2s.NewServer(c2s.Config{
-		TLS:                &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12},
-		RequireTLS:         cfg.C2S.RequireTLS,
-		MaxStanzaBytes:     cfg.C2S.MaxStanzaBytes,
-		AuthTimeout:        time.Duration(cfg.C2S.AuthTimeout),
-		MaxAuthFailures:    cfg.C2S.MaxAuthFailures,
-		OutboundQueueBytes: cfg.C2S.OutboundQueueBytes,
-		Accounts:           store,
-		Router:             s.router,
-		Log:                log,
-		PreAuth:            preAuth(s.modules),
+		TLS:                  &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12},
+		RequireTLS:           cfg.C2S.RequireTLS,
+		MaxStanzaBytes:       cfg.C2S.MaxStanzaBytes,
+		AuthTimeout:          time.Duration(cfg.C2S.AuthTimeout),
+		MaxAuthFailures:      cfg.C2S.MaxAuthFailures,
+		OutboundQueueBytes:   cfg.C2S.OutboundQueueBytes,
+		StrictChannelBinding: cfg.C2S.StrictChannelBinding,
+		ResumeTimeout:        time.Duration(cfg.C2S.ResumeTimeout),
+		MaxResumeTimeout:     time.Duration(cfg.C2S.MaxResumeTimeout),
+		MaxUnacked:           cfg.C2S.MaxUnacked,
+		Accounts:             store,
+		Router:               s.router,
+		Log:                  log,
+		PreAuth:              preAuth(s.modules),
 	})
 	if cfg.S2S.Enabled {
 		roots, err := s2sRoots(cfg.S2S.CAFile)
