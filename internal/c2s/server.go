@@ -16,6 +16,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/ode-xmpp/ode/internal/listen"
 	"github.com/ode-xmpp/ode/internal/router"
 	"github.com/ode-xmpp/ode/internal/storage"
 	"github.com/ode-xmpp/ode/stream"
@@ -143,30 +144,14 @@ func (s *Server) Serve(ln net.Listener, directTLS bool) error {
 		delete(s.listeners, ln)
 		s.mu.Unlock()
 	}()
-	var delay time.Duration
-	for {
-		nc, err := ln.Accept()
-		if err != nil {
-			if s.closing.Load() || errors.Is(err, net.ErrClosed) {
-				return nil
-			}
-			// Back off on temporary errors such as EMFILE.
-			if delay == 0 {
-				delay = 5 * time.Millisecond
-			} else if delay *= 2; delay > time.Second {
-				delay = time.Second
-			}
-			s.cfg.Log.Warn("accept failed", "component", "c2s", "err", err, "retry_in", delay)
-			time.Sleep(delay)
-			continue
-		}
-		delay = 0
+	return listen.Accept(ln, s.cfg.Log.With("component", "c2s"), s.closing.Load, func(nc net.Conn) {
 		c := newConn(s, nc, directTLS)
 		s.mu.Lock()
 		if s.closing.Load() {
+			// Shutdown closed ln: the next Accept ends the loop.
 			s.mu.Unlock()
 			nc.Close()
-			return nil
+			return
 		}
 		s.conns[c] = struct{}{}
 		s.wg.Add(1)
@@ -178,7 +163,7 @@ func (s *Server) Serve(ln net.Listener, directTLS bool) error {
 			delete(s.conns, c)
 			s.mu.Unlock()
 		}()
-	}
+	})
 }
 
 // Shutdown stops accepting, sends every stream a system-shutdown stream
