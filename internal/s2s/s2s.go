@@ -19,13 +19,13 @@ import (
 	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"errors"
 	"log/slog"
 	"net"
 	"slices"
 	"sync"
 	"time"
 
+	"github.com/ode-xmpp/ode/internal/listen"
 	"github.com/ode-xmpp/ode/internal/router"
 	"github.com/ode-xmpp/ode/jid"
 	"github.com/ode-xmpp/ode/stanza"
@@ -206,8 +206,9 @@ func (m *Manager) forget(o *outStream) {
 	}
 }
 
-// Serve accepts inbound server streams on ln until it is closed; with
-// directTLS the streams start with TLS (XEP-0368).
+// Serve accepts inbound server streams on ln until it is closed, then
+// returns nil; a failed accept such as EMFILE is retried after a pause
+// (listen.Accept). With directTLS the streams start with TLS (XEP-0368).
 func (m *Manager) Serve(ln net.Listener, directTLS bool) error {
 	m.mu.Lock()
 	if m.closed {
@@ -216,26 +217,13 @@ func (m *Manager) Serve(ln net.Listener, directTLS bool) error {
 	}
 	m.lns = append(m.lns, ln)
 	m.mu.Unlock()
-	var delay time.Duration
-	for {
-		nc, err := ln.Accept()
-		if err != nil {
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
-				m.log.Warn("accept failed; retrying", "err", err, "delay", delay)
-				time.Sleep(delay)
-				continue
-			}
-			return err
-		}
-		delay = 0
+	return listen.Accept(ln, m.log, m.isClosed, func(nc net.Conn) {
 		s := newInStream(m, nc, directTLS)
 		m.mu.Lock()
 		if m.closed {
 			m.mu.Unlock()
 			nc.Close()
-			continue
+			return
 		}
 		m.in[s] = struct{}{}
 		m.wg.Add(1)
@@ -247,7 +235,14 @@ func (m *Manager) Serve(ln net.Listener, directTLS bool) error {
 			delete(m.in, s)
 			m.mu.Unlock()
 		}()
-	}
+	})
+}
+
+// isClosed reports whether Shutdown was called.
+func (m *Manager) isClosed() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.closed
 }
 
 // Shutdown closes the listeners and ends every stream with a
