@@ -16,6 +16,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/ode-xmpp/ode/internal/session"
 	"github.com/ode-xmpp/ode/jid"
 	"github.com/ode-xmpp/ode/sasl"
 	"github.com/ode-xmpp/ode/stanza"
@@ -49,7 +50,12 @@ type conn struct {
 	wmu sync.Mutex // guards nc swaps (STARTTLS) and socket writes
 	nc  net.Conn   // tcp or a *tls.Conn over it
 
-	out *outQueue
+	// link is this connection's attachment to a queue: its own until a
+	// resumption attaches it to the resumed session's.
+	link atomic.Pointer[session.Link]
+	b    *binding // the session, once bound or resumed
+	sm   bool     // stream management is enabled on this stream
+	csi  bool     // the client said it is inactive (XEP-0352)
 
 	tlsOn    bool
 	tlsState *tls.ConnectionState
@@ -60,22 +66,32 @@ type conn struct {
 	attempts int    // failed SASL exchanges of any kind
 	state    state
 
-	full     jid.JID       // set once, before the session is visible to others
-	presence atomic.Uint32 // 0: unavailable; else 0x100|(priority+128)
-	bound    atomic.Bool
-	reason   atomic.Value // string: why the stream was closed by us
+	full   jid.JID // set once, before the session is visible to others
+	bound  atomic.Bool
+	reason atomic.Value // string: why the stream was closed by us
+	// endSession is set when the stream ends in a way that ends its
+	// session too (a stream error from us, the client's </stream:stream>)
+	// rather than by losing the connection, which detaches a resumable
+	// session.
+	endSession atomic.Bool
 
 	streamID  string
-	headerOut atomic.Bool  // our header of the current stream went out (read by Close)
-	lastRead  atomic.Int64 // Unix nanoseconds of the last element read
+	headerOut atomic.Bool // our header of the current stream went out (read by Close)
 }
+
+// connWriter is a conn as its queue's session.Writer.
+type connWriter conn
+
+func (w *connWriter) Write(p []byte) error { return (*conn)(w).writeRaw(p) }
+func (w *connWriter) Close()               { (*conn)(w).closeRaw() }
 
 func newConn(s *Server, nc net.Conn, directTLS bool) *conn {
 	n := s.nextID.Add(1)
 	c := &conn{srv: s, tcp: nc, nc: nc, id: strconv.FormatUint(n, 10)}
 	c.log = s.cfg.Log.With("component", "c2s", "conn", c.id, "remote", nc.RemoteAddr().String())
 	c.tlsOn = directTLS
-	c.out = newOutQueue(s.cfg.OutboundQueueBytes, c.writeRaw, c.closeRaw)
+	_, l := session.NewQueue(s.cfg.OutboundQueueBytes, (*connWriter)(c))
+	c.link.Store(l)
 	return c
 }
 
@@ -99,15 +115,14 @@ func (c *conn) closeRaw() {
 // kill closes the TCP socket at once, even under a blocked write.
 func (c *conn) kill() { c.tcp.Close() }
 
-// send enqueues raw bytes for the client.
-func (c *conn) send(p []byte) error {
-	return c.out.enqueue(func(b []byte) []byte { return append(b, p...) })
-}
+// l returns the connection's current link to a queue.
+func (c *conn) l() *session.Link { return c.link.Load() }
+
+// send enqueues raw bytes for the client, never counted as a stanza.
+func (c *conn) send(p []byte) error { return c.l().Send(p) }
 
 // sendElement enqueues an element, serialised in the jabber:client scope.
-func (c *conn) sendElement(e *xmlstream.Element) error {
-	return c.out.enqueue(func(b []byte) []byte { return e.AppendXML(b, stanza.NSClient) })
-}
+func (c *conn) sendElement(e *xmlstream.Element) error { return c.l().SendElement(e) }
 
 // serve runs the connection to its end.
 func (c *conn) serve() {
@@ -120,21 +135,16 @@ func (c *conn) serve() {
 			c.Close(&stream.Error{Condition: stream.InternalServerError})
 			reason = "internal error"
 		}
-		if c.bound.Load() {
-			// The session-end hooks (unavailable presence, last
-			// activity) outlive the connection's context.
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			c.srv.cfg.Router.SessionEnded(ctx, c)
-			cancel()
-		}
-		c.out.closeWith(nil)
-		select {
-		case <-c.out.done:
-		case <-time.After(c.srv.cfg.WriteTimeout):
-			c.kill()
-		}
 		if r, ok := c.reason.Load().(string); ok && r != "" {
 			reason = r
+		}
+		if c.b != nil {
+			c.srv.connEnded(c, reason)
+		}
+		select {
+		case <-c.l().Close(nil):
+		case <-time.After(c.srv.cfg.WriteTimeout):
+			c.kill()
 		}
 		c.log.Info("connection closed", "jid", c.full.String(), "reason", reason, "duration", time.Since(start).Round(time.Millisecond))
 	}()
@@ -186,15 +196,18 @@ func (c *conn) run(ctx context.Context) string {
 			}
 			continue
 		}
-		if c.state == stateBound && !c.out.wait(c.srv.cfg.OutboundQueueBytes/2, c.srv.cfg.WriteTimeout) {
+		if c.state == stateBound && !c.l().Wait(c.srv.cfg.OutboundQueueBytes/2, c.srv.cfg.WriteTimeout) {
 			// Backpressure: the client does not read what it asks for.
 			return c.fail(&stream.Error{Condition: stream.PolicyViolation, Text: "not reading its stream"})
 		}
 		e, err := c.r.Next()
-		c.lastRead.Store(time.Now().UnixNano())
+		if c.b != nil {
+			c.b.sess.Touch()
+		}
 		if err != nil {
 			if errors.Is(err, xmlstream.ErrStreamEnd) {
-				c.out.closeWith([]byte("</stream:stream>"))
+				c.endSession.Store(true)
+				c.l().Close([]byte("</stream:stream>"))
 				return "closed by client"
 			}
 			return c.fail(err)
@@ -210,7 +223,7 @@ func (c *conn) run(ctx context.Context) string {
 func (c *conn) fail(err error) string {
 	se := stream.FromReadError(err)
 	if se == nil {
-		c.out.closeWith(nil)
+		c.l().Close(nil)
 		return "connection lost: " + err.Error()
 	}
 	c.Close(se)
@@ -218,8 +231,16 @@ func (c *conn) fail(err error) string {
 }
 
 // Close sends the stream error (after our stream header if it was not sent
-// yet) and closes the stream. Safe from any goroutine.
+// yet) and closes the stream, ending its session too; but for
+// connection-timeout, which only drops the connection of a resumable
+// session. Safe from any goroutine.
 func (c *conn) Close(se *stream.Error) {
+	if se.Condition == stream.ConnectionTimeout && c.resumable() {
+		c.reason.CompareAndSwap(nil, "connection timed out")
+		c.kill()
+		return
+	}
+	c.endSession.Store(true)
 	c.reason.CompareAndSwap(nil, "stream error "+string(se.Condition))
 	var b []byte
 	if !c.sentHeader() {
@@ -229,7 +250,7 @@ func (c *conn) Close(se *stream.Error) {
 	}
 	b = se.AppendXML(b)
 	b = append(b, "</stream:stream>"...)
-	c.out.closeWith(b)
+	c.l().Close(b)
 }
 
 // sentHeader reports whether a stream header went out; read racily from
@@ -346,6 +367,8 @@ func (c *conn) appendFeatures(b []byte) []byte {
 		b = xmlstream.NewElement(stream.NSBind, "bind").AppendXML(b, stanza.NSClient)
 		sess := xmlstream.NewElement(stream.NSSession, "session").Append(xmlstream.NewElement(stream.NSSession, "optional"))
 		b = sess.AppendXML(b, stanza.NSClient)
+		b = xmlstream.NewElement(session.NSSM, "sm").AppendXML(b, stanza.NSClient)
+		b = xmlstream.NewElement(NSCSI, "csi").AppendXML(b, stanza.NSClient)
 		for _, f := range c.srv.cfg.Router.StreamFeatures() {
 			b = f.AppendXML(b, stanza.NSClient)
 		}
@@ -363,6 +386,12 @@ func (c *conn) handle(ctx context.Context, e *xmlstream.Element) error {
 	case e.Name.Space == stream.NSSASL:
 		// A response or abort outside an exchange.
 		return c.saslFailure(sasl.MalformedRequest, "")
+	case e.Name.Space == session.NSSM || e.Name.Space == NSCSI:
+		if c.state < stateAuthed {
+			return &stream.Error{Condition: stream.NotAuthorized, Text: "authenticate first"}
+		}
+		_, err := c.smElement(ctx, e)
+		return err
 	}
 	if c.state < stateTLS || (c.state == stateTLS && !c.tlsOn && c.srv.cfg.RequireTLS && c.srv.tls != nil) {
 		// RFC 6120 §5.3.1: nothing but STARTTLS before TLS when it is required.
@@ -400,7 +429,7 @@ func (c *conn) startTLS(ctx context.Context) error {
 	}
 	if err := c.handshake(ctx); err != nil {
 		c.reason.CompareAndSwap(nil, "tls handshake: "+err.Error())
-		c.out.closeWith(nil)
+		c.l().Close(nil)
 		return io.EOF
 	}
 	c.r.Reset(c.nc)
@@ -415,20 +444,10 @@ func (c *conn) sendSync(p []byte) error {
 	if err := c.send(p); err != nil {
 		return err
 	}
-	deadline := time.Now().Add(c.srv.cfg.WriteTimeout)
-	for {
-		c.out.mu.Lock()
-		idle := !c.out.writing && len(c.out.buf) == 0
-		closing := c.out.closing
-		c.out.mu.Unlock()
-		if idle {
-			return nil
-		}
-		if closing || time.Now().After(deadline) {
-			return io.EOF
-		}
-		time.Sleep(200 * time.Microsecond)
+	if err := c.l().Flush(c.srv.cfg.WriteTimeout); err != nil {
+		return io.EOF
 	}
+	return nil
 }
 
 func (c *conn) saslConfig() sasl.ServerConfig {

@@ -82,6 +82,13 @@ type Server struct {
 	wg        sync.WaitGroup
 	closing   atomic.Bool
 	nextID    atomic.Uint64
+
+	// smMu guards the resumable sessions, the ended ones remembered for
+	// late resumptions, and every binding's fields.
+	smMu      sync.Mutex
+	resumable map[string]*binding // XEP-0198 id → session
+	gone      map[string]goneSession
+	goneOrder []string
 }
 
 // NewServer returns a server for cfg, with defaults for zero limits.
@@ -113,7 +120,8 @@ func NewServer(cfg Config) *Server {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{cfg: cfg, listeners: make(map[net.Listener]struct{}), conns: make(map[*conn]struct{})}
+	s := &Server{cfg: cfg, listeners: make(map[net.Listener]struct{}), conns: make(map[*conn]struct{}),
+		resumable: make(map[string]*binding), gone: make(map[string]goneSession)}
 	if cfg.TLS != nil {
 		s.tls = cfg.TLS.Clone()
 		if s.tls.MinVersion < tls.VersionTLS12 {
@@ -182,6 +190,8 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	for _, c := range conns {
 		c.Close(&stream.Error{Condition: stream.SystemShutdown})
 	}
+	// Detached sessions end now: what they hold goes to offline storage.
+	s.endDetached()
 	done := make(chan struct{})
 	go func() { s.wg.Wait(); close(done) }()
 	select {

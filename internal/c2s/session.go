@@ -4,11 +4,11 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/ode-xmpp/ode/internal/router"
+	"github.com/ode-xmpp/ode/internal/session"
 	"github.com/ode-xmpp/ode/internal/storage"
 	"github.com/ode-xmpp/ode/jid"
 	"github.com/ode-xmpp/ode/stanza"
@@ -18,34 +18,7 @@ import (
 
 var storageNotFound = storage.ErrNotFound
 
-var _ router.Session = (*conn)(nil)
-
-// JID returns the session's full JID (valid once bound).
-func (c *conn) JID() jid.JID { return c.full }
-
-// Presence returns the priority and availability of the session's last
-// broadcast presence.
-func (c *conn) Presence() (int, bool) {
-	v := c.presence.Load()
-	if v == 0 {
-		return 0, false
-	}
-	return int(v&0xff) - 128, true
-}
-
-// LastActive returns when the client last sent an element.
-func (c *conn) LastActive() time.Time { return time.Unix(0, c.lastRead.Load()) }
-
-// Deliver enqueues a stanza for the client. A full queue closes the stream:
-// a receiver that does not read must not make the server hold its traffic.
-func (c *conn) Deliver(st *xmlstream.Element) error {
-	err := c.sendElement(st)
-	if err == errQueueFull {
-		c.log.Warn("outbound queue overflow, closing", "jid", c.full.String())
-		c.Close(&stream.Error{Condition: stream.PolicyViolation, Text: "too slow to read its stream"})
-	}
-	return err
-}
+var _ router.Session = (*session.Session)(nil)
 
 // isSession reports whether iq is the RFC 3921 session establishment.
 func isSession(iq *xmlstream.Element) bool {
@@ -94,7 +67,8 @@ func (c *conn) bind(ctx context.Context, iq, b *xmlstream.Element) error {
 	c.full = full
 	c.state = stateBound
 	c.bound.Store(true)
-	if old := c.srv.cfg.Router.Bind(c); old != nil {
+	c.b = c.srv.newBinding(c, full)
+	if old := c.srv.cfg.Router.Bind(c.b.sess); old != nil {
 		// RFC 6120 §7.7.2.2: the new session overrides the old one.
 		old.Close(&stream.Error{Condition: stream.Conflict, Text: "replaced by a new connection"})
 	}
@@ -115,10 +89,18 @@ func generateResource() string {
 	return "ode-" + hex.EncodeToString(b[:])
 }
 
-// reply enqueues an element for this client; nil is a no-op.
+// reply enqueues an element for this client; nil is a no-op. Once bound
+// it goes through the session's queue, counted like any stanza.
 func (c *conn) reply(e *xmlstream.Element) error {
 	if e == nil {
 		return nil
+	}
+	if c.b != nil {
+		err := c.b.sess.Deliver(e)
+		if err == session.ErrClosed {
+			return nil // the session is ending
+		}
+		return err
 	}
 	return c.sendElement(e)
 }
@@ -132,6 +114,11 @@ func asStanzaError(err error) *stanza.Error {
 
 // stanza handles a stanza from a bound client (RFC 6120 §8.1.2.1, §10).
 func (c *conn) stanza(ctx context.Context, e *xmlstream.Element) error {
+	if c.sm {
+		// XEP-0198 §4: the stanza is handled once processing it began;
+		// a stream error for it ends the session anyway.
+		c.b.sess.Handled()
+	}
 	if from := e.Attribute("from"); from != "" {
 		f, err := jid.Parse(from)
 		if err != nil || !(f.Equal(c.full) || f.Equal(c.full.Bare())) {
@@ -149,26 +136,9 @@ func (c *conn) stanza(ctx context.Context, e *xmlstream.Element) error {
 		}
 	case "presence":
 		if e.Attribute("to") == "" {
-			c.updatePresence(e)
+			c.b.sess.UpdatePresence(e)
 		}
 	}
-	c.srv.cfg.Router.RouteFrom(ctx, c, e)
+	c.srv.cfg.Router.RouteFrom(ctx, c.b.sess, e)
 	return nil
-}
-
-// updatePresence records availability and priority from a broadcast
-// presence (RFC 6121 §4.2, §4.7.2.3).
-func (c *conn) updatePresence(e *xmlstream.Element) {
-	switch stanza.Type(e) {
-	case "":
-		prio := 0
-		if p := e.Child("", "priority"); p != nil {
-			if n, err := strconv.Atoi(strings.TrimSpace(p.Text())); err == nil && n >= -128 && n <= 127 {
-				prio = n
-			}
-		}
-		c.presence.Store(0x100 | uint32(prio+128))
-	case stanza.PresenceUnavailable:
-		c.presence.Store(0)
-	}
 }

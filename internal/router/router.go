@@ -16,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ode-xmpp/ode/internal/session"
 	"github.com/ode-xmpp/ode/jid"
 	"github.com/ode-xmpp/ode/stanza"
 	"github.com/ode-xmpp/ode/stream"
@@ -37,6 +38,9 @@ type Session interface {
 	Close(err *stream.Error)
 	// LastActive returns when the client last sent something.
 	LastActive() time.Time
+	// Values returns the session's per-module state (typed keys,
+	// session.Key), kept across resumptions and gone with the session.
+	Values() *session.Values
 }
 
 // IQHandler answers an IQ get or set that the server handles itself. It

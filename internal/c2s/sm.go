@@ -1,0 +1,385 @@
+package c2s
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"strconv"
+	"time"
+
+	"github.com/ode-xmpp/ode/internal/session"
+	"github.com/ode-xmpp/ode/jid"
+	"github.com/ode-xmpp/ode/stanza"
+	"github.com/ode-xmpp/ode/stream"
+	"github.com/ode-xmpp/ode/xmlstream"
+)
+
+// NSCSI is XEP-0352's namespace (client state indication).
+const NSCSI = "urn:xmpp:csi:0"
+
+// smStart is the initial value of both XEP-0198 counters. It is 0; tests
+// of the 2^32 wrap set it close to the end (see export_test.go).
+var smStart uint32
+
+// binding is the c2s side of a session: which connection carries it, and
+// its expiry while detached. Its fields are guarded by Server.smMu.
+type binding struct {
+	srv   *Server
+	sess  *session.Session
+	conn  *conn       // the attached connection; nil while detached
+	timer *time.Timer // expiry while detached
+	ended bool
+}
+
+var _ session.Owner = (*binding)(nil)
+
+// goneSession is what is kept of a resumable session that ended, so that
+// a client resuming it late learns how many of its stanzas were handled
+// (XEP-0198 §5, as Prosody does).
+type goneSession struct {
+	user jid.JID
+	h    uint32
+}
+
+// maxGone bounds the ended sessions remembered for late resumptions.
+const maxGone = 10000
+
+func (s *Server) newBinding(c *conn, full jid.JID) *binding {
+	b := &binding{srv: s, conn: c}
+	b.sess = session.New(full, c.l().Queue(), b)
+	return b
+}
+
+// CloseSession implements session.Owner.
+func (b *binding) CloseSession(_ *session.Session, se *stream.Error) {
+	b.srv.smMu.Lock()
+	c, ended := b.conn, b.ended
+	b.srv.smMu.Unlock()
+	switch {
+	case ended:
+	case c != nil:
+		c.endSession.Store(true)
+		c.Close(se)
+	default:
+		// Detached: end it now, off the caller's goroutine (a router
+		// delivering to it).
+		b.srv.wg.Add(1)
+		go func() {
+			defer b.srv.wg.Done()
+			b.end("closed while detached: " + string(se.Condition))
+		}()
+	}
+}
+
+// resumable reports whether the connection's session would be detached,
+// rather than ended, if the connection dropped now.
+func (c *conn) resumable() bool {
+	b := c.b
+	if b == nil {
+		return false
+	}
+	c.srv.smMu.Lock()
+	defer c.srv.smMu.Unlock()
+	return b.sess.SMID != "" && b.conn == c && !b.ended
+}
+
+// connEnded is called by a bound connection's reader when it ends: a
+// resumable session whose connection was lost is detached; any other ends,
+// unless another connection resumed it meanwhile.
+func (s *Server) connEnded(c *conn, reason string) {
+	b := c.b
+	s.smMu.Lock()
+	if b.conn != c || b.ended {
+		s.smMu.Unlock()
+		return // taken over by a resumption, or already over
+	}
+	if b.sess.SMID != "" && !c.endSession.Load() && !s.closing.Load() {
+		b.conn = nil
+		timeout := b.sess.ResumeTimeout
+		s.wg.Add(1)
+		b.timer = time.AfterFunc(timeout, func() {
+			defer s.wg.Done()
+			b.expire()
+		})
+		s.smMu.Unlock()
+		c.l().Detach()
+		c.log.Info("session detached, waiting for resumption", "reason", reason, "timeout", timeout)
+		return
+	}
+	s.smMu.Unlock()
+	b.end(reason)
+}
+
+// expire ends a session still detached when its resumption time is over.
+func (b *binding) expire() {
+	b.srv.smMu.Lock()
+	still := b.conn == nil && !b.ended
+	b.srv.smMu.Unlock()
+	if still {
+		b.end("resumption timed out")
+	}
+}
+
+// end ends the session: it leaves the router (unavailable presence and
+// the other session-end hooks), and what it never acknowledged is handled
+// as if sent to an unavailable resource: messages go to offline storage,
+// IQ requests are answered with an error, the rest is dropped (XEP-0198
+// §5).
+func (b *binding) end(reason string) {
+	s := b.srv
+	s.smMu.Lock()
+	if b.ended {
+		s.smMu.Unlock()
+		return
+	}
+	b.ended = true
+	detached := b.conn == nil
+	if b.timer != nil {
+		if b.timer.Stop() {
+			s.wg.Done() // the expiry will not run
+		}
+		b.timer = nil
+	}
+	if id := b.sess.SMID; id != "" {
+		delete(s.resumable, id)
+		s.rememberGone(id, goneSession{user: b.sess.JID().Bare(), h: b.sess.HandledCount()})
+	}
+	s.smMu.Unlock()
+
+	q := b.sess.Queue()
+	q.Close()
+	// The session-end hooks (unavailable presence, last activity) and
+	// offline storage outlive any connection's context.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	s.cfg.Router.SessionEnded(ctx, b.sess)
+	unacked := q.TakeUnacked()
+	bare := b.sess.JID().Bare()
+	for _, st := range unacked {
+		s.unackedStanza(ctx, st, bare)
+	}
+	if detached || len(unacked) > 0 {
+		s.cfg.Log.Info("session ended", "component", "c2s", "jid", b.sess.JID().String(), "reason", reason, "unacked", len(unacked))
+	}
+}
+
+// unackedStanza handles a stanza the client of an ended session never
+// acknowledged.
+func (s *Server) unackedStanza(ctx context.Context, st *xmlstream.Element, to jid.JID) {
+	switch st.Name.Local {
+	case "message":
+		switch stanza.Type(st) {
+		case stanza.MessageError, stanza.MessageHeadline, stanza.MessageGroupchat:
+			return
+		}
+		s.cfg.Router.Undeliverable(ctx, st, to)
+	case "iq":
+		if t := stanza.Type(st); t == stanza.IQGet || t == stanza.IQSet {
+			s.cfg.Router.Bounce(ctx, st, stanza.NewError(stanza.ServiceUnavailable, ""))
+		}
+	}
+}
+
+// rememberGone keeps the last h of an ended resumable session; s.smMu is
+// held.
+func (s *Server) rememberGone(id string, g goneSession) {
+	if len(s.goneOrder) >= maxGone {
+		delete(s.gone, s.goneOrder[0])
+		s.goneOrder = s.goneOrder[1:]
+	}
+	s.gone[id] = g
+	s.goneOrder = append(s.goneOrder, id)
+}
+
+// endDetached ends every detached session (at shutdown).
+func (s *Server) endDetached() {
+	s.smMu.Lock()
+	var list []*binding
+	for _, b := range s.resumable {
+		if b.conn == nil {
+			list = append(list, b)
+		}
+	}
+	s.smMu.Unlock()
+	for _, b := range list {
+		b.end("server shutdown")
+	}
+}
+
+// smElement handles a stream-management or CSI element (XEP-0198,
+// XEP-0352); it reports false for anything else.
+func (c *conn) smElement(ctx context.Context, e *xmlstream.Element) (bool, error) {
+	switch e.Name.Space {
+	case session.NSSM:
+	case NSCSI:
+		if c.state != stateBound {
+			return true, &stream.Error{Condition: stream.NotAuthorized, Text: "bind a resource first"}
+		}
+		switch e.Name.Local {
+		case "active":
+			c.b.sess.Queue().SetInactive(false)
+		case "inactive":
+			c.b.sess.Queue().SetInactive(true)
+		default:
+			return true, &stream.Error{Condition: stream.UnsupportedStanzaType}
+		}
+		return true, nil
+	default:
+		return false, nil
+	}
+	switch e.Name.Local {
+	case "enable":
+		return true, c.enableSM(e)
+	case "resume":
+		return true, c.resume(e)
+	case "r":
+		if !c.sm {
+			return true, c.smFailed(stanza.UnexpectedRequest, nil)
+		}
+		return true, c.send(session.AckElement(c.b.sess.HandledCount()))
+	case "a":
+		if !c.sm {
+			return true, nil
+		}
+		h, err := parseH(e.Attribute("h"))
+		if err != nil {
+			return true, &stream.Error{Condition: stream.InvalidXML, Text: "bad h"}
+		}
+		if err := c.b.sess.Queue().Ack(h); err != nil {
+			sent, _ := c.b.sess.Queue().Counts()
+			return true, handledTooHigh(h, sent)
+		}
+		return true, nil
+	}
+	return true, &stream.Error{Condition: stream.UnsupportedStanzaType}
+}
+
+// handledTooHigh is the stream error for an acknowledgement of stanzas
+// never sent (XEP-0198 §6).
+func handledTooHigh(h, sent uint32) *stream.Error {
+	app := xmlstream.NewElement(session.NSSM, "handled-count-too-high").
+		SetAttr("h", strconv.FormatUint(uint64(h), 10)).
+		SetAttr("send-count", strconv.FormatUint(uint64(sent), 10))
+	return &stream.Error{Condition: stream.UndefinedCondition, Text: "you acknowledged more stanzas than were sent", App: app}
+}
+
+func parseH(v string) (uint32, error) {
+	n, err := strconv.ParseUint(v, 10, 32)
+	return uint32(n), err
+}
+
+// smFailed sends <failed/> with a stanza error condition and, if known,
+// the count of handled stanzas (XEP-0198 §5).
+func (c *conn) smFailed(cond stanza.Condition, h *uint32) error {
+	f := xmlstream.NewElement(session.NSSM, "failed")
+	if h != nil {
+		f.SetAttr("h", strconv.FormatUint(uint64(*h), 10))
+	}
+	f.Append(xmlstream.NewElement(stanza.NSStanzas, string(cond)))
+	return c.sendElement(f)
+}
+
+// enableSM answers <enable/> (XEP-0198 §3).
+func (c *conn) enableSM(e *xmlstream.Element) error {
+	if c.state != stateBound || c.sm {
+		// Before binding, or a second time.
+		return c.smFailed(stanza.UnexpectedRequest, nil)
+	}
+	en := xmlstream.NewElement(session.NSSM, "enabled")
+	b := c.b
+	if r := e.Attribute("resume"); r == "true" || r == "1" {
+		timeout := c.srv.cfg.ResumeTimeout
+		if m, err := strconv.ParseUint(e.Attribute("max"), 10, 32); err == nil && m > 0 {
+			timeout = min(time.Duration(m)*time.Second, c.srv.cfg.MaxResumeTimeout)
+		}
+		id := newSMID()
+		c.srv.smMu.Lock()
+		b.sess.SMID = id
+		b.sess.ResumeTimeout = timeout
+		c.srv.resumable[id] = b
+		c.srv.smMu.Unlock()
+		en.SetAttr("id", id).SetAttr("resume", "true").
+			SetAttr("max", strconv.FormatInt(int64(timeout/time.Second), 10))
+	}
+	c.sm = true
+	b.sess.SetHandledCount(smStart)
+	if err := c.l().EnableSM(c.srv.cfg.MaxUnacked, smStart, en.AppendXML(nil, stanza.NSClient)); err != nil {
+		return err
+	}
+	c.log.Debug("stream management enabled", "resumable", b.sess.SMID != "")
+	return nil
+}
+
+func newSMID() string {
+	var b [18]byte
+	_, _ = rand.Read(b[:])
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+// resume answers <resume/> (XEP-0198 §5): a session of the authenticated
+// user, detached or still attached to a connection that is dying, moves
+// to this connection with every stanza it did not acknowledge.
+func (c *conn) resume(e *xmlstream.Element) error {
+	if c.state != stateAuthed {
+		return c.smFailed(stanza.UnexpectedRequest, nil)
+	}
+	h, err := parseH(e.Attribute("h"))
+	if err != nil {
+		return c.smFailed(stanza.BadRequest, nil)
+	}
+	id := e.Attribute("previd")
+	user, err := jid.New(c.local, c.domain, "")
+	if err != nil {
+		return &stream.Error{Condition: stream.InternalServerError}
+	}
+	s := c.srv
+	s.smMu.Lock()
+	b := s.resumable[id]
+	if b == nil || b.ended || !b.sess.JID().Bare().Equal(user) {
+		g, ok := s.gone[id]
+		s.smMu.Unlock()
+		if ok && g.user.Equal(user) {
+			return c.smFailed(stanza.ItemNotFound, &g.h)
+		}
+		return c.smFailed(stanza.ItemNotFound, nil)
+	}
+	old := b.conn
+	b.conn = c
+	if b.timer != nil {
+		if b.timer.Stop() {
+			s.wg.Done()
+		}
+		b.timer = nil
+	}
+	s.smMu.Unlock()
+	q := b.sess.Queue()
+	if old != nil {
+		// XEP-0198 §5: the old connection is dead or dying; this one
+		// takes over.
+		old.reason.CompareAndSwap(nil, "replaced by a resumption")
+		old.l().Detach()
+		old.kill()
+	}
+	if err := q.Ack(h); err != nil {
+		sent, _ := q.Counts()
+		c.b, c.full = b, b.sess.JID()
+		c.endSession.Store(true)
+		return handledTooHigh(h, sent)
+	}
+	if err := c.l().Flush(c.srv.cfg.WriteTimeout); err != nil {
+		c.b = b
+		return err
+	}
+	res := xmlstream.NewElement(session.NSSM, "resumed").SetAttr("previd", id).
+		SetAttr("h", strconv.FormatUint(uint64(b.sess.HandledCount()), 10))
+	c.link.Store(q.Attach((*connWriter)(c), res.AppendXML(nil, stanza.NSClient)))
+	c.b, c.full = b, b.sess.JID()
+	c.sm = true
+	c.state = stateBound
+	c.bound.Store(true)
+	_ = c.nc.SetReadDeadline(time.Time{})
+	c.log = c.log.With("jid", c.full.String())
+	sent, acked := q.Counts()
+	c.log.Info("session resumed", "resent", sent-acked)
+	return nil
+}

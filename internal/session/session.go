@@ -1,0 +1,187 @@
+// Package session is a bound client session, independent of the transport
+// that carries it: its full JID, its presence, typed per-module state, and
+// the queue of stanzas to the client with the counters of XEP-0198 stream
+// management.
+//
+// A session is created by resource binding (RFC 6120 §7) and outlives its
+// connection when stream management with resumption is on: the c2s layer
+// detaches it when the connection drops, it keeps receiving, and a new
+// connection resumes it (XEP-0198 §5) without the router or modules seeing
+// it leave.
+package session
+
+import (
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ode-xmpp/ode/jid"
+	"github.com/ode-xmpp/ode/stanza"
+	"github.com/ode-xmpp/ode/stream"
+	"github.com/ode-xmpp/ode/xmlstream"
+)
+
+// Owner is the layer that runs a session's connections (c2s).
+type Owner interface {
+	// CloseSession ends s with the stream error se: its stream is closed
+	// with it if a connection is attached, and the session ends without
+	// waiting for a resumption.
+	CloseSession(s *Session, se *stream.Error)
+}
+
+// Session is a bound client resource.
+type Session struct {
+	full  jid.JID
+	q     *Queue
+	owner Owner
+
+	presence   atomic.Uint32 // 0: unavailable; else 0x100|(priority+128)
+	lastActive atomic.Int64  // Unix nanoseconds of the last element from the client
+	in         atomic.Uint32 // stanzas handled from the client (XEP-0198 h)
+
+	values Values
+
+	// Stream management, set by the owner on the reader goroutine; the
+	// resumption fields are read under the owner's lock.
+	SMID          string        // resumption id, "" when not resumable
+	ResumeTimeout time.Duration // how long a detached session waits
+}
+
+// New returns a session for the full JID, whose stanzas go to q.
+func New(full jid.JID, q *Queue, owner Owner) *Session {
+	s := &Session{full: full, q: q, owner: owner}
+	s.Touch()
+	return s
+}
+
+// JID returns the session's full JID.
+func (s *Session) JID() jid.JID { return s.full }
+
+// Queue returns the session's outbound queue.
+func (s *Session) Queue() *Queue { return s.q }
+
+// Values returns the session's per-module state.
+func (s *Session) Values() *Values { return &s.values }
+
+// Presence returns the priority of the session's last broadcast presence
+// and whether the resource is available (RFC 6121 §4.2).
+func (s *Session) Presence() (int, bool) {
+	v := s.presence.Load()
+	if v == 0 {
+		return 0, false
+	}
+	return int(v&0xff) - 128, true
+}
+
+// UpdatePresence records availability and priority from a broadcast
+// presence the client sent (RFC 6121 §4.2, §4.7.2.3).
+func (s *Session) UpdatePresence(e *xmlstream.Element) {
+	switch stanza.Type(e) {
+	case "":
+		prio := 0
+		if p := e.Child("", "priority"); p != nil {
+			if n, err := strconv.Atoi(strings.TrimSpace(p.Text())); err == nil && n >= -128 && n <= 127 {
+				prio = n
+			}
+		}
+		s.presence.Store(0x100 | uint32(prio+128))
+	case stanza.PresenceUnavailable:
+		s.presence.Store(0)
+	}
+}
+
+// Touch records activity from the client.
+func (s *Session) Touch() { s.lastActive.Store(time.Now().UnixNano()) }
+
+// LastActive returns when the client last sent an element.
+func (s *Session) LastActive() time.Time { return time.Unix(0, s.lastActive.Load()) }
+
+// Handled counts one stanza handled from the client (XEP-0198) and
+// returns the new count.
+func (s *Session) Handled() uint32 { return s.in.Add(1) }
+
+// HandledCount returns the count of stanzas handled from the client.
+func (s *Session) HandledCount() uint32 { return s.in.Load() }
+
+// SetHandledCount sets the count (when stream management is enabled).
+func (s *Session) SetHandledCount(h uint32) { s.in.Store(h) }
+
+// Deliver enqueues st for the client without blocking. An error means
+// the stanza was not accepted; a queue that overflowed also ends the
+// session (a receiver that does not read must not make the server hold
+// its traffic).
+func (s *Session) Deliver(st *xmlstream.Element) error {
+	err := s.q.Deliver(st)
+	switch err {
+	case ErrQueueFull:
+		s.owner.CloseSession(s, &stream.Error{Condition: stream.PolicyViolation, Text: "too slow to read its stream"})
+	case ErrTooManyUnacked:
+		s.owner.CloseSession(s, &stream.Error{Condition: stream.ResourceConstraint, Text: "too many unacknowledged stanzas"})
+	}
+	return err
+}
+
+// Close ends the session with the stream error se.
+func (s *Session) Close(se *stream.Error) { s.owner.CloseSession(s, se) }
+
+// Values holds a session's per-module state under typed keys (Key). It is
+// safe for concurrent use and empty (no allocation) until a value is set.
+type Values struct {
+	mu sync.Mutex
+	m  map[any]any
+}
+
+// Key is a typed key for a module's state in a session: a module declares
+// one as a package variable (var stateKey = session.NewKey[*myState]()).
+// The state lives as long as the session, resumptions included.
+type Key[T any] struct{ _ byte }
+
+// NewKey returns a new key, distinct from every other.
+func NewKey[T any]() *Key[T] { return new(Key[T]) }
+
+// Get returns the value stored under k, if any.
+func (k *Key[T]) Get(v *Values) (T, bool) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	x, ok := v.m[k]
+	if !ok {
+		var zero T
+		return zero, false
+	}
+	return x.(T), true
+}
+
+// Set stores x under k.
+func (k *Key[T]) Set(v *Values, x T) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.m == nil {
+		v.m = make(map[any]any, 2)
+	}
+	v.m[k] = x
+}
+
+// GetOrInit returns the value under k, storing init() first if there is
+// none.
+func (k *Key[T]) GetOrInit(v *Values, init func() T) T {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if x, ok := v.m[k]; ok {
+		return x.(T)
+	}
+	if v.m == nil {
+		v.m = make(map[any]any, 2)
+	}
+	x := init()
+	v.m[k] = x
+	return x
+}
+
+// Delete removes the value under k.
+func (k *Key[T]) Delete(v *Values) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	delete(v.m, k)
+}
