@@ -2,24 +2,63 @@
 # Installs the third-party XMPP software the interop tests drive, from Debian's
 # packages, when it is missing. Idempotent; needs root (or sudo) only when
 # something must be installed.
+#
+# Besides Debian 12's python3-slixmpp (1.8.3, the system package), the tests
+# run bookworm-backports' slixmpp 1.10.0. It is unpacked, not installed, into
+# test/interop/.peers/slixmpp-1.10 (gitignored), so that 1.8.3 stays the
+# system package; tests load it with
+# PYTHONPATH=test/interop/.peers/slixmpp-1.10/usr/lib/python3/dist-packages.
 set -euo pipefail
 
+here="$(cd "$(dirname "$0")" && pwd)"
+python=/usr/bin/python3
+
 need=()
-/usr/bin/python3 -c 'import slixmpp' 2>/dev/null || need+=(python3-slixmpp)
+$python -c 'import slixmpp' 2>/dev/null || need+=(python3-slixmpp)
 # Prosody, and lua-unbound (only recommended by the package): its resolver
 # is the one the federation test can point at its own DNS server.
 command -v prosody >/dev/null && command -v prosodyctl >/dev/null || need+=(prosody)
 lua5.4 -e 'require "lunbound"' 2>/dev/null || need+=(lua-unbound)
 
-if [ ${#need[@]} -eq 0 ]; then
+# slixmpp 1.10.0 from bookworm-backports. Its dependencies (python3-aiodns,
+# python3-pyasn1, python3-pyasn1-modules) carry no versions, so bookworm's,
+# which python3-slixmpp pulls in, do; the package is pure Python ("all").
+bpo_version=1.10.0
+bpo_dir="$here/.peers/slixmpp-1.10"
+bpo_cache="$here/.peers/cache"
+bpo_sources=/etc/apt/sources.list.d/bookworm-backports.sources
+bpo_ok() {
+  PYTHONPATH="$bpo_dir/usr/lib/python3/dist-packages" $python -c \
+    "import sys, slixmpp; sys.exit(slixmpp.__version__ != '$bpo_version')" 2>/dev/null
+}
+bpo_need=0
+bpo_ok || bpo_need=1
+
+if [ ${#need[@]} -eq 0 ] && [ $bpo_need = 0 ]; then
   exit 0
 fi
-echo "install-peers: installing ${need[*]}" >&2
 sudo=""
 [ "$(id -u)" = 0 ] || sudo="sudo"
 export DEBIAN_FRONTEND=noninteractive
+
+if [ $bpo_need = 1 ] && [ ! -e "$bpo_sources" ] &&
+  ! grep -qsE '^[^#]*bookworm-backports' /etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources; then
+  echo "install-peers: adding the bookworm-backports apt source ($bpo_sources)" >&2
+  $sudo tee "$bpo_sources" >/dev/null <<'EOF'
+Types: deb
+URIs: http://deb.debian.org/debian
+Suites: bookworm-backports
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+EOF
+fi
 $sudo apt-get update -qq
-$sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+
+if [ ${#need[@]} -gt 0 ]; then
+  # Backports have a low priority: python3-slixmpp comes from bookworm.
+  echo "install-peers: installing ${need[*]}" >&2
+  $sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
 
 if [[ " ${need[*]} " == *" prosody "* ]]; then
   # The package starts a system-wide Prosody on the standard ports (5222,
@@ -28,4 +67,36 @@ if [[ " ${need[*]} " == *" prosody "* ]]; then
   $sudo invoke-rc.d prosody stop >/dev/null 2>&1 || true
   $sudo deb-systemd-helper disable prosody.service >/dev/null 2>&1 || true
   $sudo update-rc.d prosody disable >/dev/null 2>&1 || true
+fi
+
+if [ $bpo_need = 1 ]; then
+  echo "install-peers: unpacking bookworm-backports' python3-slixmpp into $bpo_dir" >&2
+  mkdir -p "$bpo_cache"
+  rm -f "$bpo_cache"/python3-slixmpp_*.deb
+  # apt-get download needs no root; as root it says it downloads
+  # unsandboxed, since _apt cannot write here.
+  (cd "$bpo_cache" && apt-get download -qq python3-slixmpp/bookworm-backports 2>&1 |
+    grep -v 'unsandboxed as root' >&2 || true)
+  deb=$(ls "$bpo_cache"/python3-slixmpp_*.deb 2>/dev/null | head -n1)
+  if [ -z "$deb" ]; then
+    echo "install-peers: apt-get download python3-slixmpp/bookworm-backports failed" >&2
+    exit 1
+  fi
+  version=$(dpkg-deb -f "$deb" Version)
+  case "$version" in
+  "$bpo_version"-*) ;;
+  *)
+    echo "install-peers: bookworm-backports has python3-slixmpp $version, the tests expect $bpo_version" >&2
+    exit 1
+    ;;
+  esac
+  tmp="$bpo_dir.tmp"
+  rm -rf "$tmp"
+  dpkg -x "$deb" "$tmp"
+  rm -rf "$bpo_dir"
+  mv "$tmp" "$bpo_dir"
+  bpo_ok || {
+    echo "install-peers: slixmpp $bpo_version in $bpo_dir does not import with $python" >&2
+    exit 1
+  }
 fi

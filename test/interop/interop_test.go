@@ -43,10 +43,10 @@ type chatResult struct {
 // TestSlixmppChat: two slixmpp clients log in over STARTTLS and exchange
 // messages both ways (one to a bare JID, one to a full JID). "default" is
 // slixmpp's own negotiation: it tries each SCRAM-*-PLUS with tls-unique,
-// which TLS 1.3 lacks, then SCRAM with the "y" flag, which a server that
-// offers -PLUS must refuse (RFC 5802 §6), then PLAIN; those refusals do not
-// count as failed logins. The forced SCRAM runs turn slixmpp's channel
-// binding off.
+// which TLS 1.3 lacks (refused, not counted as failed logins), then
+// SCRAM-SHA-512 with the "y" flag, which ode accepts unless
+// strict_channel_binding is on (TestSlixmppSCRAM has the details). The
+// forced SCRAM runs turn slixmpp's channel binding off, so they send "n".
 func TestSlixmppChat(t *testing.T) {
 	needSlixmpp(t)
 	srv := xmpptest.Start(t, nil)
@@ -73,7 +73,7 @@ func TestSlixmppChat(t *testing.T) {
 			}
 			wantMech := mech
 			if mech == "default" {
-				wantMech = "PLAIN"
+				wantMech = "SCRAM-SHA-512"
 			}
 			if res.AMech != wantMech {
 				t.Errorf("mechanism = %q, want %q", res.AMech, wantMech)
