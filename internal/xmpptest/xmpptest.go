@@ -1,6 +1,8 @@
 // Package xmpptest starts a real ode server on 127.0.0.1 for tests, with a
 // temporary data directory, a test CA and accounts, and dials it with the
-// client package.
+// client package (Dial), by hand (DialRaw, a Raw stream that sends any
+// text and reads parsed elements) or through conversation transcripts
+// ("alice sends: ...", "alice receives: ..."; see RunTranscript).
 package xmpptest
 
 import (

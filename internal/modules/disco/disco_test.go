@@ -114,7 +114,9 @@ func TestServerInfo(t *testing.T) {
 func TestCapsStreamFeature(t *testing.T) {
 	srv := xmpptest.Start(t, nil)
 	srv.AddUser(t, "juliet", "balcony")
-	f := dialRaw(t, srv).login("juliet", "balcony", "raw")
+	r := srv.DialRaw(t)
+	f := r.Login("juliet", "balcony")
+	r.Bind("raw")
 	var c *xmlstream.Element
 	for _, e := range f.Other {
 		if e.Name.Space == disco.NSCaps && e.Name.Local == "c" {

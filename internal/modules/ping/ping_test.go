@@ -86,18 +86,27 @@ func TestAnsweringClientStays(t *testing.T) {
 func TestSilentClientTimesOut(t *testing.T) {
 	srv := xmpptest.Start(t, fastPings)
 	srv.AddUser(t, "romeo", "orchard")
-	r := dialRaw(t, srv)
-	full := r.login("romeo", "orchard", "silent")
+	r := srv.DialRaw(t)
+	r.Login("romeo", "orchard")
+	full := r.Bind("silent").String()
 	pings := 0
-	r.untilStreamError(stream.ConnectionTimeout, func(e *xmlstream.Element) {
+	for {
+		e := r.Next()
+		if e.Name.Space == stream.NS && e.Name.Local == "error" {
+			if se, err := stream.ParseError(e); err != nil || se.Condition != stream.ConnectionTimeout {
+				t.Fatalf("got stream error %s, want %s", e, stream.ConnectionTimeout)
+			}
+			break
+		}
 		if !isPing(e) {
-			return
+			continue
 		}
 		pings++
 		if stanza.From(e) != srv.Domain || stanza.To(e) != full {
 			t.Errorf("ping addressed %s → %s", stanza.From(e), stanza.To(e))
 		}
-	})
+	}
+	r.ExpectEnd()
 	if pings != 1 {
 		t.Errorf("got %d pings before the timeout, want 1 (no ping while one is outstanding)", pings)
 	}
