@@ -148,16 +148,19 @@ func (b *binding) end(reason string) {
 
 	q := b.sess.Queue()
 	q.Close()
-	// The session-end hooks (unavailable presence, last activity) and
+	// What the client did not acknowledge is handled before the session
+	// leaves the router, so that once it is gone from there its messages
+	// are in offline storage (or with the user's other resources). The
+	// session-end hooks (unavailable presence, last activity) and
 	// offline storage outlive any connection's context.
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	s.cfg.Router.SessionEnded(ctx, b.sess)
 	unacked := q.TakeUnacked()
 	bare := b.sess.JID().Bare()
 	for _, st := range unacked {
 		s.unackedStanza(ctx, st, bare)
 	}
+	s.cfg.Router.SessionEnded(ctx, b.sess)
 	if detached || len(unacked) > 0 {
 		s.cfg.Log.Info("session ended", "component", "c2s", "jid", b.sess.JID().String(), "reason", reason, "unacked", len(unacked))
 	}
@@ -172,7 +175,10 @@ func (s *Server) unackedStanza(ctx context.Context, st *xmlstream.Element, to ji
 		case stanza.MessageError, stanza.MessageHeadline, stanza.MessageGroupchat:
 			return
 		}
-		s.cfg.Router.Undeliverable(ctx, st, to)
+		// As for a message to a full JID whose resource is gone (RFC
+		// 6121 §8.5.3.2.1): the user's other available resources, or
+		// offline storage (with its XEP-0203 delay).
+		s.cfg.Router.DeliverLocal(ctx, st, to)
 	case "iq":
 		if t := stanza.Type(st); t == stanza.IQGet || t == stanza.IQSet {
 			s.cfg.Router.Bounce(ctx, st, stanza.NewError(stanza.ServiceUnavailable, ""))

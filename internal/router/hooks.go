@@ -179,14 +179,6 @@ func (r *Router) inboundHandled(ctx context.Context, st *xmlstream.Element, to j
 	return false
 }
 
-// Undeliverable handles a message to the local account to that no
-// resource took: offline storage if a handler is set, else
-// service-unavailable. c2s calls it for the messages a session ended
-// without acknowledging (XEP-0198).
-func (r *Router) Undeliverable(ctx context.Context, st *xmlstream.Element, to jid.JID) {
-	r.undeliverable(ctx, st, to)
-}
-
 // undeliverable handles a message for which no resource took it: offline
 // storage if a handler is set, else service-unavailable.
 func (r *Router) undeliverable(ctx context.Context, st *xmlstream.Element, to jid.JID) {
