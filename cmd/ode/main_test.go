@@ -22,6 +22,7 @@ import (
 	"github.com/ode-xmpp/ode/stanza"
 	"github.com/ode-xmpp/ode/stream"
 	"github.com/ode-xmpp/ode/xmlstream"
+	"go.uber.org/goleak"
 )
 
 // The test binary doubles as the ode command when ODE_TEST_MAIN is set,
@@ -31,7 +32,7 @@ func TestMain(m *testing.M) {
 		main()
 		return
 	}
-	os.Exit(m.Run())
+	goleak.VerifyTestMain(m)
 }
 
 func ode(t *testing.T, dir string, args ...string) *exec.Cmd {
