@@ -168,6 +168,18 @@ func (r *Raw) SendPlain(user, password string) {
 	r.Send(`<auth xmlns='` + stream.NSSASL + `' mechanism='PLAIN'>` + Plain(user, password) + `</auth>`)
 }
 
+// ExpectSASLFailure reads a SASL <failure/> and returns its condition,
+// such as "not-authorized" (RFC 6120 §6.5).
+func (r *Raw) ExpectSASLFailure() string {
+	r.t.Helper()
+	e := r.Expect(stream.NSSASL, "failure")
+	c := e.FirstChild()
+	if c == nil || c.Name.Space != stream.NSSASL {
+		r.t.Fatalf("xmpptest: SASL failure without a condition: %s", e)
+	}
+	return c.Name.Local
+}
+
 // AuthPlain authenticates with SASL PLAIN, expects <success/>, restarts
 // the stream and returns the features offered then.
 func (r *Raw) AuthPlain(user, password string) stream.Features {

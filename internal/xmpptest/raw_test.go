@@ -49,10 +49,11 @@ func TestRawFailedAuth(t *testing.T) {
 	r := srv.DialRaw(t)
 	r.StartTLS()
 	r.SendPlain("alice", "looking-glass")
-	e := r.Expect(stream.NSSASL, "failure")
-	if e.Child(stream.NSSASL, "not-authorized") == nil {
-		t.Fatalf("failure: %s, want not-authorized", e)
+	if c := r.ExpectSASLFailure(); c != "not-authorized" {
+		t.Fatalf("failure: %s, want not-authorized", c)
 	}
+	r.SendPlain("alice", "wonderland")
+	r.Expect(stream.NSSASL, "success")
 }
 
 // TestRawDrop: the server ends the session of a client that vanished.
