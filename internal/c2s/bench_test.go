@@ -14,18 +14,33 @@ import (
 // sessions over loopback TLS. The sender writes pre-encoded stanzas and the
 // receiver only counts bytes, so the allocations are the server's: read,
 // parse, stamp 'from', route, serialise, write.
+//
+// In the "sm" variant both sessions enable XEP-0198 stream management with
+// resumption: the server counts and keeps every stanza until bob's <a/>,
+// which bob sends whenever the server's <r/> arrives.
 func BenchmarkRouteMessage(b *testing.B) {
+	b.Run("plain", func(b *testing.B) { benchRoute(b, false) })
+	b.Run("sm", func(b *testing.B) { benchRoute(b, true) })
+}
+
+func benchRoute(b *testing.B, sm bool) {
 	srv := xmpptest.Start(b, nil)
 	srv.AddUser(b, "alice", "pw")
 	srv.AddUser(b, "bob", "pw")
-	alice := dialRaw(b, srv)
-	alice.login("alice", "pw")
-	alice.bind("a")
-	bob := dialRaw(b, srv)
-	bob.login("bob", "pw")
-	bobJID := bob.bind("b")
-	_ = alice.conn.SetDeadline(time.Time{})
-	_ = bob.conn.SetDeadline(time.Time{})
+	alice := srv.DialRaw(b)
+	alice.Login("alice", "pw")
+	alice.Bind("a")
+	bob := srv.DialRaw(b)
+	bob.Login("bob", "pw")
+	bobJID := bob.Bind("b")
+	if sm {
+		for _, r := range []*xmpptest.Raw{alice, bob} {
+			r.Send(`<enable xmlns='urn:xmpp:sm:3' resume='true'/>`)
+			r.Expect("urn:xmpp:sm:3", "enabled")
+		}
+	}
+	_ = alice.Conn().SetDeadline(time.Time{})
+	_ = bob.Conn().SetDeadline(time.Time{})
 
 	msg := []byte(fmt.Sprintf(`<message to='%s' type='chat' id='m1'><body>Hello, how are you doing today? A typical chat line.</body>`+
 		`<active xmlns='http://jabber.org/protocol/chatstates'/><request xmlns='urn:xmpp:receipts'/></message>`, bobJID))
@@ -33,7 +48,7 @@ func BenchmarkRouteMessage(b *testing.B) {
 	chunk := bytes.Repeat(msg, batch)
 
 	done := make(chan error, 1)
-	go func() { done <- countMessages(bob.conn, b.N) }()
+	go func() { done <- countMessages(bob.Conn(), b.N, sm) }()
 	b.ReportAllocs()
 	b.SetBytes(int64(len(msg)))
 	b.ResetTimer()
@@ -43,7 +58,7 @@ func BenchmarkRouteMessage(b *testing.B) {
 		if b.N-sent < batch {
 			p = chunk[:len(msg)*(b.N-sent)]
 		}
-		if _, err := alice.conn.Write(p); err != nil {
+		if _, err := alice.Conn().Write(p); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -54,9 +69,12 @@ func BenchmarkRouteMessage(b *testing.B) {
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "msgs/s")
 }
 
-// countMessages reads until it has seen n closing message tags.
-func countMessages(r io.Reader, n int) error {
+// countMessages reads until it has seen n closing message tags; with ack
+// it answers each <r/> of stream management with <a h/>.
+func countMessages(r io.ReadWriter, n int, ack bool) error {
 	end := []byte("</message>")
+	req := []byte("<r xmlns='urn:xmpp:sm:3'/>")
+	const tail = 32 // longer than either pattern
 	buf := make([]byte, 64<<10)
 	keep := 0
 	for seen := 0; seen < n; {
@@ -65,13 +83,31 @@ func countMessages(r io.Reader, n int) error {
 			return fmt.Errorf("after %d messages: %w", seen, err)
 		}
 		data := buf[:keep+m]
-		seen += bytes.Count(data, end)
-		// Keep a tail that might hold the start of a split tag.
-		keep = min(len(end)-1, len(data))
-		if i := bytes.LastIndex(data, end); i >= 0 && len(data)-(i+len(end)) < keep {
-			keep = len(data) - (i + len(end))
+		// Count the patterns that end in the new bytes: the kept tail
+		// was searched before.
+		seen += countEndingAfter(data, end, keep)
+		if ack && countEndingAfter(data, req, keep) > 0 {
+			if _, err := fmt.Fprintf(r, "<a xmlns='urn:xmpp:sm:3' h='%d'/>", seen); err != nil {
+				return err
+			}
 		}
+		keep = min(tail, len(data))
 		copy(buf, data[len(data)-keep:])
 	}
 	return nil
+}
+
+// countEndingAfter counts the occurrences of pat in data that end after
+// offset from.
+func countEndingAfter(data, pat []byte, from int) int {
+	n := 0
+	start := max(0, from-len(pat)+1)
+	for {
+		i := bytes.Index(data[start:], pat)
+		if i < 0 {
+			return n
+		}
+		n++
+		start += i + len(pat)
+	}
 }

@@ -165,9 +165,9 @@ func (q *Queue) add(st *xmlstream.Element) error {
 	}
 	n := len(q.unacked)
 	q.unacked = st.AppendXML(q.unacked, stanza.NSClient)
-	if len(q.unacked) > q.limit {
+	if len(q.unacked) > unackedBytes*q.limit {
 		q.unacked = q.unacked[:n]
-		return ErrQueueFull
+		return ErrTooManyUnacked
 	}
 	q.ends = append(q.ends, len(q.unacked))
 	q.out++
@@ -176,6 +176,11 @@ func (q *Queue) add(st *xmlstream.Element) error {
 	}
 	return nil
 }
+
+// unackedBytes is how many times the queue's byte limit the
+// unacknowledged stanzas of a stream-managed session may hold: a client
+// acknowledges a burst one round trip after it arrived.
+const unackedBytes = 4
 
 // maxHeld bounds the stanzas held for an inactive client; past it they
 // go out at once.
@@ -300,8 +305,9 @@ func (q *Queue) run(a *Link) {
 		if len(q.pend) == 0 || a.failed {
 			if !a.closing {
 				a.writing = false
+				q.spare = nil // an idle session keeps one small buffer at most
 				if cap(q.pend) > 4096 {
-					q.pend = nil // an idle session keeps no large buffer
+					q.pend = nil
 				}
 				q.mu.Unlock()
 				return

@@ -3,7 +3,10 @@
 // child process (itself, re-executed), so the figures are the server's
 // alone.
 //
-//	go run ./internal/tools/idlemem -n 5000
+//	go run ./internal/tools/idlemem -n 5000 [-sm]
+//
+// With -sm every session enables XEP-0198 stream management with
+// resumption after binding, as mobile clients do.
 package main
 
 import (
@@ -32,10 +35,14 @@ import (
 	"github.com/ode-xmpp/ode/sasl"
 )
 
+// enableSM is the -sm flag.
+var enableSM bool
+
 func main() {
 	n := flag.Int("n", 5000, "sessions")
 	child := flag.String("child", "", "internal: run the clients against this address")
 	caFile := flag.String("ca", "", "internal: the server certificate")
+	flag.BoolVar(&enableSM, "sm", false, "enable stream management (XEP-0198) with resumption on every session")
 	flag.Parse()
 	if *child != "" {
 		if err := clients(*child, *caFile, *n); err != nil {
@@ -88,7 +95,7 @@ func run(n int) error {
 	if err != nil {
 		return err
 	}
-	cmd := exec.Command(exe, "-child", st[0].String(), "-ca", dir+"/selfsigned.crt", "-n", strconv.Itoa(n))
+	cmd := exec.Command(exe, "-child", st[0].String(), "-ca", dir+"/selfsigned.crt", "-n", strconv.Itoa(n), "-sm="+strconv.FormatBool(enableSM))
 	cmd.Stderr = os.Stderr
 	in, _ := cmd.StdinPipe()
 	out, _ := cmd.StdoutPipe()
@@ -107,11 +114,31 @@ func run(n int) error {
 	goroutines := runtime.NumGoroutine()
 	in.Close()
 	_ = cmd.Wait()
+	fmt.Printf("stream management: %v\n", enableSM)
 	fmt.Printf("sessions bound: %d (logins took %v, %.0f logins/s)\n", sessions, elapsed.Round(time.Millisecond), float64(n)/elapsed.Seconds())
 	fmt.Printf("Go heap in use: %.1f MiB -> %.1f MiB: %.1f KiB/session\n", mib(heap0), mib(heap1), float64(heap1-heap0)/1024/float64(n))
 	fmt.Printf("RSS:            %.1f MiB -> %.1f MiB: %.1f KiB/session\n", mib(rss0), mib(rss1), float64(rss1-rss0)/1024/float64(n))
 	fmt.Printf("goroutines: %d (%.2f/session)\n", goroutines, float64(goroutines)/float64(n))
 	return nil
+}
+
+// smEnable enables stream management with resumption on c.
+func smEnable(ctx context.Context, c *client.Client) error {
+	if err := c.SendRaw([]byte("<enable xmlns='urn:xmpp:sm:3' resume='true'/>")); err != nil {
+		return err
+	}
+	for {
+		e, err := c.Recv(ctx)
+		if err != nil {
+			return fmt.Errorf("enable stream management: %w", err)
+		}
+		if e.Name.Space == "urn:xmpp:sm:3" && e.Name.Local == "enabled" {
+			if e.Attribute("id") == "" {
+				return fmt.Errorf("enabled without resumption: %s", e)
+			}
+			return nil
+		}
+	}
 }
 
 func mib(b uint64) float64 { return float64(b) / (1 << 20) }
@@ -178,6 +205,9 @@ func dialAll(addr, caFile string, n int) ([]*client.Client, error) {
 			j := jid.MustParse("load@localhost/r" + strconv.Itoa(i))
 			out[i], errs[i] = client.Dial(ctx, client.Config{JID: j, Password: "pw", Addr: addr,
 				TLS: &tls.Config{RootCAs: pool, ServerName: "localhost"}})
+			if errs[i] == nil && enableSM {
+				errs[i] = smEnable(ctx, out[i])
+			}
 		}()
 	}
 	wg.Wait()
