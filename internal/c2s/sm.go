@@ -57,6 +57,9 @@ func (b *binding) CloseSession(_ *session.Session, se *stream.Error) {
 	b.srv.smMu.Unlock()
 	switch {
 	case ended:
+	case c == nil && se.Condition == stream.ConnectionTimeout:
+		// A ping that a detached session could not answer: its
+		// resumption timer decides.
 	case c != nil:
 		c.endSession.Store(true)
 		c.Close(se)

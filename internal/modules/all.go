@@ -63,6 +63,10 @@ func Start(deps module.Deps, cfg config.Config) ([]module.Module, error) {
 		}
 		m.Register(deps.Router)
 		out = append(out, m)
+		if err := deps.Router.Err(); err != nil {
+			Stop(out)
+			return nil, fmt.Errorf("modules: %s: %w", e.Name, err)
+		}
 	}
 	return out, nil
 }

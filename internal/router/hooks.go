@@ -10,21 +10,6 @@ import (
 	"github.com/ode-xmpp/ode/xmlstream"
 )
 
-// OutboundHook sees a stanza that a local client session sent, after its
-// 'from' was stamped and before it is routed. It returns true when it
-// handled the stanza, which then goes no further.
-type OutboundHook func(ctx context.Context, from Session, st *xmlstream.Element) (handled bool)
-
-// InboundHook sees a stanza addressed to a local account (its bare JID or
-// one of its full JIDs; to is that address) before the router delivers it.
-// It returns true when it handled the stanza.
-type InboundHook func(ctx context.Context, st *xmlstream.Element, to jid.JID) (handled bool)
-
-// OfflineHandler takes a message to a local account that has no available
-// resource to receive it (RFC 6121 §8.5.2.2.1). A nil error means the
-// message was stored; a *stanza.Error is returned to the sender.
-type OfflineHandler func(ctx context.Context, st *xmlstream.Element, to jid.JID) error
-
 // SessionHook is told about a session's lifecycle.
 type SessionHook func(ctx context.Context, s Session)
 
@@ -36,9 +21,10 @@ type hook[T any] struct {
 // hooks is the registration state; it is written while modules register,
 // before the listeners start, and only read afterwards.
 type hooks struct {
-	outbound       []hook[OutboundHook]
-	inbound        []hook[InboundHook]
-	offline        OfflineHandler
+	outbound       []hook[Hook]
+	inbound        []hook[Hook]
+	delivered      []hook[DeliveredHook]
+	undeliverable  []hook[Hook]
 	sessionEnd     []SessionHook
 	available      []SessionHook
 	blocked        func(ctx context.Context, owner, other jid.JID) bool
@@ -53,16 +39,32 @@ type Identity struct {
 	Category, Type, Name string
 }
 
-// HookOutbound adds h to the hooks for stanzas from local clients; higher
-// prio runs first.
-func (r *Router) HookOutbound(prio int, h OutboundHook) {
-	r.hooks.outbound = insertHook(r.hooks.outbound, hook[OutboundHook]{prio, h})
+// HookOutbound adds h to the outbound phase: stanzas from local client
+// sessions (ev.Origin), after 'from' was stamped and before routing;
+// higher prio runs first.
+func (r *Router) HookOutbound(prio int, h Hook) {
+	r.hooks.outbound = insertHook(r.hooks.outbound, hook[Hook]{prio, h})
 }
 
-// HookInbound adds h to the hooks for stanzas to local accounts; higher
-// prio runs first.
-func (r *Router) HookInbound(prio int, h InboundHook) {
-	r.hooks.inbound = insertHook(r.hooks.inbound, hook[InboundHook]{prio, h})
+// HookInbound adds h to the inbound phase: stanzas to a local account's
+// bare or full JID (ev.To), before delivery; higher prio runs first.
+func (r *Router) HookInbound(prio int, h Hook) {
+	r.hooks.inbound = insertHook(r.hooks.inbound, hook[Hook]{prio, h})
+}
+
+// HookDelivered adds h to the delivered phase: messages after they were
+// queued to local sessions (carbons, archives, push); higher prio runs
+// first, and every hook runs.
+func (r *Router) HookDelivered(prio int, h DeliveredHook) {
+	r.hooks.delivered = insertHook(r.hooks.delivered, hook[DeliveredHook]{prio, h})
+}
+
+// HookUndeliverable adds h to the undeliverable phase: messages to a
+// local account that no resource took (RFC 6121 §8.5.2.2.1), such as
+// offline storage; higher prio runs first. When no hook handles the
+// message, the sender gets service-unavailable.
+func (r *Router) HookUndeliverable(prio int, h Hook) {
+	r.hooks.undeliverable = insertHook(r.hooks.undeliverable, hook[Hook]{prio, h})
 }
 
 func insertHook[T any](list []hook[T], h hook[T]) []hook[T] {
@@ -70,10 +72,6 @@ func insertHook[T any](list []hook[T], h hook[T]) []hook[T] {
 	sort.SliceStable(list, func(i, j int) bool { return list[i].prio > list[j].prio })
 	return list
 }
-
-// HandleOffline sets the handler for messages that cannot be delivered to
-// an available resource. Without one they get service-unavailable.
-func (r *Router) HandleOffline(h OfflineHandler) { r.hooks.offline = h }
 
 // OnSessionEnd adds h to the hooks run when a bound session ends, after it
 // was removed from the session table.
@@ -152,12 +150,33 @@ func (r *Router) StreamFeatures() []*xmlstream.Element { return r.hooks.streamFe
 // RouteFrom runs the outbound hooks for a stanza from a local client
 // session, then routes it.
 func (r *Router) RouteFrom(ctx context.Context, from Session, st *xmlstream.Element) {
-	for _, h := range r.hooks.outbound {
-		if h.fn(ctx, from, st) {
-			return
+	ev := getEvent()
+	defer putEvent(ev)
+	ev.Origin, ev.From, ev.El = from, from.JID(), st
+	if !r.classify(ctx, ev) {
+		return
+	}
+	if r.run(ctx, r.hooks.outbound, ev) {
+		return
+	}
+	r.route(ctx, ev)
+}
+
+// run runs a phase's hooks until one handles ev.
+func (r *Router) run(ctx context.Context, hs []hook[Hook], ev *Event) bool {
+	for _, h := range hs {
+		if h.fn(ctx, ev) {
+			return true
 		}
 	}
-	r.Route(ctx, st)
+	return false
+}
+
+// delivered runs the delivered hooks.
+func (r *Router) delivered(ctx context.Context, ev *Event, to []Session) {
+	for _, h := range r.hooks.delivered {
+		h.fn(ctx, ev, to)
+	}
 }
 
 // SessionEnded removes s from the session table and runs the session-end
@@ -169,42 +188,31 @@ func (r *Router) SessionEnded(ctx context.Context, s Session) {
 	}
 }
 
-// inboundHandled runs the inbound hooks.
-func (r *Router) inboundHandled(ctx context.Context, st *xmlstream.Element, to jid.JID) bool {
-	for _, h := range r.hooks.inbound {
-		if h.fn(ctx, st, to) {
-			return true
-		}
-	}
-	return false
-}
-
-// undeliverable handles a message for which no resource took it: offline
-// storage if a handler is set, else service-unavailable.
-func (r *Router) undeliverable(ctx context.Context, st *xmlstream.Element, to jid.JID) {
-	if r.hooks.offline != nil {
-		err := r.hooks.offline(ctx, st, to)
-		if err == nil {
-			return
-		}
-		se, ok := err.(*stanza.Error)
-		if !ok {
-			r.log.Error("offline storage failed", "to", to.String(), "err", err)
-			se = stanza.NewError(stanza.InternalServerError, "")
-		}
-		r.bounce(ctx, st, se)
+// undeliverable runs the undeliverable hooks for a message no resource
+// took; when none handles it, the sender gets service-unavailable.
+func (r *Router) undeliverable(ctx context.Context, ev *Event) {
+	if r.run(ctx, r.hooks.undeliverable, ev) {
 		return
 	}
-	r.bounce(ctx, st, stanza.NewError(stanza.ServiceUnavailable, ""))
+	r.bounce(ctx, ev.El, stanza.NewError(stanza.ServiceUnavailable, ""))
 }
 
 // DeliverLocal delivers st to a local account's bare or full JID without
 // running the inbound hooks again (for modules that handled a stanza and
-// now pass it on).
+// now pass it on, and for the messages a session ended without
+// acknowledging).
 func (r *Router) DeliverLocal(ctx context.Context, st *xmlstream.Element, to jid.JID) {
+	ev := getEvent()
+	defer putEvent(ev)
+	ev.El, ev.To = st, to
+	if f := stanza.From(st); f != "" {
+		ev.From, _ = jid.Parse(f)
+	}
 	if to.IsBare() {
-		r.deliverBare(ctx, st, to)
+		ev.Class = ClassBare
+		r.deliverBare(ctx, ev)
 	} else {
-		r.deliverFull(ctx, st, to)
+		ev.Class = ClassFull
+		r.deliverFull(ctx, ev)
 	}
 }

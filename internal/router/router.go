@@ -11,6 +11,7 @@ package router
 import (
 	"context"
 	"errors"
+	"fmt"
 	"hash/maphash"
 	"log/slog"
 	"sync"
@@ -43,21 +44,22 @@ type Session interface {
 	Values() *session.Values
 }
 
-// IQHandler answers an IQ get or set that the server handles itself. It
-// returns the payload of the result (nil for an empty result) or an error:
-// a *stanza.Error is sent as it is, any other error becomes
-// internal-server-error.
+// IQHandler answers an IQ get or set that the server handles itself
+// (ev.El is the IQ). It returns the payload of the result (nil for an
+// empty result) or an error: a *stanza.Error is sent as it is, any other
+// error becomes internal-server-error.
 //
 // A handler that sent its reply itself (to follow it with more stanzas)
 // returns ErrReplied.
-type IQHandler func(ctx context.Context, iq *xmlstream.Element) (*xmlstream.Element, error)
+type IQHandler func(ctx context.Context, ev *Event) (*xmlstream.Element, error)
 
 // ErrReplied is returned by an IQHandler that already routed its reply.
 var ErrReplied = errors.New("router: iq already answered")
 
 type iqKey struct {
-	typ  string
-	name xmlstream.Name
+	typ   string
+	class Class // one bit
+	name  xmlstream.Name
 }
 
 const shardCount = 64
@@ -75,8 +77,8 @@ type Router struct {
 	seed    maphash.Seed
 	shards  [shardCount]shard
 
-	mu  sync.RWMutex
-	iqs map[iqKey]IQHandler
+	iqs    map[iqKey]IQHandler // written before the listeners start
+	regErr error               // the first registration error
 
 	hooks   hooks
 	pending pendingIQs
@@ -113,12 +115,28 @@ func New(domains []string, log *slog.Logger) *Router {
 func (r *Router) Hosts(domain string) bool { return r.domains[domain] }
 
 // HandleIQ registers h for IQs of type typ ("get" or "set") whose payload
-// is the element {space}local. It replaces any earlier handler.
-func (r *Router) HandleIQ(typ, space, local string, h IQHandler) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.iqs[iqKey{typ, xmlstream.Name{Space: space, Local: local}}] = h
+// is the element {space}local, addressed to any of the classes (usually
+// ClassLocal). A second handler for the same type, class and payload is
+// a registration error (see Err): two modules claim the same protocol.
+func (r *Router) HandleIQ(typ string, classes Class, space, local string, h IQHandler) {
+	for c := ClassServer; c <= ClassRemote; c <<= 1 {
+		if classes&c == 0 {
+			continue
+		}
+		k := iqKey{typ, c, xmlstream.Name{Space: space, Local: local}}
+		if _, dup := r.iqs[k]; dup {
+			if r.regErr == nil {
+				r.regErr = fmt.Errorf("router: two handlers for iq %s {%s}%s to %s", typ, space, local, c)
+			}
+			continue
+		}
+		r.iqs[k] = h
+	}
 }
+
+// Err returns the first registration error (a duplicate IQ handler), for
+// the server to refuse to start.
+func (r *Router) Err() error { return r.regErr }
 
 func (r *Router) shard(bare string) *shard {
 	return &r.shards[maphash.String(r.seed, bare)%shardCount]
@@ -223,50 +241,83 @@ func (r *Router) Count() int {
 // error RFC 6120 §10 and RFC 6121 §8 name, except that an error is never
 // answered with an error.
 func (r *Router) Route(ctx context.Context, st *xmlstream.Element) {
-	to := stanza.To(st)
-	if to == "" {
-		r.routeToServer(ctx, st, jid.JID{})
+	ev := getEvent()
+	defer putEvent(ev)
+	ev.El = st
+	if f := stanza.From(st); f != "" {
+		ev.From, _ = jid.Parse(f)
+	}
+	if !r.classify(ctx, ev) {
 		return
+	}
+	r.route(ctx, ev)
+}
+
+// classify parses ev's 'to' and sets its class; it bounces a malformed
+// address and reports false.
+func (r *Router) classify(ctx context.Context, ev *Event) bool {
+	to := stanza.To(ev.El)
+	if to == "" {
+		ev.Class = ClassSelf
+		ev.To = ev.From.Bare()
+		return true
 	}
 	dst, err := jid.Parse(to)
 	if err != nil {
-		r.bounce(ctx, st, stanza.NewError(stanza.JIDMalformed, ""))
-		return
+		r.bounce(ctx, ev.El, stanza.NewError(stanza.JIDMalformed, ""))
+		return false
 	}
-	if !r.domains[dst.DomainString()] {
+	ev.To = dst
+	switch {
+	case !r.domains[dst.DomainString()]:
+		ev.Class = ClassRemote
+	case dst.IsDomain():
+		ev.Class = ClassServer
+	case dst.IsBare() && dst.Equal(ev.From.Bare()):
+		ev.Class = ClassSelf
+	case dst.IsBare():
+		ev.Class = ClassBare
+	default:
+		ev.Class = ClassFull
+	}
+	return true
+}
+
+// route delivers a classified stanza.
+func (r *Router) route(ctx context.Context, ev *Event) {
+	switch ev.Class {
+	case ClassRemote:
 		// RFC 6120 §10.4: another domain, through server-to-server
 		// streams.
 		if r.remote == nil {
-			r.bounce(ctx, st, stanza.NewError(stanza.RemoteServerNotFound, ""))
+			r.bounce(ctx, ev.El, stanza.NewError(stanza.RemoteServerNotFound, ""))
 			return
 		}
-		r.remote.Send(ctx, st)
-		return
-	}
-	switch {
-	case dst.IsDomain():
-		r.routeToServer(ctx, st, dst)
-	case dst.IsBare():
-		r.routeToBare(ctx, st, dst)
+		r.remote.Send(ctx, ev.El)
+	case ClassServer:
+		r.routeToServer(ctx, ev)
+	case ClassSelf:
+		if stanza.To(ev.El) == "" && ev.El.Name.Local != "message" {
+			// RFC 6120 §10.3: no 'to' is the server on behalf of the
+			// account; a message without 'to' is as if to the bare JID.
+			r.routeToServer(ctx, ev)
+			return
+		}
+		r.routeToBare(ctx, ev)
+	case ClassBare:
+		r.routeToBare(ctx, ev)
 	default:
-		r.routeToFull(ctx, st, dst)
+		r.routeToFull(ctx, ev)
 	}
 }
 
 // routeToServer handles stanzas with no 'to' (on behalf of the sender's
 // account) or addressed to a hosted domain (RFC 6120 §10.3, §10.4.1).
-func (r *Router) routeToServer(ctx context.Context, st *xmlstream.Element, dst jid.JID) {
-	switch st.Name.Local {
+func (r *Router) routeToServer(ctx context.Context, ev *Event) {
+	switch ev.El.Name.Local {
 	case "iq":
-		r.handleIQ(ctx, st)
+		r.handleIQ(ctx, ev)
 	case "message":
-		if dst.IsZero() {
-			// RFC 6120 §10.3.1: as if addressed to the sender's bare JID.
-			from, err := jid.Parse(stanza.From(st))
-			if err == nil {
-				r.routeToBare(ctx, st, from.Bare())
-			}
-		}
 		// A message to the server itself has no handler yet: dropped.
 	case "presence":
 		// Presence broadcast and directed presence to the server are the
@@ -276,7 +327,8 @@ func (r *Router) routeToServer(ctx context.Context, st *xmlstream.Element, dst j
 
 // handleIQ answers an IQ addressed to the server or to an account's bare
 // JID, with a registered handler or service-unavailable.
-func (r *Router) handleIQ(ctx context.Context, iq *xmlstream.Element) {
+func (r *Router) handleIQ(ctx context.Context, ev *Event) {
+	iq := ev.El
 	typ := stanza.Type(iq)
 	if typ != stanza.IQGet && typ != stanza.IQSet {
 		r.iqResponse(iq) // answers to the server's own requests
@@ -291,14 +343,12 @@ func (r *Router) handleIQ(ctx context.Context, iq *xmlstream.Element) {
 		return
 	}
 	payload := iq.FirstChild()
-	r.mu.RLock()
-	h := r.iqs[iqKey{typ, payload.Name}]
-	r.mu.RUnlock()
+	h := r.iqs[iqKey{typ, ev.Class, payload.Name}]
 	if h == nil {
 		r.bounce(ctx, iq, stanza.NewError(stanza.ServiceUnavailable, ""))
 		return
 	}
-	res, err := h(ctx, iq)
+	res, err := h(ctx, ev)
 	if errors.Is(err, ErrReplied) {
 		return
 	}
@@ -314,9 +364,7 @@ func (r *Router) handleIQ(ctx context.Context, iq *xmlstream.Element) {
 	reply := stanza.IQResultFor(iq)
 	if reply.Attribute("from") == "" {
 		// A reply to an IQ with no 'to' comes from the account itself.
-		if from, err := jid.Parse(stanza.From(iq)); err == nil {
-			reply.SetAttr("from", from.Bare().String())
-		}
+		reply.SetAttr("from", ev.From.Bare().String())
 	}
 	if res != nil {
 		reply.Append(res)
@@ -326,18 +374,19 @@ func (r *Router) handleIQ(ctx context.Context, iq *xmlstream.Element) {
 
 // routeToBare applies RFC 6121 §8.5.2 (the account exists) and §8.5.1,
 // after the inbound hooks.
-func (r *Router) routeToBare(ctx context.Context, st *xmlstream.Element, dst jid.JID) {
-	if r.inboundHandled(ctx, st, dst) {
+func (r *Router) routeToBare(ctx context.Context, ev *Event) {
+	if r.run(ctx, r.hooks.inbound, ev) {
 		return
 	}
-	r.deliverBare(ctx, st, dst)
+	r.deliverBare(ctx, ev)
 }
 
-func (r *Router) deliverBare(ctx context.Context, st *xmlstream.Element, dst jid.JID) {
+func (r *Router) deliverBare(ctx context.Context, ev *Event) {
+	st, dst := ev.El, ev.To.Bare()
 	switch st.Name.Local {
 	case "iq":
 		// RFC 6121 §8.5.1: the server answers on behalf of the account.
-		r.handleIQ(ctx, st)
+		r.handleIQ(ctx, ev)
 	case "message":
 		typ := stanza.Type(st)
 		if typ == stanza.MessageError {
@@ -348,20 +397,22 @@ func (r *Router) deliverBare(ctx context.Context, st *xmlstream.Element, dst jid
 			return
 		}
 		targets := r.messageTargets(dst, typ == stanza.MessageHeadline)
-		delivered := false
+		n := 0
 		for _, s := range targets {
 			if s.Deliver(st) == nil {
-				delivered = true
+				targets[n] = s
+				n++
 			}
 		}
-		if !delivered && typ != stanza.MessageHeadline {
+		if n > 0 {
+			r.delivered(ctx, ev, targets[:n])
+		} else if typ != stanza.MessageHeadline {
 			// RFC 6121 §8.5.2.2.1 (headlines are silently dropped).
-			r.undeliverable(ctx, st, dst)
+			r.undeliverable(ctx, ev)
 		}
 	case "presence":
 		// Directed presence to a bare JID goes to every available resource
-		// (RFC 6121 §8.5.2.1.2); subscription handling arrives with the
-		// roster.
+		// (RFC 6121 §8.5.2.1.2); subscriptions are the roster module's.
 		for _, s := range r.Sessions(dst) {
 			if _, ok := s.Presence(); ok {
 				_ = s.Deliver(st)
@@ -395,16 +446,20 @@ func (r *Router) messageTargets(bare jid.JID, all bool) []Session {
 }
 
 // routeToFull applies RFC 6121 §8.5.3, after the inbound hooks.
-func (r *Router) routeToFull(ctx context.Context, st *xmlstream.Element, dst jid.JID) {
-	if r.inboundHandled(ctx, st, dst) {
+func (r *Router) routeToFull(ctx context.Context, ev *Event) {
+	if r.run(ctx, r.hooks.inbound, ev) {
 		return
 	}
-	r.deliverFull(ctx, st, dst)
+	r.deliverFull(ctx, ev)
 }
 
-func (r *Router) deliverFull(ctx context.Context, st *xmlstream.Element, dst jid.JID) {
-	if s := r.Session(dst); s != nil {
+func (r *Router) deliverFull(ctx context.Context, ev *Event) {
+	st := ev.El
+	if s := r.Session(ev.To); s != nil {
 		if err := s.Deliver(st); err == nil {
+			if st.Name.Local == "message" && len(r.hooks.delivered) > 0 {
+				r.delivered(ctx, ev, []Session{s})
+			}
 			return
 		}
 	}
@@ -416,13 +471,12 @@ func (r *Router) deliverFull(ctx context.Context, st *xmlstream.Element, dst jid
 		case stanza.MessageGroupchat:
 			r.bounce(ctx, st, stanza.NewError(stanza.ServiceUnavailable, ""))
 		default:
-			r.deliverBare(ctx, st, dst.Bare())
+			r.deliverBare(ctx, ev)
 		}
 	case "iq":
 		r.bounce(ctx, st, stanza.NewError(stanza.ServiceUnavailable, ""))
 	case "presence":
-		// Dropped (RFC 6121 §8.5.3.2.3); subscription stanzas will be
-		// handled as to the bare JID by the IM layer.
+		// Dropped (RFC 6121 §8.5.3.2.3).
 	}
 }
 

@@ -74,8 +74,8 @@ func (m *Module) Register(r *router.Router) {
 	m.ver = CapsVer(m.identities, m.features)
 	r.AddStreamFeature(xmlstream.NewElement(NSCaps, "c").
 		SetAttr("hash", "sha-1").SetAttr("node", CapsNode).SetAttr("ver", m.ver))
-	r.HandleIQ(stanza.IQGet, stanza.NSDiscoInfo, "query", m.info)
-	r.HandleIQ(stanza.IQGet, stanza.NSDiscoItems, "query", m.items)
+	r.HandleIQ(stanza.IQGet, router.ClassLocal, stanza.NSDiscoInfo, "query", m.info)
+	r.HandleIQ(stanza.IQGet, router.ClassLocal, stanza.NSDiscoItems, "query", m.items)
 }
 
 // CapsVer returns the XEP-0115 verification string (§5.1) for the given
@@ -118,7 +118,8 @@ func target(iq *xmlstream.Element) (to, from jid.JID, err error) {
 	return to, from, nil
 }
 
-func (m *Module) info(ctx context.Context, iq *xmlstream.Element) (*xmlstream.Element, error) {
+func (m *Module) info(ctx context.Context, ev *router.Event) (*xmlstream.Element, error) {
+	iq := ev.El
 	to, from, err := target(iq)
 	if err != nil {
 		return nil, err
@@ -149,7 +150,8 @@ func (m *Module) info(ctx context.Context, iq *xmlstream.Element) (*xmlstream.El
 	), nil
 }
 
-func (m *Module) items(ctx context.Context, iq *xmlstream.Element) (*xmlstream.Element, error) {
+func (m *Module) items(ctx context.Context, ev *router.Event) (*xmlstream.Element, error) {
+	iq := ev.El
 	to, from, err := target(iq)
 	if err != nil {
 		return nil, err

@@ -53,11 +53,12 @@ func (m *Module) Name() string { return "last" }
 func (m *Module) Register(r *router.Router) {
 	m.r = r
 	r.AddFeature(NS)
-	r.HandleIQ(stanza.IQGet, NS, "query", m.get)
+	r.HandleIQ(stanza.IQGet, router.ClassLocal, NS, "query", m.get)
 	r.OnSessionEnd(m.sessionEnded)
 }
 
-func (m *Module) get(ctx context.Context, iq *xmlstream.Element) (*xmlstream.Element, error) {
+func (m *Module) get(ctx context.Context, ev *router.Event) (*xmlstream.Element, error) {
+	iq := ev.El
 	from, err := jid.Parse(stanza.From(iq))
 	if err != nil {
 		return nil, stanza.NewError(stanza.BadRequest, "")

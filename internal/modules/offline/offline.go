@@ -58,8 +58,24 @@ func (m *Module) Register(r *router.Router) {
 		return // turned off: undeliverable messages get service-unavailable
 	}
 	r.AddFeature(NSOffline)
-	r.HandleOffline(m.store)
+	r.HookUndeliverable(0, m.undeliverable)
 	r.OnAvailable(m.deliver)
+}
+
+// undeliverable stores a message no resource took; a refusal (no such
+// account, a full quota) or a storage failure is answered to the sender.
+func (m *Module) undeliverable(ctx context.Context, ev *router.Event) bool {
+	err := m.store(ctx, ev.El, ev.To.Bare())
+	if err == nil {
+		return true
+	}
+	se, ok := err.(*stanza.Error)
+	if !ok {
+		m.deps.Log.Error("offline storage failed", "to", ev.To.String(), "err", err)
+		se = stanza.NewError(stanza.InternalServerError, "")
+	}
+	m.deps.Router.Bounce(ctx, ev.El, se)
+	return true
 }
 
 // store keeps a message for an account without an available resource.

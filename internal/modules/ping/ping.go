@@ -14,11 +14,13 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ode-xmpp/ode/internal/config"
 	"github.com/ode-xmpp/ode/internal/module"
 	"github.com/ode-xmpp/ode/internal/router"
+	"github.com/ode-xmpp/ode/internal/session"
 	"github.com/ode-xmpp/ode/stanza"
 	"github.com/ode-xmpp/ode/stream"
 	"github.com/ode-xmpp/ode/xmlstream"
@@ -32,10 +34,10 @@ type Module struct {
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
-
-	mu          sync.Mutex
-	outstanding map[router.Session]bool
 }
+
+// outstanding marks a session with a ping in flight.
+var outstanding = session.NewKey[*atomic.Bool]()
 
 var (
 	_ module.Module  = (*Module)(nil)
@@ -45,10 +47,9 @@ var (
 // New returns the ping module.
 func New(deps module.Deps, cfg config.Config) (*Module, error) {
 	return &Module{
-		deps:        deps,
-		interval:    time.Duration(cfg.Ping.Interval),
-		timeout:     time.Duration(cfg.Ping.Timeout),
-		outstanding: make(map[router.Session]bool),
+		deps:     deps,
+		interval: time.Duration(cfg.Ping.Interval),
+		timeout:  time.Duration(cfg.Ping.Timeout),
 	}, nil
 }
 
@@ -59,7 +60,7 @@ func (m *Module) Name() string { return "ping" }
 // the goroutine that pings quiet sessions; Stop ends it.
 func (m *Module) Register(r *router.Router) {
 	r.AddFeature(stanza.NSPing)
-	r.HandleIQ(stanza.IQGet, stanza.NSPing, "ping", func(context.Context, *xmlstream.Element) (*xmlstream.Element, error) {
+	r.HandleIQ(stanza.IQGet, router.ClassLocal, stanza.NSPing, "ping", func(context.Context, *router.Event) (*xmlstream.Element, error) {
 		return nil, nil
 	})
 	if m.interval <= 0 {
@@ -103,21 +104,14 @@ func (m *Module) loop(ctx context.Context, r *router.Router) {
 
 // start pings s in its own goroutine unless a ping to it is outstanding.
 func (m *Module) start(ctx context.Context, r *router.Router, s router.Session) {
-	m.mu.Lock()
-	if m.outstanding[s] {
-		m.mu.Unlock()
+	busy := outstanding.GetOrInit(s.Values(), func() *atomic.Bool { return new(atomic.Bool) })
+	if !busy.CompareAndSwap(false, true) {
 		return
 	}
-	m.outstanding[s] = true
-	m.mu.Unlock()
 	m.wg.Add(1)
 	go func() {
 		defer m.wg.Done()
-		defer func() {
-			m.mu.Lock()
-			delete(m.outstanding, s)
-			m.mu.Unlock()
-		}()
+		defer busy.Store(false)
 		m.ping(ctx, r, s)
 	}()
 }

@@ -46,8 +46,8 @@ func (m *Module) Name() string { return "private" }
 // Register implements module.Module.
 func (m *Module) Register(r *router.Router) {
 	r.AddFeature(NS)
-	r.HandleIQ(stanza.IQGet, NS, "query", m.get)
-	r.HandleIQ(stanza.IQSet, NS, "query", m.set)
+	r.HandleIQ(stanza.IQGet, router.ClassLocal, NS, "query", m.get)
+	r.HandleIQ(stanza.IQSet, router.ClassLocal, NS, "query", m.set)
 }
 
 // request checks the rules common to get and set and returns the account
@@ -78,7 +78,8 @@ func request(iq *xmlstream.Element) (account jid.JID, elems []*xmlstream.Element
 
 func key(e *xmlstream.Element) string { return "private:" + e.Name.Space + " " + e.Name.Local }
 
-func (m *Module) get(ctx context.Context, iq *xmlstream.Element) (*xmlstream.Element, error) {
+func (m *Module) get(ctx context.Context, ev *router.Event) (*xmlstream.Element, error) {
+	iq := ev.El
 	account, elems, err := request(iq)
 	if err != nil {
 		return nil, err
@@ -107,7 +108,8 @@ func (m *Module) get(ctx context.Context, iq *xmlstream.Element) (*xmlstream.Ele
 	return q, nil
 }
 
-func (m *Module) set(ctx context.Context, iq *xmlstream.Element) (*xmlstream.Element, error) {
+func (m *Module) set(ctx context.Context, ev *router.Event) (*xmlstream.Element, error) {
+	iq := ev.El
 	account, elems, err := request(iq)
 	if err != nil {
 		return nil, err

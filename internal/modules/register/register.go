@@ -71,8 +71,8 @@ func (m *Module) Register(r *router.Router) {
 		return
 	}
 	r.AddFeature(NSRegister)
-	r.HandleIQ(stanza.IQGet, NSRegister, "query", m.get)
-	r.HandleIQ(stanza.IQSet, NSRegister, "query", m.set)
+	r.HandleIQ(stanza.IQGet, router.ClassLocal, NSRegister, "query", m.get)
+	r.HandleIQ(stanza.IQSet, router.ClassLocal, NSRegister, "query", m.set)
 }
 
 // PreAuthFeature implements c2s.PreAuthHandler.
@@ -212,7 +212,8 @@ func self(iq *xmlstream.Element) (jid.JID, error) {
 }
 
 // get tells a logged-in user they are registered (§3.2.1).
-func (m *Module) get(_ context.Context, iq *xmlstream.Element) (*xmlstream.Element, error) {
+func (m *Module) get(_ context.Context, ev *router.Event) (*xmlstream.Element, error) {
+	iq := ev.El
 	from, err := self(iq)
 	if err != nil {
 		return nil, err
@@ -223,7 +224,8 @@ func (m *Module) get(_ context.Context, iq *xmlstream.Element) (*xmlstream.Eleme
 }
 
 // set changes the password (§3.3) or cancels the account (§3.2).
-func (m *Module) set(ctx context.Context, iq *xmlstream.Element) (*xmlstream.Element, error) {
+func (m *Module) set(ctx context.Context, ev *router.Event) (*xmlstream.Element, error) {
+	iq := ev.El
 	from, err := self(iq)
 	if err != nil {
 		return nil, err

@@ -12,7 +12,8 @@ import (
 )
 
 // outbound handles presence from a local session (RFC 6121 §3, §4).
-func (m *Module) outbound(ctx context.Context, s router.Session, st *xmlstream.Element) bool {
+func (m *Module) outbound(ctx context.Context, ev *router.Event) bool {
+	s, st := ev.Origin, ev.El
 	if st.Name.Local != "presence" {
 		return false
 	}
@@ -46,9 +47,9 @@ func (m *Module) directed(s router.Session, st *xmlstream.Element) {
 	if err != nil {
 		return
 	}
+	ss := sessState(s)
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	ss := m.state(s.JID().String())
 	if stanza.Type(st) == stanza.PresenceUnavailable {
 		delete(ss.directed, to.String())
 		return
@@ -64,8 +65,8 @@ func (m *Module) broadcast(ctx context.Context, s router.Session, st *xmlstream.
 	full := s.JID()
 	user := full.Bare()
 	unavailable := stanza.Type(st) == stanza.PresenceUnavailable
+	ss := sessState(s)
 	m.mu.Lock()
-	ss := m.state(full.String())
 	initial := !ss.available && !unavailable
 	wasAvailable := ss.available
 	var directed []string
@@ -134,8 +135,8 @@ func (m *Module) broadcast(ctx context.Context, s router.Session, st *xmlstream.
 		if own == s {
 			continue
 		}
+		os := peek(own)
 		m.mu.Lock()
-		os := m.sessions[own.JID().String()]
 		var last *xmlstream.Element
 		if os != nil && os.available && os.last != nil {
 			last = os.last.Copy()
@@ -177,7 +178,8 @@ func (m *Module) redeliverRequests(ctx context.Context, s router.Session) {
 // inbound handles presence to a local account: subscription stanzas and
 // probes are the server's (RFC 6121 §3, §4.3); available and unavailable
 // presence is delivered by the router.
-func (m *Module) inbound(ctx context.Context, st *xmlstream.Element, to jid.JID) bool {
+func (m *Module) inbound(ctx context.Context, ev *router.Event) bool {
+	st, to := ev.El, ev.To
 	if st.Name.Local != "presence" {
 		return false
 	}
@@ -215,8 +217,8 @@ func (m *Module) answerProbe(ctx context.Context, probe *xmlstream.Element, user
 	}
 	any := false
 	for _, s := range m.r.Sessions(user) {
+		ss := peek(s)
 		m.mu.Lock()
-		ss := m.sessions[s.JID().String()]
 		var last *xmlstream.Element
 		if ss != nil && ss.available && ss.last != nil {
 			last = withTo(ss.last, from.String())
@@ -248,8 +250,8 @@ func (m *Module) answerProbe(ctx context.Context, probe *xmlstream.Element, user
 // user to contact (after contact's subscription was approved, §3.1.5).
 func (m *Module) sendPresenceTo(ctx context.Context, user, contact jid.JID) {
 	for _, s := range m.r.Sessions(user) {
+		ss := peek(s)
 		m.mu.Lock()
-		ss := m.sessions[s.JID().String()]
 		var last *xmlstream.Element
 		if ss != nil && ss.available && ss.last != nil {
 			last = withTo(ss.last, contact.String())
@@ -274,10 +276,11 @@ func (m *Module) sendUnavailableTo(ctx context.Context, user, contact jid.JID) {
 // sessionEnded broadcasts unavailable presence for a session that ends
 // without having sent it (RFC 6121 §4.5.3.2) and forgets the session.
 func (m *Module) sessionEnded(ctx context.Context, s router.Session) {
+	ss := peek(s)
 	m.mu.Lock()
-	ss := m.sessions[s.JID().String()]
+	retract := ss != nil && (ss.available || len(ss.directed) > 0)
 	m.mu.Unlock()
-	if ss != nil && (ss.available || len(ss.directed) > 0) {
+	if retract {
 		un := stanza.NewPresence(stanza.NSClient, stanza.PresenceUnavailable, "", s.JID().String(), "")
 		if !ss.available {
 			// Only directed presence to retract.
@@ -287,9 +290,6 @@ func (m *Module) sessionEnded(ctx context.Context, s router.Session) {
 		}
 		m.broadcast(ctx, s, un)
 	}
-	m.mu.Lock()
-	delete(m.sessions, s.JID().String())
-	m.mu.Unlock()
 }
 
 func isNotFound(err error) bool { return errors.Is(err, storage.ErrNotFound) }

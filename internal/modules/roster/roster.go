@@ -23,6 +23,7 @@ import (
 	"github.com/ode-xmpp/ode/internal/config"
 	"github.com/ode-xmpp/ode/internal/module"
 	"github.com/ode-xmpp/ode/internal/router"
+	"github.com/ode-xmpp/ode/internal/session"
 	"github.com/ode-xmpp/ode/internal/storage"
 	"github.com/ode-xmpp/ode/jid"
 	"github.com/ode-xmpp/ode/stanza"
@@ -46,9 +47,11 @@ type Module struct {
 	r        *router.Router
 	maxItems int
 
-	mu       sync.Mutex
-	sessions map[string]*sessionState // by full JID
+	mu sync.Mutex // guards every session's sessionState fields
 }
+
+// stateKey holds the module's state in each session.
+var stateKey = session.NewKey[*sessionState]()
 
 // sessionState is what the module knows of one bound session.
 type sessionState struct {
@@ -62,8 +65,7 @@ var _ module.Module = (*Module)(nil)
 
 // New returns the module.
 func New(deps module.Deps, cfg config.Config) (*Module, error) {
-	return &Module{deps: deps, r: deps.Router, maxItems: cfg.Roster.MaxItems,
-		sessions: make(map[string]*sessionState)}, nil
+	return &Module{deps: deps, r: deps.Router, maxItems: cfg.Roster.MaxItems}, nil
 }
 
 // Name implements module.Module.
@@ -71,8 +73,8 @@ func (m *Module) Name() string { return "roster" }
 
 // Register implements module.Module.
 func (m *Module) Register(r *router.Router) {
-	r.HandleIQ(stanza.IQGet, stanza.NSRoster, "query", m.handleGet)
-	r.HandleIQ(stanza.IQSet, stanza.NSRoster, "query", m.handleSet)
+	r.HandleIQ(stanza.IQGet, router.ClassLocal, stanza.NSRoster, "query", m.handleGet)
+	r.HandleIQ(stanza.IQSet, router.ClassLocal, stanza.NSRoster, "query", m.handleSet)
 	r.AddStreamFeature(xmlstream.NewElement(NSRosterVer, "ver"))
 	r.AddStreamFeature(xmlstream.NewElement(NSPreApproval, "sub"))
 	r.HookOutbound(0, m.outbound)
@@ -81,15 +83,15 @@ func (m *Module) Register(r *router.Router) {
 	r.OnUnblocked(m.unblocked)
 }
 
-// state returns the state of the session with full JID full, creating it.
-// The caller holds m.mu.
-func (m *Module) state(full string) *sessionState {
-	st := m.sessions[full]
-	if st == nil {
-		st = &sessionState{}
-		m.sessions[full] = st
-	}
-	return st
+// sessState returns the module's state in s, creating it.
+func sessState(s router.Session) *sessionState {
+	return stateKey.GetOrInit(s.Values(), func() *sessionState { return new(sessionState) })
+}
+
+// peek returns the module's state in s, or nil.
+func peek(s router.Session) *sessionState {
+	ss, _ := stateKey.Get(s.Values())
+	return ss
 }
 
 // owner checks that a roster IQ is the sender's own and returns the
@@ -112,7 +114,8 @@ func owner(iq *xmlstream.Element) (from jid.JID, err error) {
 // handleGet answers a roster get (RFC 6121 §2.1.3), with versioning
 // (§2.6.3): an empty result when the client is up to date, or an empty
 // result followed by pushes of what changed.
-func (m *Module) handleGet(ctx context.Context, iq *xmlstream.Element) (*xmlstream.Element, error) {
+func (m *Module) handleGet(ctx context.Context, ev *router.Event) (*xmlstream.Element, error) {
+	iq := ev.El
 	from, err := owner(iq)
 	if err != nil {
 		return nil, err
@@ -121,9 +124,12 @@ func (m *Module) handleGet(ctx context.Context, iq *xmlstream.Element) (*xmlstre
 	if q.FirstChild() != nil {
 		return nil, stanza.NewError(stanza.BadRequest, "a roster get has no items")
 	}
-	m.mu.Lock()
-	m.state(from.String()).interested = true
-	m.mu.Unlock()
+	if ev.Origin != nil {
+		ss := sessState(ev.Origin)
+		m.mu.Lock()
+		ss.interested = true
+		m.mu.Unlock()
+	}
 	local, domain := from.Local(), from.DomainString()
 	if ver, ok := q.LookupAttr("", "ver"); ok && ver != "" {
 		since, perr := strconv.ParseInt(ver, 10, 64)
@@ -136,7 +142,7 @@ func (m *Module) handleGet(ctx context.Context, iq *xmlstream.Element) (*xmlstre
 				// An empty result, then a push per change, in that order.
 				m.r.Route(ctx, stanza.IQResultFor(iq))
 				for _, c := range changes {
-					if s := m.r.Session(from); s != nil {
+					if s := ev.Origin; s != nil {
 						_ = s.Deliver(pushElement(from, c.Item, c.Removed))
 					}
 				}
@@ -157,7 +163,8 @@ func (m *Module) handleGet(ctx context.Context, iq *xmlstream.Element) (*xmlstre
 }
 
 // handleSet processes a roster set (RFC 6121 §2.3, §2.5).
-func (m *Module) handleSet(ctx context.Context, iq *xmlstream.Element) (*xmlstream.Element, error) {
+func (m *Module) handleSet(ctx context.Context, ev *router.Event) (*xmlstream.Element, error) {
+	iq := ev.El
 	from, err := owner(iq)
 	if err != nil {
 		return nil, err
@@ -321,8 +328,8 @@ func pushElement(to jid.JID, it storage.RosterItem, removed bool) *xmlstream.Ele
 // §2.1.6).
 func (m *Module) push(ctx context.Context, user jid.JID, it storage.RosterItem, removed bool) {
 	for _, s := range m.r.Sessions(user) {
+		st := peek(s)
 		m.mu.Lock()
-		st := m.sessions[s.JID().String()]
 		interested := st != nil && st.interested
 		m.mu.Unlock()
 		if interested {

@@ -39,10 +39,11 @@ func (m *Module) Name() string { return "time" }
 func (m *Module) Register(r *router.Router) {
 	m.r = r
 	r.AddFeature(NS)
-	r.HandleIQ(stanza.IQGet, NS, "time", m.get)
+	r.HandleIQ(stanza.IQGet, router.ClassLocal, NS, "time", m.get)
 }
 
-func (m *Module) get(_ context.Context, iq *xmlstream.Element) (*xmlstream.Element, error) {
+func (m *Module) get(_ context.Context, ev *router.Event) (*xmlstream.Element, error) {
+	iq := ev.El
 	if to := stanza.To(iq); to != "" {
 		j, err := jid.Parse(to)
 		if err != nil || !j.IsDomain() || !m.r.Hosts(j.DomainString()) {

@@ -50,8 +50,8 @@ func (m *Module) Name() string { return "vcard" }
 // Register implements module.Module.
 func (m *Module) Register(r *router.Router) {
 	r.AddFeature(NS)
-	r.HandleIQ(stanza.IQGet, NS, "vCard", m.get)
-	r.HandleIQ(stanza.IQSet, NS, "vCard", m.set)
+	r.HandleIQ(stanza.IQGet, router.ClassLocal, NS, "vCard", m.get)
+	r.HandleIQ(stanza.IQSet, router.ClassLocal, NS, "vCard", m.set)
 }
 
 // target returns the sender and the account an IQ is about (the sender's
@@ -71,7 +71,8 @@ func target(iq *xmlstream.Element) (from, account jid.JID, ok bool) {
 	return from, to.Bare(), true
 }
 
-func (m *Module) get(ctx context.Context, iq *xmlstream.Element) (*xmlstream.Element, error) {
+func (m *Module) get(ctx context.Context, ev *router.Event) (*xmlstream.Element, error) {
+	iq := ev.El
 	from, account, ok := target(iq)
 	if !ok {
 		return nil, stanza.NewError(stanza.ServiceUnavailable, "")
@@ -99,7 +100,8 @@ func (m *Module) get(ctx context.Context, iq *xmlstream.Element) (*xmlstream.Ele
 	return v, nil
 }
 
-func (m *Module) set(ctx context.Context, iq *xmlstream.Element) (*xmlstream.Element, error) {
+func (m *Module) set(ctx context.Context, ev *router.Event) (*xmlstream.Element, error) {
+	iq := ev.El
 	from, account, ok := target(iq)
 	if !ok || !from.Bare().Equal(account) {
 		return nil, stanza.NewError(stanza.Forbidden, "")

@@ -46,10 +46,11 @@ func (m *Module) Name() string { return "version" }
 func (m *Module) Register(r *router.Router) {
 	m.r = r
 	r.AddFeature(stanza.NSVersion)
-	r.HandleIQ(stanza.IQGet, stanza.NSVersion, "query", m.get)
+	r.HandleIQ(stanza.IQGet, router.ClassLocal, stanza.NSVersion, "query", m.get)
 }
 
-func (m *Module) get(_ context.Context, iq *xmlstream.Element) (*xmlstream.Element, error) {
+func (m *Module) get(_ context.Context, ev *router.Event) (*xmlstream.Element, error) {
+	iq := ev.El
 	if to := stanza.To(iq); to != "" {
 		j, err := jid.Parse(to)
 		if err != nil || !j.IsDomain() || !m.r.Hosts(j.DomainString()) {
