@@ -237,17 +237,11 @@ func (m *Module) outbound(ctx context.Context, ev *router.Event) bool {
 
 // account returns the sender of a command, which must address its own
 // account.
-func account(iq *xmlstream.Element) (jid.JID, error) {
-	from, err := jid.Parse(stanza.From(iq))
-	if err != nil {
-		return jid.JID{}, stanza.NewError(stanza.BadRequest, "")
+func account(ev *router.Event) (jid.JID, error) {
+	if ev.Class != router.ClassSelf || ev.From.Local() == "" {
+		return jid.JID{}, stanza.NewError(stanza.Forbidden, "")
 	}
-	if to := stanza.To(iq); to != "" {
-		if j, err := jid.Parse(to); err != nil || !j.Equal(from.Bare()) {
-			return jid.JID{}, stanza.NewError(stanza.Forbidden, "")
-		}
-	}
-	return from, nil
+	return ev.From, nil
 }
 
 // items returns the canonical JIDs of a command's <item/> children.
@@ -277,8 +271,7 @@ func itemsElement(name string, jids []string) *xmlstream.Element {
 }
 
 func (m *Module) getList(ctx context.Context, ev *router.Event) (*xmlstream.Element, error) {
-	iq := ev.El
-	from, err := account(iq)
+	from, err := account(ev)
 	if err != nil {
 		return nil, err
 	}
@@ -297,7 +290,7 @@ func (m *Module) getList(ctx context.Context, ev *router.Event) (*xmlstream.Elem
 
 func (m *Module) block(ctx context.Context, ev *router.Event) (*xmlstream.Element, error) {
 	iq := ev.El
-	from, err := account(iq)
+	from, err := account(ev)
 	if err != nil {
 		return nil, err
 	}
@@ -333,7 +326,7 @@ func (m *Module) block(ctx context.Context, ev *router.Event) (*xmlstream.Elemen
 
 func (m *Module) unblock(ctx context.Context, ev *router.Event) (*xmlstream.Element, error) {
 	iq := ev.El
-	from, err := account(iq)
+	from, err := account(ev)
 	if err != nil {
 		return nil, err
 	}

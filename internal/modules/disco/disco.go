@@ -101,29 +101,9 @@ func CapsVer(identities []router.Identity, features []string) string {
 	return base64.StdEncoding.EncodeToString(sum[:])
 }
 
-// target is whom a disco request is about: the server (a hosted domain)
-// or an account (a bare JID; no 'to' means the sender's own account).
-func target(iq *xmlstream.Element) (to, from jid.JID, err error) {
-	from, err = jid.Parse(stanza.From(iq))
-	if err != nil {
-		return jid.JID{}, jid.JID{}, stanza.NewError(stanza.BadRequest, "")
-	}
-	if stanza.To(iq) == "" {
-		return from.Bare(), from, nil
-	}
-	to, err = jid.Parse(stanza.To(iq))
-	if err != nil {
-		return jid.JID{}, jid.JID{}, stanza.NewError(stanza.JIDMalformed, "")
-	}
-	return to, from, nil
-}
-
 func (m *Module) info(ctx context.Context, ev *router.Event) (*xmlstream.Element, error) {
 	iq := ev.El
-	to, from, err := target(iq)
-	if err != nil {
-		return nil, err
-	}
+	to, from := ev.To, ev.From
 	node := iq.FirstChild().Attribute("node")
 	if to.IsDomain() {
 		if node != "" && node != CapsNode+"#"+m.ver {
@@ -152,10 +132,7 @@ func (m *Module) info(ctx context.Context, ev *router.Event) (*xmlstream.Element
 
 func (m *Module) items(ctx context.Context, ev *router.Event) (*xmlstream.Element, error) {
 	iq := ev.El
-	to, from, err := target(iq)
-	if err != nil {
-		return nil, err
-	}
+	to, from := ev.To, ev.From
 	node := iq.FirstChild().Attribute("node")
 	if node == "" {
 		return query(stanza.NSDiscoItems, ""), nil

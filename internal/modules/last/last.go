@@ -58,21 +58,10 @@ func (m *Module) Register(r *router.Router) {
 }
 
 func (m *Module) get(ctx context.Context, ev *router.Event) (*xmlstream.Element, error) {
-	iq := ev.El
-	from, err := jid.Parse(stanza.From(iq))
-	if err != nil {
-		return nil, stanza.NewError(stanza.BadRequest, "")
-	}
-	account := from.Bare() // no 'to': the sender's own account
-	if to := stanza.To(iq); to != "" {
-		j, err := jid.Parse(to)
-		if err != nil {
-			return nil, stanza.NewError(stanza.JIDMalformed, "")
-		}
-		if j.IsDomain() {
-			return result(m.deps.Now().Sub(m.started), ""), nil
-		}
-		account = j
+	from := ev.From
+	account := ev.To.Bare() // no 'to': the sender's own account
+	if ev.Class == router.ClassServer {
+		return result(m.deps.Now().Sub(m.started), ""), nil
 	}
 	ok, err := m.mayKnow(ctx, account, from)
 	if err != nil {

@@ -52,17 +52,11 @@ func (m *Module) Register(r *router.Router) {
 
 // request checks the rules common to get and set and returns the account
 // and the elements of the query.
-func request(iq *xmlstream.Element) (account jid.JID, elems []*xmlstream.Element, err error) {
-	from, err := jid.Parse(stanza.From(iq))
-	if err != nil {
-		return jid.JID{}, nil, stanza.NewError(stanza.BadRequest, "")
+func request(ev *router.Event) (account jid.JID, elems []*xmlstream.Element, err error) {
+	if ev.Class != router.ClassSelf || ev.From.Local() == "" {
+		return jid.JID{}, nil, stanza.NewError(stanza.Forbidden, "")
 	}
-	if to := stanza.To(iq); to != "" {
-		j, err := jid.Parse(to)
-		if err != nil || !j.Equal(from.Bare()) {
-			return jid.JID{}, nil, stanza.NewError(stanza.Forbidden, "")
-		}
-	}
+	from, iq := ev.From, ev.El
 	elems = iq.FirstChild().ChildrenNS("")
 	if len(elems) == 0 {
 		return jid.JID{}, nil, stanza.NewError(stanza.NotAcceptable, "a child element is required")
@@ -79,8 +73,7 @@ func request(iq *xmlstream.Element) (account jid.JID, elems []*xmlstream.Element
 func key(e *xmlstream.Element) string { return "private:" + e.Name.Space + " " + e.Name.Local }
 
 func (m *Module) get(ctx context.Context, ev *router.Event) (*xmlstream.Element, error) {
-	iq := ev.El
-	account, elems, err := request(iq)
+	account, elems, err := request(ev)
 	if err != nil {
 		return nil, err
 	}
@@ -109,8 +102,7 @@ func (m *Module) get(ctx context.Context, ev *router.Event) (*xmlstream.Element,
 }
 
 func (m *Module) set(ctx context.Context, ev *router.Event) (*xmlstream.Element, error) {
-	iq := ev.El
-	account, elems, err := request(iq)
+	account, elems, err := request(ev)
 	if err != nil {
 		return nil, err
 	}

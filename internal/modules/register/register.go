@@ -196,25 +196,20 @@ func (m *Module) forget(ip string) {
 	}
 }
 
-// self returns the sender of an IQ about its own account.
-func self(iq *xmlstream.Element) (jid.JID, error) {
-	from, err := jid.Parse(stanza.From(iq))
-	if err != nil || from.IsDomain() {
+// self returns the sender of an IQ about its own account: addressed to
+// it, or to the sender's domain.
+func self(ev *router.Event) (jid.JID, error) {
+	own := ev.Class == router.ClassSelf ||
+		(ev.Class == router.ClassServer && ev.To.DomainString() == ev.From.DomainString())
+	if !own || ev.From.Local() == "" {
 		return jid.JID{}, stanza.NewError(stanza.Forbidden, "")
 	}
-	if to := stanza.To(iq); to != "" {
-		t, err := jid.Parse(to)
-		if err != nil || !(t.IsDomain() && t.DomainString() == from.DomainString()) && !t.Equal(from.Bare()) {
-			return jid.JID{}, stanza.NewError(stanza.Forbidden, "")
-		}
-	}
-	return from, nil
+	return ev.From, nil
 }
 
 // get tells a logged-in user they are registered (§3.2.1).
 func (m *Module) get(_ context.Context, ev *router.Event) (*xmlstream.Element, error) {
-	iq := ev.El
-	from, err := self(iq)
+	from, err := self(ev)
 	if err != nil {
 		return nil, err
 	}
@@ -226,7 +221,7 @@ func (m *Module) get(_ context.Context, ev *router.Event) (*xmlstream.Element, e
 // set changes the password (§3.3) or cancels the account (§3.2).
 func (m *Module) set(ctx context.Context, ev *router.Event) (*xmlstream.Element, error) {
 	iq := ev.El
-	from, err := self(iq)
+	from, err := self(ev)
 	if err != nil {
 		return nil, err
 	}

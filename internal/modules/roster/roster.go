@@ -94,21 +94,13 @@ func peek(s router.Session) *sessionState {
 	return ss
 }
 
-// owner checks that a roster IQ is the sender's own and returns the
-// sender's JIDs.
-func owner(iq *xmlstream.Element) (from jid.JID, err error) {
-	from, err = jid.Parse(stanza.From(iq))
-	if err != nil || from.IsDomain() {
+// owner checks that a roster IQ is the sender's own (RFC 6121 §2.1.5,
+// §2.3.3: only the user's own roster) and returns the sender's JID.
+func owner(ev *router.Event) (jid.JID, error) {
+	if ev.Class != router.ClassSelf || ev.From.Local() == "" {
 		return jid.JID{}, stanza.NewError(stanza.Forbidden, "")
 	}
-	if to := stanza.To(iq); to != "" {
-		t, err := jid.Parse(to)
-		if err != nil || !t.Equal(from.Bare()) {
-			// RFC 6121 §2.1.5/§2.3.3: only the user's own roster.
-			return jid.JID{}, stanza.NewError(stanza.Forbidden, "")
-		}
-	}
-	return from, nil
+	return ev.From, nil
 }
 
 // handleGet answers a roster get (RFC 6121 §2.1.3), with versioning
@@ -116,7 +108,7 @@ func owner(iq *xmlstream.Element) (from jid.JID, err error) {
 // result followed by pushes of what changed.
 func (m *Module) handleGet(ctx context.Context, ev *router.Event) (*xmlstream.Element, error) {
 	iq := ev.El
-	from, err := owner(iq)
+	from, err := owner(ev)
 	if err != nil {
 		return nil, err
 	}
@@ -165,7 +157,7 @@ func (m *Module) handleGet(ctx context.Context, ev *router.Event) (*xmlstream.El
 // handleSet processes a roster set (RFC 6121 §2.3, §2.5).
 func (m *Module) handleSet(ctx context.Context, ev *router.Event) (*xmlstream.Element, error) {
 	iq := ev.El
-	from, err := owner(iq)
+	from, err := owner(ev)
 	if err != nil {
 		return nil, err
 	}

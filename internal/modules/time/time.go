@@ -11,7 +11,6 @@ import (
 	"github.com/ode-xmpp/ode/internal/config"
 	"github.com/ode-xmpp/ode/internal/module"
 	"github.com/ode-xmpp/ode/internal/router"
-	"github.com/ode-xmpp/ode/jid"
 	"github.com/ode-xmpp/ode/stanza"
 	"github.com/ode-xmpp/ode/xmlstream"
 )
@@ -44,12 +43,9 @@ func (m *Module) Register(r *router.Router) {
 
 func (m *Module) get(_ context.Context, ev *router.Event) (*xmlstream.Element, error) {
 	iq := ev.El
-	if to := stanza.To(iq); to != "" {
-		j, err := jid.Parse(to)
-		if err != nil || !j.IsDomain() || !m.r.Hosts(j.DomainString()) {
-			// An account's bare JID: only its clients know their time.
-			return nil, stanza.NewError(stanza.ServiceUnavailable, "")
-		}
+	if ev.Class != router.ClassServer && stanza.To(iq) != "" {
+		// An account's bare JID: only its clients know their time.
+		return nil, stanza.NewError(stanza.ServiceUnavailable, "")
 	}
 	return Element(m.now()), nil
 }

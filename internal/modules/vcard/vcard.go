@@ -56,24 +56,15 @@ func (m *Module) Register(r *router.Router) {
 
 // target returns the sender and the account an IQ is about (the sender's
 // own with no 'to'); ok is false for a request to a domain.
-func target(iq *xmlstream.Element) (from, account jid.JID, ok bool) {
-	from, err := jid.Parse(stanza.From(iq))
-	if err != nil {
+func target(ev *router.Event) (from, account jid.JID, ok bool) {
+	if ev.Class == router.ClassServer {
 		return jid.JID{}, jid.JID{}, false
 	}
-	if stanza.To(iq) == "" {
-		return from, from.Bare(), true
-	}
-	to, err := jid.Parse(stanza.To(iq))
-	if err != nil || to.IsDomain() {
-		return jid.JID{}, jid.JID{}, false
-	}
-	return from, to.Bare(), true
+	return ev.From, ev.To.Bare(), true
 }
 
 func (m *Module) get(ctx context.Context, ev *router.Event) (*xmlstream.Element, error) {
-	iq := ev.El
-	from, account, ok := target(iq)
+	from, account, ok := target(ev)
 	if !ok {
 		return nil, stanza.NewError(stanza.ServiceUnavailable, "")
 	}
@@ -102,7 +93,7 @@ func (m *Module) get(ctx context.Context, ev *router.Event) (*xmlstream.Element,
 
 func (m *Module) set(ctx context.Context, ev *router.Event) (*xmlstream.Element, error) {
 	iq := ev.El
-	from, account, ok := target(iq)
+	from, account, ok := target(ev)
 	if !ok || !from.Bare().Equal(account) {
 		return nil, stanza.NewError(stanza.Forbidden, "")
 	}

@@ -12,7 +12,6 @@ import (
 	"github.com/ode-xmpp/ode/internal/config"
 	"github.com/ode-xmpp/ode/internal/module"
 	"github.com/ode-xmpp/ode/internal/router"
-	"github.com/ode-xmpp/ode/jid"
 	"github.com/ode-xmpp/ode/stanza"
 	"github.com/ode-xmpp/ode/xmlstream"
 )
@@ -51,13 +50,10 @@ func (m *Module) Register(r *router.Router) {
 
 func (m *Module) get(_ context.Context, ev *router.Event) (*xmlstream.Element, error) {
 	iq := ev.El
-	if to := stanza.To(iq); to != "" {
-		j, err := jid.Parse(to)
-		if err != nil || !j.IsDomain() || !m.r.Hosts(j.DomainString()) {
-			// An account's bare JID: the server does not answer for
-			// the account's clients.
-			return nil, stanza.NewError(stanza.ServiceUnavailable, "")
-		}
+	if ev.Class != router.ClassServer && stanza.To(iq) != "" {
+		// An account's bare JID: the server does not answer for
+		// the account's clients.
+		return nil, stanza.NewError(stanza.ServiceUnavailable, "")
 	}
 	return xmlstream.NewElement(stanza.NSVersion, "query").Append(
 		xmlstream.NewElement(stanza.NSVersion, "name").AppendText("ode"),
