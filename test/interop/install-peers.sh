@@ -3,8 +3,9 @@
 # packages, when it is missing. Idempotent; needs root (or sudo) only when
 # something must be installed.
 #
-# Besides Debian 12's python3-slixmpp (1.8.3, the system package), the tests
-# run bookworm-backports' slixmpp 1.10.0. It is unpacked, not installed, into
+# Besides Debian 12's python3-slixmpp (1.8.3) and python3-aioxmpp (0.13.3),
+# installed as system packages, the tests run bookworm-backports' slixmpp
+# 1.10.0. It is unpacked, not installed, into
 # test/interop/.peers/slixmpp-1.10 (gitignored), so that 1.8.3 stays the
 # system package; tests load it with
 # PYTHONPATH=test/interop/.peers/slixmpp-1.10/usr/lib/python3/dist-packages.
@@ -15,6 +16,7 @@ python=/usr/bin/python3
 
 need=()
 $python -c 'import slixmpp' 2>/dev/null || need+=(python3-slixmpp)
+$python -c 'import aioxmpp' 2>/dev/null || need+=(python3-aioxmpp)
 # Prosody, and lua-unbound (only recommended by the package): its resolver
 # is the one the federation test can point at its own DNS server.
 command -v prosody >/dev/null && command -v prosodyctl >/dev/null || need+=(prosody)
