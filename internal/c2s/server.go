@@ -19,6 +19,7 @@ import (
 	"github.com/ode-xmpp/ode/internal/listen"
 	"github.com/ode-xmpp/ode/internal/router"
 	"github.com/ode-xmpp/ode/internal/storage"
+	"github.com/ode-xmpp/ode/internal/transport"
 	"github.com/ode-xmpp/ode/stream"
 	"github.com/ode-xmpp/ode/xmlstream"
 )
@@ -153,7 +154,7 @@ func (s *Server) Serve(ln net.Listener, directTLS bool) error {
 		s.mu.Unlock()
 	}()
 	return listen.Accept(ln, s.cfg.Log.With("component", "c2s"), s.closing.Load, func(nc net.Conn) {
-		c := newConn(s, nc, directTLS)
+		c := newConn(s, transport.NewTCP(nc, transport.Options{MaxElementBytes: s.cfg.MaxStanzaBytes, WriteTimeout: s.cfg.WriteTimeout}), directTLS)
 		s.mu.Lock()
 		if s.closing.Load() {
 			// Shutdown closed ln: the next Accept ends the loop.

@@ -20,28 +20,63 @@ var storageNotFound = storage.ErrNotFound
 
 var _ router.Session = (*session.Session)(nil)
 
-// isSession reports whether iq is the RFC 3921 session establishment.
-func isSession(iq *xmlstream.Element) bool {
-	p := iq.FirstChild()
-	return iq.Name.Local == "iq" && stanza.Type(iq) == stanza.IQSet && p != nil &&
-		p.Name.Space == stream.NSSession && p.Name.Local == "session"
+// bindFeature is resource binding (RFC 6120 §7): after authentication,
+// an IQ set with <bind/> creates the session.
+var bindFeature = feature{
+	name: "bind",
+	offer: func(c *conn) *xmlstream.Element {
+		if c.local == "" {
+			return nil
+		}
+		return xmlstream.NewElement(stream.NSBind, "bind")
+	},
+	match: func(c *conn, e *xmlstream.Element) bool {
+		return c.state == stateAuthed && isIQ(e, stanza.IQSet, stream.NSBind, "bind")
+	},
+	handle: func(ctx context.Context, c *conn, e *xmlstream.Element) error {
+		if err := stanza.ValidateIQ(e); err != nil {
+			return c.reply(stanza.ErrorReply(e, asStanzaError(err)))
+		}
+		return c.bind(ctx, e, e.FirstChild())
+	},
 }
 
-// beforeBind handles stanzas between SASL and resource binding: only the
-// bind (and the legacy session) IQ is allowed (RFC 6120 §7.1).
-func (c *conn) beforeBind(ctx context.Context, e *xmlstream.Element) error {
+// sessionFeature is RFC 3921's session establishment, a no-op kept for
+// old clients and advertised as optional (RFC 6121 Appendix E). Once
+// bound, the IQ is a stanza like any other, answered in conn.stanza.
+var sessionFeature = feature{
+	name: "session",
+	offer: func(c *conn) *xmlstream.Element {
+		if c.local == "" {
+			return nil
+		}
+		return xmlstream.NewElement(stream.NSSession, "session").Append(xmlstream.NewElement(stream.NSSession, "optional"))
+	},
+	match: func(c *conn, e *xmlstream.Element) bool {
+		return c.state == stateAuthed && isSession(e)
+	},
+	handle: func(_ context.Context, c *conn, e *xmlstream.Element) error {
+		if err := stanza.ValidateIQ(e); err != nil {
+			return c.reply(stanza.ErrorReply(e, asStanzaError(err)))
+		}
+		return c.reply(stanza.IQResultFor(e))
+	},
+}
+
+// isSession reports whether iq is the RFC 3921 session establishment.
+func isSession(iq *xmlstream.Element) bool {
+	return isIQ(iq, stanza.IQSet, stream.NSSession, "session")
+}
+
+// beforeBind handles the stanzas between SASL and resource binding that
+// no feature took: only binding (and the legacy session) is allowed
+// (RFC 6120 §7.1).
+func (c *conn) beforeBind(e *xmlstream.Element) error {
 	if e.Name.Local != "iq" {
 		return &stream.Error{Condition: stream.NotAuthorized, Text: "bind a resource first"}
 	}
 	if err := stanza.ValidateIQ(e); err != nil {
 		return c.reply(stanza.ErrorReply(e, asStanzaError(err)))
-	}
-	p := e.FirstChild()
-	switch {
-	case isSession(e):
-		return c.reply(stanza.IQResultFor(e))
-	case stanza.Type(e) == stanza.IQSet && p.Name.Space == stream.NSBind && p.Name.Local == "bind":
-		return c.bind(ctx, e, p)
 	}
 	return c.reply(stanza.ErrorReply(e, stanza.NewError(stanza.NotAuthorized, "")))
 }
@@ -66,13 +101,12 @@ func (c *conn) bind(ctx context.Context, iq, b *xmlstream.Element) error {
 	}
 	c.full = full
 	c.state = stateBound
-	c.bound.Store(true)
 	c.b = c.srv.newBinding(c, full)
 	if old := c.srv.cfg.Router.Bind(c.b.sess); old != nil {
 		// RFC 6120 §7.7.2.2: the new session overrides the old one.
 		old.Close(&stream.Error{Condition: stream.Conflict, Text: "replaced by a new connection"})
 	}
-	_ = c.nc.SetReadDeadline(time.Time{})
+	_ = c.t.SetReadDeadline(time.Time{})
 	c.log = c.log.With("jid", full.String())
 	c.log.Info("resource bound")
 	res0 := stanza.IQResultFor(iq)

@@ -215,52 +215,89 @@ func (s *Server) endDetached() {
 	}
 }
 
-// smElement handles a stream-management or CSI element (XEP-0198,
-// XEP-0352); it reports false for anything else.
-func (c *conn) smElement(ctx context.Context, e *xmlstream.Element) (bool, error) {
-	switch e.Name.Space {
-	case session.NSSM:
-	case NSCSI:
-		if c.state != stateBound {
-			return true, &stream.Error{Condition: stream.NotAuthorized, Text: "bind a resource first"}
+// smFeature is stream management (XEP-0198): <enable/> once bound,
+// <resume/> instead of binding, and the <r/> and <a/> of acknowledgements.
+var smFeature = feature{
+	name: "sm",
+	offer: func(c *conn) *xmlstream.Element {
+		if c.local == "" {
+			return nil
 		}
-		switch e.Name.Local {
-		case "active":
-			c.b.sess.Queue().SetInactive(false)
-		case "inactive":
-			c.b.sess.Queue().SetInactive(true)
-		default:
-			return true, &stream.Error{Condition: stream.UnsupportedStanzaType}
+		return xmlstream.NewElement(session.NSSM, "sm")
+	},
+	match:  inSpace(session.NSSM),
+	handle: func(_ context.Context, c *conn, e *xmlstream.Element) error { return c.smElement(e) },
+}
+
+// csiFeature is client state indication (XEP-0352): <active/> and
+// <inactive/> once bound.
+var csiFeature = feature{
+	name: "csi",
+	offer: func(c *conn) *xmlstream.Element {
+		if c.local == "" {
+			return nil
 		}
-		return true, nil
+		return xmlstream.NewElement(NSCSI, "csi")
+	},
+	match:  inSpace(NSCSI),
+	handle: func(_ context.Context, c *conn, e *xmlstream.Element) error { return c.csiElement(e) },
+}
+
+// errAuthFirst is the stream error for stream-management and CSI
+// elements before authentication.
+func errAuthFirst() error {
+	return &stream.Error{Condition: stream.NotAuthorized, Text: "authenticate first"}
+}
+
+// csiElement handles <active/> and <inactive/> (XEP-0352 §3).
+func (c *conn) csiElement(e *xmlstream.Element) error {
+	switch {
+	case c.state < stateAuthed:
+		return errAuthFirst()
+	case c.state != stateBound:
+		return &stream.Error{Condition: stream.NotAuthorized, Text: "bind a resource first"}
+	}
+	switch e.Name.Local {
+	case "active":
+		c.b.sess.Queue().SetInactive(false)
+	case "inactive":
+		c.b.sess.Queue().SetInactive(true)
 	default:
-		return false, nil
+		return &stream.Error{Condition: stream.UnsupportedStanzaType}
+	}
+	return nil
+}
+
+// smElement handles a stream-management element (XEP-0198).
+func (c *conn) smElement(e *xmlstream.Element) error {
+	if c.state < stateAuthed {
+		return errAuthFirst()
 	}
 	switch e.Name.Local {
 	case "enable":
-		return true, c.enableSM(e)
+		return c.enableSM(e)
 	case "resume":
-		return true, c.resume(e)
+		return c.resume(e)
 	case "r":
 		if !c.sm {
-			return true, c.smFailed(stanza.UnexpectedRequest, nil)
+			return c.smFailed(stanza.UnexpectedRequest, nil)
 		}
-		return true, c.send(session.AckElement(c.b.sess.HandledCount()))
+		return c.send(session.AckElement(c.b.sess.HandledCount()))
 	case "a":
 		if !c.sm {
-			return true, nil
+			return nil
 		}
 		h, err := parseH(e.Attribute("h"))
 		if err != nil {
-			return true, &stream.Error{Condition: stream.InvalidXML, Text: "bad h"}
+			return &stream.Error{Condition: stream.InvalidXML, Text: "bad h"}
 		}
 		if err := c.b.sess.Queue().Ack(h); err != nil {
 			sent, _ := c.b.sess.Queue().Counts()
-			return true, handledTooHigh(h, sent)
+			return handledTooHigh(h, sent)
 		}
-		return true, nil
+		return nil
 	}
-	return true, &stream.Error{Condition: stream.UnsupportedStanzaType}
+	return &stream.Error{Condition: stream.UnsupportedStanzaType}
 }
 
 // handledTooHigh is the stream error for an acknowledgement of stanzas
@@ -381,12 +418,11 @@ func (c *conn) resume(e *xmlstream.Element) error {
 	}
 	res := xmlstream.NewElement(session.NSSM, "resumed").SetAttr("previd", id).
 		SetAttr("h", strconv.FormatUint(uint64(b.sess.HandledCount()), 10))
-	c.link.Store(q.Attach((*connWriter)(c), res.AppendXML(nil, stanza.NSClient)))
+	c.link.Store(q.Attach(c.t, res.AppendXML(nil, stanza.NSClient)))
 	c.b, c.full = b, b.sess.JID()
 	c.sm = true
 	c.state = stateBound
-	c.bound.Store(true)
-	_ = c.nc.SetReadDeadline(time.Time{})
+	_ = c.t.SetReadDeadline(time.Time{})
 	c.log = c.log.With("jid", c.full.String())
 	sent, acked := q.Counts()
 	c.log.Info("session resumed", "resent", sent-acked)

@@ -1,0 +1,134 @@
+package transport
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ode-xmpp/ode/stanza"
+	"github.com/ode-xmpp/ode/stream"
+	"github.com/ode-xmpp/ode/xmlstream"
+)
+
+// TCP is a client stream over a TCP connection (RFC 6120 §4): in the
+// clear until STARTTLS, or over TLS from the first byte (XEP-0368, call
+// StartTLS with no proceed before reading).
+type TCP struct {
+	tcp          net.Conn // the socket
+	r            *xmlstream.Reader
+	writeTimeout time.Duration
+	tlsState     atomic.Pointer[tls.ConnectionState]
+
+	mu sync.Mutex // guards nc and serialises writes (and the TLS handshake)
+	nc net.Conn   // tcp, or the *tls.Conn over it
+}
+
+var _ TLSStarter = (*TCP)(nil)
+
+// NewTCP returns the transport of the stream on nc.
+func NewTCP(nc net.Conn, opts Options) *TCP {
+	return &TCP{
+		tcp:          nc,
+		nc:           nc,
+		r:            xmlstream.NewReader(nc, xmlstream.Limits{MaxElementBytes: opts.MaxElementBytes}),
+		writeTimeout: opts.WriteTimeout,
+	}
+}
+
+// ReadOpen reads the client's <stream:stream> header.
+func (t *TCP) ReadOpen() (Open, error) {
+	start, err := t.r.ReadStart()
+	if err != nil {
+		return Open{}, err
+	}
+	h, err := stream.ParseHeader(start)
+	return Open{Header: h, ContentNS: t.r.DefaultNS()}, err
+}
+
+// Next returns the next top-level element.
+func (t *TCP) Next() (*xmlstream.Element, error) { return t.r.Next() }
+
+// Restart makes the parser expect a new stream header.
+func (t *TCP) Restart() { t.r.Reset(t.conn()) }
+
+// SetReadDeadline sets the socket's read deadline.
+func (t *TCP) SetReadDeadline(d time.Time) error { return t.tcp.SetReadDeadline(d) }
+
+// AppendOpen appends a <stream:stream> header for jabber:client.
+func (t *TCP) AppendOpen(dst []byte, h stream.Header) []byte {
+	return h.AppendXML(dst, stanza.NSClient)
+}
+
+// AppendClose appends </stream:stream>.
+func (t *TCP) AppendClose(dst []byte) []byte { return append(dst, "</stream:stream>"...) }
+
+// Write writes p to the connection.
+func (t *TCP) Write(p []byte) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.write(p)
+}
+
+// write writes p; t.mu is held.
+func (t *TCP) write(p []byte) error {
+	if t.writeTimeout > 0 {
+		_ = t.nc.SetWriteDeadline(time.Now().Add(t.writeTimeout))
+	}
+	_, err := t.nc.Write(p)
+	return err
+}
+
+// Close closes the connection, with a TLS close_notify when TLS is on.
+func (t *TCP) Close() { _ = t.conn().Close() }
+
+// Kill closes the socket.
+func (t *TCP) Kill() { _ = t.tcp.Close() }
+
+// TLS returns the TLS state once StartTLS succeeded, else nil.
+func (t *TCP) TLS() *tls.ConnectionState { return t.tlsState.Load() }
+
+// RemoteAddr returns the socket's remote address.
+func (t *TCP) RemoteAddr() net.Addr { return t.tcp.RemoteAddr() }
+
+func (t *TCP) conn() net.Conn {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.nc
+}
+
+// StartTLS writes proceed and runs the server side of the TLS handshake;
+// writes wait for it. ctx's deadline also bounds the socket's reads and
+// writes during the handshake.
+func (t *TCP) StartTLS(ctx context.Context, cfg *tls.Config, proceed []byte) error {
+	if t.TLS() != nil {
+		return errors.New("transport: TLS is already on")
+	}
+	if t.r.Buffered() > 0 {
+		return ErrPipelined
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if len(proceed) > 0 {
+		if err := t.write(proceed); err != nil {
+			return fmt.Errorf("transport: write before the TLS handshake: %w", err)
+		}
+	}
+	tc := tls.Server(t.tcp, cfg)
+	if d, ok := ctx.Deadline(); ok {
+		_ = t.tcp.SetDeadline(d)
+	}
+	if err := tc.HandshakeContext(ctx); err != nil {
+		return fmt.Errorf("transport: tls handshake: %w", err)
+	}
+	_ = t.tcp.SetDeadline(time.Time{})
+	st := tc.ConnectionState()
+	t.tlsState.Store(&st)
+	t.nc = tc
+	t.r.Reset(tc)
+	return nil
+}
