@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/ode-xmpp/ode/internal/config"
+	"github.com/ode-xmpp/ode/internal/modules"
 	"github.com/ode-xmpp/ode/internal/server"
 	"github.com/ode-xmpp/ode/internal/storage"
 	"github.com/ode-xmpp/ode/jid"
@@ -115,11 +116,13 @@ func parse(fs *flag.FlagSet, args []string) ([]string, error) {
 	}
 }
 
+// loadConfig reads the configuration file at path, with the settings of
+// every module the server has.
 func loadConfig(path string) (config.Config, error) {
 	if path == "" {
 		return config.Default(), nil
 	}
-	return config.Load(path)
+	return config.Load(path, modules.Schemas()...)
 }
 
 func (e env) check(args []string) int {

@@ -59,6 +59,21 @@ func TestCheck(t *testing.T) {
 	if st == 0 || !strings.Contains(errs, "ode.toml:") || !strings.Contains(errs, "listen_typo") {
 		t.Errorf("bad config: %d %q", st, errs)
 	}
+	mods := testConfig(t, "[modules.roster]\nmax_items = 0\n[modules.ping]\ninterval = 5\n[register]\nenabled = true\n")
+	st, _, errs = run(t, "", "check", "-c", mods)
+	for _, want := range []string{
+		"ode.toml:5: modules.roster.max_items: must be at least 1, got 0",
+		"ode.toml:7: modules.ping.interval: invalid duration",
+		"ode.toml:8: [register] moved to [modules.register]",
+	} {
+		if st == 0 || !strings.Contains(errs, want) {
+			t.Errorf("module settings: %d %q, want %q", st, errs, want)
+		}
+	}
+	good = testConfig(t, "[modules]\ndisabled = [\"vcard\"]\n[modules.register]\nenabled = true\n")
+	if st, out, errs := run(t, "", "check", "-c", good); st != 0 || !strings.Contains(out, "ok") {
+		t.Errorf("check with module settings: %d %q %q", st, out, errs)
+	}
 	if st, _, errs := run(t, "", "check", "-c", filepath.Join(t.TempDir(), "missing.toml")); st == 0 || errs == "" {
 		t.Errorf("missing file: %d %q", st, errs)
 	}

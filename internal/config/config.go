@@ -17,17 +17,13 @@ import (
 
 // Config is the whole server configuration. Each field is one TOML table.
 type Config struct {
-	Server   Server   `toml:"server"`
-	Log      Log      `toml:"log"`
-	TLS      TLS      `toml:"tls"`
-	C2S      C2S      `toml:"c2s"`
-	S2S      S2S      `toml:"s2s"`
-	Storage  Storage  `toml:"storage"`
-	Modules  Modules  `toml:"modules"`
-	Roster   Roster   `toml:"roster"`
-	Offline  Offline  `toml:"offline"`
-	Ping     Ping     `toml:"ping"`
-	Register Register `toml:"register"`
+	Server  Server  `toml:"server"`
+	Log     Log     `toml:"log"`
+	TLS     TLS     `toml:"tls"`
+	C2S     C2S     `toml:"c2s"`
+	S2S     S2S     `toml:"s2s"`
+	Storage Storage `toml:"storage"`
+	Modules Modules `toml:"modules"`
 }
 
 // S2S is the [s2s] table: server-to-server streams (federation, RFC 6120
@@ -67,46 +63,18 @@ type S2S struct {
 	MaxStanzaBytes int `toml:"max_stanza_bytes"`
 }
 
-// Register is the [register] table: in-band registration (XEP-0077).
-type Register struct {
-	// Enabled lets anyone create an account from an XMPP client, and
-	// logged-in users change their password or delete their account.
-	Enabled bool `toml:"enabled"`
-	// PerIPPerHour is how many accounts one IP address may create in an
-	// hour.
-	PerIPPerHour int `toml:"per_ip_per_hour"`
-}
-
-// Modules is the [modules] table: which feature modules run.
+// Modules is the [modules] table: which feature modules run, and their
+// settings, each in a table of its own such as [modules.roster].
 type Modules struct {
 	// Disabled names modules to turn off (the names are listed in
 	// ode.example.toml).
 	Disabled []string `toml:"disabled"`
-}
-
-// Roster is the [roster] table (RFC 6121 §2).
-type Roster struct {
-	// MaxItems is the most contacts a roster may hold.
-	MaxItems int `toml:"max_items"`
-}
-
-// Offline is the [offline] table: messages kept for users who are not
-// online (RFC 6121 §8.5.2.2.1).
-type Offline struct {
-	// Quota is the most messages kept per user; more are refused with
-	// service-unavailable. 0 disables offline storage.
-	Quota int `toml:"quota"`
-}
-
-// Ping is the [ping] table: the server pings clients that have been quiet
-// (XEP-0199 §4.1) to find dead connections.
-type Ping struct {
-	// Interval is how long a client may be quiet before it is pinged; 0
-	// turns server pings off.
-	Interval Duration `toml:"interval"`
-	// Timeout is how long the server waits for the answer before it
-	// closes the stream with connection-timeout.
-	Timeout Duration `toml:"timeout"`
+	// Settings holds each module's settings by module name: a pointer to
+	// the struct of its ModuleSchema.Defaults. Parse fills in every module
+	// that has settings, from the file's [modules.<name>] table over a copy
+	// of the defaults; a module missing here runs with its defaults.
+	// Default returns an empty map, so tests may set entries.
+	Settings map[string]any `toml:"-"`
 }
 
 // Server is the [server] table: what the server hosts and where it keeps its data.
@@ -227,11 +195,8 @@ func Default() Config {
 			QueueBytes:     1 << 20,
 			MaxStanzaBytes: 262144,
 		},
-		Storage:  Storage{Driver: "sqlite"},
-		Roster:   Roster{MaxItems: 1000},
-		Offline:  Offline{Quota: 1000},
-		Ping:     Ping{Interval: Duration(5 * time.Minute), Timeout: Duration(60 * time.Second)},
-		Register: Register{PerIPPerHour: 3},
+		Storage: Storage{Driver: "sqlite"},
+		Modules: Modules{Settings: map[string]any{}},
 	}
 }
 

@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -47,11 +46,8 @@ func TestDefault(t *testing.T) {
 			QueueBytes:     1048576,
 			MaxStanzaBytes: 262144,
 		},
-		Storage:  config.Storage{Driver: "sqlite"},
-		Roster:   config.Roster{MaxItems: 1000},
-		Offline:  config.Offline{Quota: 1000},
-		Ping:     config.Ping{Interval: config.Duration(5 * time.Minute), Timeout: config.Duration(time.Minute)},
-		Register: config.Register{PerIPPerHour: 3},
+		Storage: config.Storage{Driver: "sqlite"},
+		Modules: config.Modules{Settings: map[string]any{}},
 	}
 	got := config.Default()
 	if diff := cmp.Diff(want, got); diff != "" {
@@ -122,19 +118,12 @@ driver = "sqlite"
 [modules]
 disabled = ["vcard", "last"]
 
-[roster]
+[modules.roster]
 max_items = 50
 
-[offline]
-quota = 0
-
-[ping]
+[modules.ping]
 interval = "0s"
 timeout = "10s"
-
-[register]
-enabled = true
-per_ip_per_hour = 10
 `
 	want := config.Config{
 		Server: config.Server{
@@ -167,14 +156,16 @@ per_ip_per_hour = 10
 			QueueBytes:     65536,
 			MaxStanzaBytes: 65536,
 		},
-		Storage:  config.Storage{Driver: "sqlite"},
-		Modules:  config.Modules{Disabled: []string{"vcard", "last"}},
-		Roster:   config.Roster{MaxItems: 50},
-		Offline:  config.Offline{Quota: 0},
-		Ping:     config.Ping{Interval: 0, Timeout: config.Duration(10 * time.Second)},
-		Register: config.Register{Enabled: true, PerIPPerHour: 10},
+		Storage: config.Storage{Driver: "sqlite"},
+		Modules: config.Modules{
+			Disabled: []string{"vcard", "last"},
+			Settings: map[string]any{
+				"roster": &rosterSettings{MaxItems: 50},
+				"ping":   &pingSettings{Interval: 0, Timeout: config.Duration(10 * time.Second), Peers: []string{"a"}},
+			},
+		},
 	}
-	got, err := config.Parse([]byte(file), "ode.toml")
+	got, err := config.Parse([]byte(file), "ode.toml", testModules()...)
 	if err != nil {
 		t.Fatalf("Parse: %v", err)
 	}
@@ -524,47 +515,6 @@ func TestLoad(t *testing.T) {
 	}
 }
 
-// TestExampleFile checks that ode.example.toml parses, validates and sets
-// every key Config has.
-func TestExampleFile(t *testing.T) {
-	cfg, err := config.Load(examplePath)
-	if err != nil {
-		t.Fatalf("Load(%s): %v", examplePath, err)
-	}
-	if cfg.Server.Domains[0] != "example.org" {
-		t.Errorf("example domains = %q", cfg.Server.Domains)
-	}
-
-	var md toml.MetaData
-	data, err := os.ReadFile(examplePath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if md, err = toml.Decode(string(data), new(map[string]any)); err != nil {
-		t.Fatal(err)
-	}
-	for _, key := range configKeys(reflect.TypeFor[config.Config](), nil) {
-		if !md.IsDefined(key...) {
-			t.Errorf("%s does not set %s", examplePath, strings.Join(key, "."))
-		}
-	}
-}
-
-// configKeys lists the TOML keys of the leaves of a config struct.
-func configKeys(t reflect.Type, prefix []string) [][]string {
-	var keys [][]string
-	for i := range t.NumField() {
-		f := t.Field(i)
-		key := append(append([]string{}, prefix...), f.Tag.Get("toml"))
-		if f.Type.Kind() == reflect.Struct {
-			keys = append(keys, configKeys(f.Type, key)...)
-		} else {
-			keys = append(keys, key)
-		}
-	}
-	return keys
-}
-
 func TestDataPath(t *testing.T) {
 	cfg := config.Default()
 	cfg.Server.DataDir = "/var/lib/ode"
@@ -616,11 +566,15 @@ func FuzzParse(f *testing.F) {
 		"[tls]\ncert = '''\nx'''\n",
 		"a = 1979-05-27 07:32:00Z\nb = [1, [2, {c = 3}]]\n[c2s\n",
 		"\"quoted key\" = 1\n'lit' = 2\n",
+		"[modules]\ndisabled = ['disco']\n[modules.roster]\nmax_items = 5\n[modules.ping]\npeers = []\n",
+		"modules.ping = { interval = '1s', bogus = 1 }\n[roster]\nmax_items = 0\n",
+		"[modules.disco]\n[modules.roster]\nmax_items = 0\n",
 	} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		cfg, err := config.Parse([]byte(s), "fuzz.toml")
+		mods := testModules()
+		cfg, err := config.Parse([]byte(s), "fuzz.toml", mods...)
 		if err != nil {
 			var errs config.Errors
 			if !errors.As(err, &errs) || len(errs) == 0 {
@@ -628,14 +582,27 @@ func FuzzParse(f *testing.F) {
 			}
 			return
 		}
-		if err := cfg.Validate(); err != nil {
+		if err := cfg.Validate(mods...); err != nil {
 			t.Fatalf("Parse accepted a config that Validate rejects: %v", err)
+		}
+		if diff := cmp.Diff(testModules(), mods); diff != "" {
+			t.Fatalf("Parse changed the modules' defaults (-before +after):\n%s", diff)
 		}
 		text, err := toml.Marshal(cfg)
 		if err != nil {
 			t.Fatalf("Marshal: %v", err)
 		}
-		again, err := config.Parse(text, "round-trip.toml")
+		for _, m := range mods { // Settings has no toml tag: each is its own table
+			if m.Defaults == nil {
+				continue
+			}
+			table, err := toml.Marshal(cfg.Modules.Settings[m.Name])
+			if err != nil {
+				t.Fatalf("Marshal %s: %v", m.Name, err)
+			}
+			text = append(append(text, "\n[modules."+m.Name+"]\n"...), table...)
+		}
+		again, err := config.Parse(text, "round-trip.toml", mods...)
 		if err != nil {
 			t.Fatalf("Parse(Marshal(cfg)): %v\n%s", err, text)
 		}

@@ -15,26 +15,37 @@ import (
 // Load reads the TOML file at path over Default(), then validates the result.
 // Every problem is reported in the returned Errors, each naming path, the
 // line and the key: syntax errors, unknown keys, values of the wrong type
-// and values that Validate rejects.
-func Load(path string) (Config, error) {
+// and values that Validate rejects. mods are the server's modules (see
+// Parse).
+func Load(path string, mods ...ModuleSchema) (Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return Config{}, fmt.Errorf("config: %w", err)
 	}
-	return Parse(data, path)
+	return Parse(data, path, mods...)
 }
 
 // Parse decodes the TOML document data over Default() and validates the
 // result, like Load; name is the file name used in errors. Keys are matched
 // exactly (they are case-sensitive). On error the Config is the zero value.
-func Parse(data []byte, name string) (Config, error) {
+//
+// mods are the server's modules. Each one with settings gets an entry in
+// Modules.Settings: its table [modules.<name>] decoded over a copy of its
+// defaults, with unknown keys and wrong types reported like the core
+// tables'. A module's table at the top level, where settings used to be,
+// is an error that names the new place. Validation is Validate(mods...).
+func Parse(data []byte, name string, mods ...ModuleSchema) (Config, error) {
 	var top map[string]toml.Primitive
 	md, err := toml.Decode(string(data), &top)
 	if err != nil {
 		return Config{}, Errors{syntaxError(name, err)}
 	}
-	d := decoder{md: md, file: name, lines: keyLines(string(data)), failed: make(map[string]bool)}
+	d := decoder{md: md, file: name, lines: keyLines(string(data)), failed: make(map[string]bool),
+		tables: make(map[string]reflect.Value), hints: make(map[string]string)}
 	cfg := Default()
+	for _, s := range mods {
+		d.addModule(&cfg, s)
+	}
 	d.fields(top, nil, reflect.ValueOf(&cfg).Elem())
 	for _, key := range md.Undecoded() { // none, unless fields missed one
 		if !d.hasFailed(key) {
@@ -43,7 +54,7 @@ func Parse(data []byte, name string) (Config, error) {
 	}
 	cfg.normalize()
 	errs := d.errs
-	for _, e := range cfg.validate() {
+	for _, e := range cfg.validate(mods) {
 		path := strings.Split(e.Key, ".") // validation keys are bare
 		if d.hasFailed(path) {
 			continue // the value in the file was not used; its error is reported
@@ -55,6 +66,20 @@ func Parse(data []byte, name string) (Config, error) {
 		return Config{}, errs
 	}
 	return cfg, nil
+}
+
+// addModule prepares the decoding of module s: its settings start as a copy
+// of its defaults, and its table decodes into them.
+func (d *decoder) addModule(cfg *Config, s ModuleSchema) {
+	table := "modules." + s.Name
+	if s.Defaults == nil {
+		d.hints[table] = fmt.Sprintf("%s: the %s module has no settings", table, s.Name)
+		return
+	}
+	settings := cloneDefaults(s)
+	cfg.Modules.Settings[s.Name] = settings.Interface()
+	d.tables[table] = settings.Elem()
+	d.hints[toml.Key{s.Name}.String()] = fmt.Sprintf("[%s] moved to [%s]", s.Name, table)
 }
 
 // syntaxError converts an error from toml.Decode.
@@ -77,6 +102,13 @@ type decoder struct {
 	lines  map[string]int
 	errs   Errors
 	failed map[string]bool // keys whose value could not be decoded
+
+	// tables are structs outside Config's fields, by dotted key: the
+	// modules' settings ("modules.roster").
+	tables map[string]reflect.Value
+	// hints replace "unknown key" for some keys, by dotted key, such as
+	// "[roster] moved to [modules.roster]".
+	hints map[string]string
 }
 
 // fields decodes the keys of one table into the struct rv.
@@ -90,7 +122,7 @@ func (d *decoder) fields(table map[string]toml.Primitive, path []string, rv refl
 		p := join(path, []string{k})
 		f, ok := fieldByTag(rv.Type(), k)
 		if !ok {
-			d.report(p, "unknown key %s", toml.Key(p))
+			d.other(table[k], p)
 			continue
 		}
 		fv := rv.FieldByIndex(f.Index)
@@ -99,6 +131,19 @@ func (d *decoder) fields(table map[string]toml.Primitive, path []string, rv refl
 		} else {
 			d.value(table[k], p, fv)
 		}
+	}
+}
+
+// other decodes a key that is not a field of the struct it is in: a
+// module's table, or an error.
+func (d *decoder) other(prim toml.Primitive, path []string) {
+	key := toml.Key(path).String()
+	if rv, ok := d.tables[key]; ok {
+		d.table(prim, path, rv)
+	} else if hint, ok := d.hints[key]; ok {
+		d.report(path, "%s", hint)
+	} else {
+		d.report(path, "unknown key %s", key)
 	}
 }
 
@@ -175,7 +220,7 @@ func (d *decoder) locate(e *Error, path []string) *Error {
 func fieldByTag(t reflect.Type, name string) (reflect.StructField, bool) {
 	for i := range t.NumField() {
 		f := t.Field(i)
-		if tag, _, _ := strings.Cut(f.Tag.Get("toml"), ","); tag == name && f.IsExported() {
+		if tag, _, _ := strings.Cut(f.Tag.Get("toml"), ","); tag == name && tag != "-" && f.IsExported() {
 			return f, true
 		}
 	}

@@ -22,11 +22,16 @@ const (
 // name the key concerned (their File and Line are left empty), or nil.
 // Domains are accepted in any case and with a trailing dot; Load and Parse
 // store them lower-cased, without the dot and with U-labels.
-func (c Config) Validate() error {
-	return c.validate().err()
+//
+// mods are the modules the server has, as given to Parse: modules.disabled
+// may name only them, and each entry of c.Modules.Settings must be one of
+// theirs, of the type of its defaults, and pass its Validate method (see
+// ValidateModule).
+func (c Config) Validate(mods ...ModuleSchema) error {
+	return c.validate(mods).err()
 }
 
-func (c Config) validate() Errors {
+func (c Config) validate(mods []ModuleSchema) Errors {
 	var v validator
 	v.domains(c.Server.Domains)
 	if c.Server.DataDir == "" {
@@ -74,34 +79,8 @@ func (c Config) validate() Errors {
 	if c.Storage.Driver != "sqlite" {
 		v.add("storage.driver", `storage.driver: unknown driver %q; the only driver is "sqlite"`, c.Storage.Driver)
 	}
-	if c.Roster.MaxItems < 1 {
-		v.add("roster.max_items", "roster.max_items: must be at least 1, got %d", c.Roster.MaxItems)
-	}
-	if c.Offline.Quota < 0 {
-		v.add("offline.quota", "offline.quota: must not be negative, got %d", c.Offline.Quota)
-	}
-	if c.Ping.Interval < 0 {
-		v.add("ping.interval", "ping.interval: must not be negative, got %s", c.Ping.Interval)
-	}
-	if c.Ping.Timeout <= 0 {
-		v.add("ping.timeout", "ping.timeout: must be positive, got %s", c.Ping.Timeout)
-	}
-	if c.Register.PerIPPerHour < 1 {
-		v.add("register.per_ip_per_hour", "register.per_ip_per_hour: must be at least 1, got %d", c.Register.PerIPPerHour)
-	}
-	for _, m := range c.Modules.Disabled {
-		if !KnownModules[m] {
-			v.add("modules.disabled", "modules.disabled: unknown module %q", m)
-		}
-	}
+	v.modules(c.Modules, mods)
 	return v.errs
-}
-
-// KnownModules are the names modules.disabled accepts; internal/modules
-// checks that its table matches.
-var KnownModules = map[string]bool{
-	"roster": true, "offline": true, "disco": true, "ping": true, "version": true,
-	"time": true, "last": true, "vcard": true, "private": true, "blocking": true, "register": true,
 }
 
 type validator struct{ errs Errors }

@@ -3,14 +3,28 @@
 // how it declares what it handles (Register on the router: IQ handlers,
 // stanza hooks with priorities, disco and stream features).
 //
-// A module is a package under internal/modules with
+// A module is a package under internal/modules with its settings, a
+// constructor that takes them, and an Info value that describes it:
 //
-//	func New(deps module.Deps, cfg config.Config) (*Module, error)
+//	// Config is the [modules.ping] table.
+//	type Config struct {
+//		Interval config.Duration `toml:"interval"`
+//	}
 //
-// and a Register method; internal/modules lists every module in one table.
+//	var Info = module.Info{
+//		Name:   "ping",
+//		XEPs:   []string{"XEP-0199"},
+//		Config: &Config{Interval: config.Duration(5 * time.Minute)},
+//		New:    module.Configured(New),
+//	}
+//
+//	func New(deps module.Deps, cfg Config) (*Module, error)
+//
+// and a Register method; internal/modules lists every Info in one table.
 package module
 
 import (
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -42,4 +56,54 @@ type Module interface {
 // and returns when they are gone.
 type Stopper interface {
 	Stop()
+}
+
+// Info describes a module to the server: its name, what it implements, its
+// settings and how to build it. Each module package declares one as Info,
+// and internal/modules lists them in registration order.
+type Info struct {
+	// Name is the module's name in config: its table [modules.<Name>]
+	// and modules.disabled.
+	Name string
+	// XEPs are the specifications the module implements, such as
+	// "XEP-0199" or "RFC 6121"; docs/xeps.md lists every XEP named here.
+	XEPs []string
+	// Config points to the module's settings struct holding its defaults,
+	// or is nil when the module has none. The server decodes the file's
+	// [modules.<Name>] table into a copy and checks it with the struct's
+	// Validate() []config.Problem method when there is one; the value here
+	// is never changed. It doubles as the documentation of the defaults.
+	Config any
+	// New builds the module. cfg is a pointer of Config's type holding the
+	// settings (it may be Config itself: New must not change it), or nil
+	// when Config is nil. Configured and Plain adapt a typed constructor.
+	New func(deps Deps, cfg any) (Module, error)
+}
+
+// Configured adapts a module's constructor New(deps, cfg Config) to
+// Info.New, which gets the settings as a *Config.
+func Configured[C any, M Module](newModule func(Deps, C) (M, error)) func(Deps, any) (Module, error) {
+	return func(deps Deps, cfg any) (Module, error) {
+		c, ok := cfg.(*C)
+		if !ok || c == nil {
+			return nil, fmt.Errorf("module: settings are %T, want %T", cfg, c)
+		}
+		m, err := newModule(deps, *c)
+		if err != nil {
+			return nil, err
+		}
+		return m, nil
+	}
+}
+
+// Plain adapts the constructor New(deps) of a module without settings to
+// Info.New.
+func Plain[M Module](newModule func(Deps) (M, error)) func(Deps, any) (Module, error) {
+	return func(deps Deps, _ any) (Module, error) {
+		m, err := newModule(deps)
+		if err != nil {
+			return nil, err
+		}
+		return m, nil
+	}
 }

@@ -1,5 +1,6 @@
-// Package modules is the one table of the server's feature modules: their
-// names, in the order they register, and their constructors.
+// Package modules is the one table of the server's feature modules, in the
+// order they register, and what the server does with it: the config schemas
+// (Schemas) and building the enabled modules with their settings (Start).
 package modules
 
 import (
@@ -21,54 +22,75 @@ import (
 	"github.com/ode-xmpp/ode/internal/modules/version"
 )
 
-// Entry is one row of the table.
-type Entry struct {
-	// Name is the module's name in config (modules.disabled).
-	Name string
-	// New builds the module.
-	New func(deps module.Deps, cfg config.Config) (module.Module, error)
-}
-
 // All lists every module. Registration follows this order, so where two
 // modules hook the same stanzas at the same priority, the earlier runs
 // first.
-var All = []Entry{
-	{"roster", func(d module.Deps, c config.Config) (module.Module, error) { return roster.New(d, c) }},
-	{"offline", func(d module.Deps, c config.Config) (module.Module, error) { return offline.New(d, c) }},
-	{"register", func(d module.Deps, c config.Config) (module.Module, error) { return register.New(d, c) }},
-	{"ping", func(d module.Deps, c config.Config) (module.Module, error) { return ping.New(d, c) }},
-	{"version", func(d module.Deps, c config.Config) (module.Module, error) { return version.New(d, c) }},
-	{"time", func(d module.Deps, c config.Config) (module.Module, error) { return entitytime.New(d, c) }},
-	{"last", func(d module.Deps, c config.Config) (module.Module, error) { return last.New(d, c) }},
-	{"vcard", func(d module.Deps, c config.Config) (module.Module, error) { return vcard.New(d, c) }},
-	{"private", func(d module.Deps, c config.Config) (module.Module, error) { return private.New(d, c) }},
-	{"blocking", func(d module.Deps, c config.Config) (module.Module, error) { return blocking.New(d, c) }},
+var All = []module.Info{
+	roster.Info,
+	offline.Info,
+	register.Info,
+	ping.Info,
+	version.Info,
+	entitytime.Info,
+	last.Info,
+	vcard.Info,
+	private.Info,
+	blocking.Info,
 	// disco hashes every identity and feature declared before it: keep it last.
-	{"disco", func(d module.Deps, c config.Config) (module.Module, error) { return disco.New(d, c) }},
+	disco.Info,
 }
 
-// Start builds and registers every module that cfg does not disable.
+// Schemas returns the config schema of every module in All, for
+// config.Load, config.Parse and Config.Validate.
+func Schemas() []config.ModuleSchema {
+	s := make([]config.ModuleSchema, len(All))
+	for i, info := range All {
+		s[i] = schema(info)
+	}
+	return s
+}
+
+func schema(info module.Info) config.ModuleSchema {
+	return config.ModuleSchema{Name: info.Name, Defaults: info.Config}
+}
+
+// Start builds and registers every module that cfg does not disable, each
+// with its settings from cfg.Modules.Settings, or its defaults when there
+// are none there. Settings set in code are validated here as a file's are
+// by config.Parse.
 func Start(deps module.Deps, cfg config.Config) ([]module.Module, error) {
 	var out []module.Module
-	for _, e := range All {
-		if slices.Contains(cfg.Modules.Disabled, e.Name) {
+	for _, info := range All {
+		if slices.Contains(cfg.Modules.Disabled, info.Name) {
 			continue
 		}
-		d := deps
-		d.Log = deps.Log.With("component", e.Name)
-		m, err := e.New(d, cfg)
+		m, err := build(deps, info, cfg.Modules.Settings)
 		if err != nil {
 			Stop(out)
-			return nil, fmt.Errorf("modules: %s: %w", e.Name, err)
+			return nil, fmt.Errorf("modules: %s: %w", info.Name, err)
 		}
 		m.Register(deps.Router)
 		out = append(out, m)
 		if err := deps.Router.Err(); err != nil {
 			Stop(out)
-			return nil, fmt.Errorf("modules: %s: %w", e.Name, err)
+			return nil, fmt.Errorf("modules: %s: %w", info.Name, err)
 		}
 	}
 	return out, nil
+}
+
+// build checks one module's settings and builds it.
+func build(deps module.Deps, info module.Info, settings map[string]any) (module.Module, error) {
+	s, ok := settings[info.Name]
+	if !ok {
+		s = info.Config // New copies what it is given: the defaults stay as they are
+	}
+	if err := config.ValidateModule(schema(info), s); err != nil {
+		return nil, err
+	}
+	d := deps
+	d.Log = deps.Log.With("component", info.Name)
+	return info.New(d, s)
 }
 
 // Stop stops the modules that run goroutines, in reverse order.

@@ -44,7 +44,6 @@ import (
 	"slices"
 	"sync"
 
-	"github.com/ode-xmpp/ode/internal/config"
 	"github.com/ode-xmpp/ode/internal/module"
 	"github.com/ode-xmpp/ode/internal/router"
 	"github.com/ode-xmpp/ode/internal/session"
@@ -82,8 +81,15 @@ var interested = session.NewKey[bool]()
 
 var _ module.Module = (*Module)(nil)
 
+// Info describes the module to the server.
+var Info = module.Info{
+	Name: "blocking",
+	XEPs: []string{"XEP-0191"},
+	New:  module.Plain(New),
+}
+
 // New returns the blocking module.
-func New(deps module.Deps, _ config.Config) (*Module, error) {
+func New(deps module.Deps) (*Module, error) {
 	return &Module{deps: deps, lists: make(map[string]*entry)}, nil
 }
 

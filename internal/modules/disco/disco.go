@@ -28,7 +28,6 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/ode-xmpp/ode/internal/config"
 	"github.com/ode-xmpp/ode/internal/module"
 	"github.com/ode-xmpp/ode/internal/router"
 	"github.com/ode-xmpp/ode/internal/storage"
@@ -56,8 +55,15 @@ type Module struct {
 
 var _ module.Module = (*Module)(nil)
 
+// Info describes the module to the server.
+var Info = module.Info{
+	Name: "disco",
+	XEPs: []string{"XEP-0030", "XEP-0115"},
+	New:  module.Plain(New),
+}
+
 // New returns the disco module.
-func New(deps module.Deps, _ config.Config) (*Module, error) {
+func New(deps module.Deps) (*Module, error) {
 	return &Module{deps: deps}, nil
 }
 

@@ -19,7 +19,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/ode-xmpp/ode/internal/config"
 	"github.com/ode-xmpp/ode/internal/module"
 	"github.com/ode-xmpp/ode/internal/router"
 	"github.com/ode-xmpp/ode/internal/storage"
@@ -40,9 +39,16 @@ type Module struct {
 
 var _ module.Module = (*Module)(nil)
 
+// Info describes the module to the server.
+var Info = module.Info{
+	Name: "last",
+	XEPs: []string{"XEP-0012"},
+	New:  module.Plain(New),
+}
+
 // New returns the last activity module; the server's uptime counts from
 // here.
-func New(deps module.Deps, _ config.Config) (*Module, error) {
+func New(deps module.Deps) (*Module, error) {
 	return &Module{deps: deps, started: deps.Now()}, nil
 }
 

@@ -44,9 +44,32 @@ type Module struct {
 
 var _ module.Module = (*Module)(nil)
 
+// Config is the [modules.offline] table.
+type Config struct {
+	// Quota is the most messages kept per user; more are refused with
+	// service-unavailable. 0 turns offline storage off.
+	Quota int `toml:"quota"`
+}
+
+// Validate implements config.Validator.
+func (c *Config) Validate() []config.Problem {
+	if c.Quota < 0 {
+		return []config.Problem{{Key: "quota", Msg: fmt.Sprintf("must not be negative, got %d", c.Quota)}}
+	}
+	return nil
+}
+
+// Info describes the module to the server.
+var Info = module.Info{
+	Name:   "offline",
+	XEPs:   []string{"RFC 6121", "XEP-0160", "XEP-0203"},
+	Config: &Config{Quota: 1000},
+	New:    module.Configured(New),
+}
+
 // New returns the module.
-func New(deps module.Deps, cfg config.Config) (*Module, error) {
-	return &Module{deps: deps, quota: cfg.Offline.Quota, delivering: make(map[string]*sync.Mutex)}, nil
+func New(deps module.Deps, cfg Config) (*Module, error) {
+	return &Module{deps: deps, quota: cfg.Quota, delivering: make(map[string]*sync.Mutex)}, nil
 }
 
 // Name implements module.Module.

@@ -3,16 +3,17 @@
 // result), and pings clients that have been quiet for a while to find dead
 // connections (§4.1 server-to-client pings, used as a liveness check).
 //
-// With ping.interval > 0, a session that sent nothing for that long gets an
-// IQ get <ping/> from its domain. Any answer, a result or an error, shows
-// the connection is alive; no answer within ping.timeout closes the stream
-// with connection-timeout (RFC 6120 §4.9.3.4). A session is not pinged
-// again while a ping to it is outstanding.
+// With an interval (Config) above 0, a session that sent nothing for that
+// long gets an IQ get <ping/> from its domain. Any answer, a result or an
+// error, shows the connection is alive; no answer within the timeout closes
+// the stream with connection-timeout (RFC 6120 §4.9.3.4). A session is not
+// pinged again while a ping to it is outstanding.
 package ping
 
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -44,12 +45,45 @@ var (
 	_ module.Stopper = (*Module)(nil)
 )
 
+// Config is the [modules.ping] table.
+type Config struct {
+	// Interval is how long a client may be quiet before it is pinged; 0
+	// turns server pings off.
+	Interval config.Duration `toml:"interval"`
+	// Timeout is how long the server waits for the answer before it
+	// closes the stream with connection-timeout.
+	Timeout config.Duration `toml:"timeout"`
+}
+
+// Validate implements config.Validator.
+func (c *Config) Validate() []config.Problem {
+	var ps []config.Problem
+	if c.Interval < 0 {
+		ps = append(ps, config.Problem{Key: "interval", Msg: fmt.Sprintf("must not be negative, got %s", c.Interval)})
+	}
+	if c.Timeout <= 0 {
+		ps = append(ps, config.Problem{Key: "timeout", Msg: fmt.Sprintf("must be positive, got %s", c.Timeout)})
+	}
+	return ps
+}
+
+// Info describes the module to the server.
+var Info = module.Info{
+	Name: "ping",
+	XEPs: []string{"XEP-0199"},
+	Config: &Config{
+		Interval: config.Duration(5 * time.Minute),
+		Timeout:  config.Duration(60 * time.Second),
+	},
+	New: module.Configured(New),
+}
+
 // New returns the ping module.
-func New(deps module.Deps, cfg config.Config) (*Module, error) {
+func New(deps module.Deps, cfg Config) (*Module, error) {
 	return &Module{
 		deps:     deps,
-		interval: time.Duration(cfg.Ping.Interval),
-		timeout:  time.Duration(cfg.Ping.Timeout),
+		interval: time.Duration(cfg.Interval),
+		timeout:  time.Duration(cfg.Timeout),
 	}, nil
 }
 

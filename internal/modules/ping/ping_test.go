@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/ode-xmpp/ode/internal/config"
+	"github.com/ode-xmpp/ode/internal/modules/ping"
 	"github.com/ode-xmpp/ode/internal/xmpptest"
 	"github.com/ode-xmpp/ode/stanza"
 	"github.com/ode-xmpp/ode/stream"
@@ -20,8 +21,10 @@ func ctxT(t *testing.T) context.Context {
 
 // fastPings makes the server ping after 100ms of quiet and wait 400ms.
 func fastPings(c *config.Config) {
-	c.Ping.Interval = config.Duration(100 * time.Millisecond)
-	c.Ping.Timeout = config.Duration(400 * time.Millisecond)
+	c.Modules.Settings["ping"] = &ping.Config{
+		Interval: config.Duration(100 * time.Millisecond),
+		Timeout:  config.Duration(400 * time.Millisecond),
+	}
 }
 
 func isPing(e *xmlstream.Element) bool {

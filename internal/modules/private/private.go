@@ -16,7 +16,6 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/ode-xmpp/ode/internal/config"
 	"github.com/ode-xmpp/ode/internal/module"
 	"github.com/ode-xmpp/ode/internal/router"
 	"github.com/ode-xmpp/ode/internal/storage"
@@ -35,8 +34,15 @@ type Module struct {
 
 var _ module.Module = (*Module)(nil)
 
+// Info describes the module to the server.
+var Info = module.Info{
+	Name: "private",
+	XEPs: []string{"XEP-0049"},
+	New:  module.Plain(New),
+}
+
 // New returns the private XML storage module.
-func New(deps module.Deps, _ config.Config) (*Module, error) {
+func New(deps module.Deps) (*Module, error) {
 	return &Module{deps: deps}, nil
 }
 

@@ -1,7 +1,8 @@
 // Package register implements XEP-0077 In-Band Registration: creating an
 // account from a client before authentication (§3.1, rate-limited per IP
 // address), and for a logged-in user changing the password (§3.3) and
-// cancelling the account (§3.2). It is off unless [register] enabled is set.
+// cancelling the account (§3.2). It is off unless [modules.register]
+// enabled is set.
 package register
 
 import (
@@ -52,9 +53,35 @@ var (
 	_ c2s.PreAuthHandler = (*Module)(nil)
 )
 
+// Config is the [modules.register] table.
+type Config struct {
+	// Enabled lets anyone create an account from an XMPP client, and
+	// logged-in users change their password or delete their account.
+	Enabled bool `toml:"enabled"`
+	// PerIPPerHour is how many accounts one IP address may create in an
+	// hour.
+	PerIPPerHour int `toml:"per_ip_per_hour"`
+}
+
+// Validate implements config.Validator.
+func (c *Config) Validate() []config.Problem {
+	if c.PerIPPerHour < 1 {
+		return []config.Problem{{Key: "per_ip_per_hour", Msg: fmt.Sprintf("must be at least 1, got %d", c.PerIPPerHour)}}
+	}
+	return nil
+}
+
+// Info describes the module to the server.
+var Info = module.Info{
+	Name:   "register",
+	XEPs:   []string{"XEP-0077"},
+	Config: &Config{PerIPPerHour: 3},
+	New:    module.Configured(New),
+}
+
 // New returns the module.
-func New(deps module.Deps, cfg config.Config) (*Module, error) {
-	return &Module{deps: deps, enabled: cfg.Register.Enabled, perHour: cfg.Register.PerIPPerHour,
+func New(deps module.Deps, cfg Config) (*Module, error) {
+	return &Module{deps: deps, enabled: cfg.Enabled, perHour: cfg.PerIPPerHour,
 		recent: make(map[string][]time.Time)}, nil
 }
 

@@ -24,8 +24,7 @@ func ctxT(t *testing.T) context.Context {
 }
 
 func enabled(c *config.Config) {
-	c.Register.Enabled = true
-	c.Register.PerIPPerHour = 2
+	c.Modules.Settings["register"] = &register.Config{Enabled: true, PerIPPerHour: 2}
 }
 
 func TestRegisterLoginChangeCancel(t *testing.T) {

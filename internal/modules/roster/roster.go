@@ -63,9 +63,31 @@ type sessionState struct {
 
 var _ module.Module = (*Module)(nil)
 
+// Config is the [modules.roster] table.
+type Config struct {
+	// MaxItems is the most contacts a roster may hold.
+	MaxItems int `toml:"max_items"`
+}
+
+// Validate implements config.Validator.
+func (c *Config) Validate() []config.Problem {
+	if c.MaxItems < 1 {
+		return []config.Problem{{Key: "max_items", Msg: fmt.Sprintf("must be at least 1, got %d", c.MaxItems)}}
+	}
+	return nil
+}
+
+// Info describes the module to the server.
+var Info = module.Info{
+	Name:   "roster",
+	XEPs:   []string{"RFC 6121"},
+	Config: &Config{MaxItems: 1000},
+	New:    module.Configured(New),
+}
+
 // New returns the module.
-func New(deps module.Deps, cfg config.Config) (*Module, error) {
-	return &Module{deps: deps, r: deps.Router, maxItems: cfg.Roster.MaxItems}, nil
+func New(deps module.Deps, cfg Config) (*Module, error) {
+	return &Module{deps: deps, r: deps.Router, maxItems: cfg.MaxItems}, nil
 }
 
 // Name implements module.Module.

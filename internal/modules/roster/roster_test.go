@@ -9,6 +9,8 @@ import (
 
 	"github.com/ode-xmpp/ode/client"
 	"github.com/ode-xmpp/ode/internal/config"
+	"github.com/ode-xmpp/ode/internal/modules/offline"
+	"github.com/ode-xmpp/ode/internal/modules/roster"
 	"github.com/ode-xmpp/ode/internal/storage"
 	"github.com/ode-xmpp/ode/internal/xmpptest"
 	"github.com/ode-xmpp/ode/jid"
@@ -136,7 +138,7 @@ func available(t *testing.T, c *client.Client, prio int) {
 }
 
 func TestRosterGetSetRemove(t *testing.T) {
-	srv := xmpptest.Start(t, func(c *config.Config) { c.Roster.MaxItems = 3 })
+	srv := xmpptest.Start(t, func(c *config.Config) { c.Modules.Settings["roster"] = &roster.Config{MaxItems: 3} })
 	alice := srv.Dial(t, srv.AddUser(t, "alice", "pw"), "pw")
 	res, err := rosterGet(t, alice, "")
 	if err != nil {
@@ -340,7 +342,7 @@ func TestPendingRequestAndPreApproval(t *testing.T) {
 // kept and delivered with a delay stamp at the next initial presence of
 // non-negative priority; over the quota the sender gets an error.
 func TestOfflineMessages(t *testing.T) {
-	srv := xmpptest.Start(t, func(c *config.Config) { c.Offline.Quota = 3 })
+	srv := xmpptest.Start(t, func(c *config.Config) { c.Modules.Settings["offline"] = &offline.Config{Quota: 3} })
 	alice := srv.Dial(t, srv.AddUser(t, "alice", "pw"), "pw")
 	bobJID := srv.AddUser(t, "bob", "pw")
 	for i := range 4 {

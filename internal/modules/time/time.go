@@ -8,7 +8,6 @@ import (
 	"context"
 	"time"
 
-	"github.com/ode-xmpp/ode/internal/config"
 	"github.com/ode-xmpp/ode/internal/module"
 	"github.com/ode-xmpp/ode/internal/router"
 	"github.com/ode-xmpp/ode/stanza"
@@ -26,8 +25,15 @@ type Module struct {
 
 var _ module.Module = (*Module)(nil)
 
+// Info describes the module to the server.
+var Info = module.Info{
+	Name: "time",
+	XEPs: []string{"XEP-0202"},
+	New:  module.Plain(New),
+}
+
 // New returns the time module.
-func New(deps module.Deps, _ config.Config) (*Module, error) {
+func New(deps module.Deps) (*Module, error) {
 	return &Module{now: deps.Now}, nil
 }
 

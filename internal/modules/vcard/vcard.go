@@ -14,7 +14,6 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/ode-xmpp/ode/internal/config"
 	"github.com/ode-xmpp/ode/internal/module"
 	"github.com/ode-xmpp/ode/internal/router"
 	"github.com/ode-xmpp/ode/internal/storage"
@@ -39,8 +38,15 @@ type Module struct {
 
 var _ module.Module = (*Module)(nil)
 
+// Info describes the module to the server.
+var Info = module.Info{
+	Name: "vcard",
+	XEPs: []string{"XEP-0054"},
+	New:  module.Plain(New),
+}
+
 // New returns the vcard module.
-func New(deps module.Deps, _ config.Config) (*Module, error) {
+func New(deps module.Deps) (*Module, error) {
 	return &Module{deps: deps}, nil
 }
 

@@ -9,7 +9,6 @@ import (
 	"context"
 	"runtime/debug"
 
-	"github.com/ode-xmpp/ode/internal/config"
 	"github.com/ode-xmpp/ode/internal/module"
 	"github.com/ode-xmpp/ode/internal/router"
 	"github.com/ode-xmpp/ode/stanza"
@@ -24,8 +23,15 @@ type Module struct {
 
 var _ module.Module = (*Module)(nil)
 
+// Info describes the module to the server.
+var Info = module.Info{
+	Name: "version",
+	XEPs: []string{"XEP-0092"},
+	New:  module.Plain(New),
+}
+
 // New returns the version module.
-func New(_ module.Deps, _ config.Config) (*Module, error) {
+func New(module.Deps) (*Module, error) {
 	return &Module{version: buildVersion()}, nil
 }
 
