@@ -3,6 +3,7 @@ package c2s_test
 import (
 	"context"
 	"crypto/tls"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"strings"
@@ -17,7 +18,10 @@ import (
 	"github.com/ode-xmpp/ode/stanza"
 	"github.com/ode-xmpp/ode/stream"
 	"github.com/ode-xmpp/ode/xmlstream"
+	"go.uber.org/goleak"
 )
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 func ctxT(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
@@ -174,72 +178,71 @@ func TestWrongPasswordAndUnknownUser(t *testing.T) {
 func TestTooManyAuthFailures(t *testing.T) {
 	srv := xmpptest.Start(t, nil)
 	srv.AddUser(t, "juliet", "right")
-	r := dialRaw(t, srv)
-	r.open()
-	r.startTLS()
+	r := srv.DialRaw(t)
+	r.Open()
+	r.StartTLS()
 	for i := 0; i < srv.Config.C2S.MaxAuthFailures; i++ {
-		if c := saslFailure(t, r.plain("juliet", "wrong")); c != "not-authorized" {
+		r.SendPlain("juliet", "wrong")
+		if c := r.ExpectSASLFailure(); c != "not-authorized" {
 			t.Fatalf("attempt %d: %s", i, c)
 		}
 	}
-	r.expectStreamError(stream.NotAuthorized)
+	r.ExpectStreamError(stream.NotAuthorized)
 }
 
 func TestSASLAbortAndMalformed(t *testing.T) {
 	srv := xmpptest.Start(t, nil)
 	srv.AddUser(t, "juliet", "right")
-	r := dialRaw(t, srv)
-	r.open()
-	r.startTLS()
+	r := srv.DialRaw(t)
+	r.Open()
+	r.StartTLS()
 	// A SCRAM exchange the client aborts after the first challenge.
-	r.send(`<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='SCRAM-SHA-256'>` +
+	r.Send(`<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='SCRAM-SHA-256'>` +
 		b64("n,,n=juliet,r=abcdefghijklmnop") + `</auth>`)
-	if e := r.next(); e.Name.Local != "challenge" {
+	if e := r.Next(); e.Name.Local != "challenge" {
 		t.Fatalf("got %s", e)
 	}
-	r.send(`<abort xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>`)
-	if c := saslFailure(t, r.next()); c != "aborted" {
+	r.Send(`<abort xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>`)
+	if c := r.ExpectSASLFailure(); c != "aborted" {
 		t.Fatalf("abort: %s", c)
 	}
-	r.send(`<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='DIGEST-MD5'/>`)
-	if c := saslFailure(t, r.next()); c != "invalid-mechanism" {
+	r.Send(`<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='DIGEST-MD5'/>`)
+	if c := r.ExpectSASLFailure(); c != "invalid-mechanism" {
 		t.Fatalf("unknown mechanism: %s", c)
 	}
-	r.send(`<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>!!not base64!!</auth>`)
-	if c := saslFailure(t, r.next()); c != "incorrect-encoding" {
+	r.Send(`<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>!!not base64!!</auth>`)
+	if c := r.ExpectSASLFailure(); c != "incorrect-encoding" {
 		t.Fatalf("bad base64: %s", c)
 	}
 	// A correct login still works after failures below the limit.
-	if e := r.plain("juliet", "right"); e.Name.Local != "success" {
-		t.Fatalf("got %s", e)
-	}
+	r.SendPlain("juliet", "right")
+	r.Expect(stream.NSSASL, "success")
 }
 
-func b64(s string) string {
-	return strings.TrimSpace(base64Encode(s))
-}
+func b64(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
 
 func TestPlainWithoutTLS(t *testing.T) {
 	// With TLS required, nothing is offered but STARTTLS and PLAIN is refused.
 	srv := xmpptest.Start(t, nil)
 	srv.AddUser(t, "juliet", "right")
-	r := dialRaw(t, srv)
-	f := r.open()
+	r := srv.DialRaw(t)
+	f := r.Open()
 	if !f.StartTLS || !f.StartTLSRequired || len(f.Mechanisms) != 0 {
 		t.Fatalf("features before TLS: %+v", f)
 	}
-	if c := saslFailure(t, r.plain("juliet", "right")); c != "encryption-required" {
+	r.SendPlain("juliet", "right")
+	if c := r.ExpectSASLFailure(); c != "encryption-required" {
 		t.Fatalf("PLAIN before TLS: %s", c)
 	}
 	// Stanzas before TLS are a policy violation.
-	r.send(`<message to='x@localhost'><body>hi</body></message>`)
-	r.expectStreamError(stream.PolicyViolation)
+	r.Send(`<message to='x@localhost'><body>hi</body></message>`)
+	r.ExpectStreamError(stream.PolicyViolation)
 
 	// With TLS optional, SCRAM is offered in the clear but PLAIN is not.
 	srv2 := xmpptest.Start(t, func(c *config.Config) { c.C2S.RequireTLS = false })
 	srv2.AddUser(t, "juliet", "right")
-	r2 := dialRaw(t, srv2)
-	f = r2.open()
+	r2 := srv2.DialRaw(t)
+	f = r2.Open()
 	if !f.StartTLS || f.StartTLSRequired {
 		t.Fatalf("features: %+v", f)
 	}
@@ -248,7 +251,8 @@ func TestPlainWithoutTLS(t *testing.T) {
 			t.Errorf("%s offered without TLS", m)
 		}
 	}
-	if c := saslFailure(t, r2.plain("juliet", "right")); c != "encryption-required" {
+	r2.SendPlain("juliet", "right")
+	if c := r2.ExpectSASLFailure(); c != "encryption-required" {
 		t.Fatalf("PLAIN without TLS: %s", c)
 	}
 }
@@ -269,9 +273,10 @@ func TestStreamHeaderErrors(t *testing.T) {
 		{"doctype", `<?xml version='1.0'?><!DOCTYPE lolz [<!ENTITY lol "lol">]><stream:stream>`, stream.RestrictedXML},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r := dialRaw(t, srv)
-			r.send(tc.header)
-			r.expectHeaderThenError(tc.cond)
+			r := srv.DialRaw(t)
+			r.Send(tc.header)
+			r.ReadHeader()
+			r.ExpectStreamError(tc.cond)
 		})
 	}
 }
@@ -287,14 +292,14 @@ func TestBadXML(t *testing.T) {
 		{"entity", `<message><body>&ent;</body></message>`, stream.RestrictedXML},
 		{"mismatched tags", `<message><body></message>`, stream.NotWellFormed},
 		{"unbound prefix", `<foo:message/>`, stream.BadNamespacePrefix},
-		{"oversized", `<message><body>` + repeat("x", 12000) + `</body></message>`, stream.PolicyViolation},
-		{"deep", repeat("<a>", 100000), stream.PolicyViolation},
+		{"oversized", `<message><body>` + strings.Repeat("x", 12000) + `</body></message>`, stream.PolicyViolation},
+		{"deep", strings.Repeat("<a>", 100000), stream.PolicyViolation},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r := dialRaw(t, srv)
-			r.open()
-			r.send(tc.data)
-			r.expectStreamError(tc.cond)
+			r := srv.DialRaw(t)
+			r.Open()
+			r.Send(tc.data)
+			r.ExpectStreamError(tc.cond)
 		})
 	}
 }
@@ -302,7 +307,7 @@ func TestBadXML(t *testing.T) {
 func TestOversizedStanzaAfterLogin(t *testing.T) {
 	srv := xmpptest.Start(t, func(c *config.Config) { c.C2S.MaxStanzaBytes = 16384 })
 	alice := srv.Dial(t, srv.AddUser(t, "alice", "pw"), "pw")
-	if err := alice.Send(chat("alice@localhost", repeat("x", 10<<20))); err != nil {
+	if err := alice.Send(chat("alice@localhost", strings.Repeat("x", 10<<20))); err != nil {
 		// The server may close before all 10 MB are written.
 		t.Logf("send: %v", err)
 	}
@@ -332,8 +337,8 @@ func ping(to string) *xmlstream.Element {
 func TestServerGeneratedResourceAndBindErrors(t *testing.T) {
 	srv := xmpptest.Start(t, nil)
 	srv.AddUser(t, "romeo", "pw")
-	r := dialRaw(t, srv)
-	f := r.login("romeo", "pw")
+	r := srv.DialRaw(t)
+	f := r.Login("romeo", "pw")
 	if !f.Bind {
 		t.Fatalf("no bind feature after SASL: %+v", f)
 	}
@@ -341,35 +346,33 @@ func TestServerGeneratedResourceAndBindErrors(t *testing.T) {
 	// resource is refused with bad-request (RFC 6120 §7.7.2.1).
 	// U+0085 (NEL) is an XML character but a control character, which
 	// OpaqueString disallows.
-	r.send(`<iq type='set' id='bad'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>` + "\u0085" + `</resource></bind></iq>`)
-	wantStanzaError(t, r.next(), stanza.BadRequest)
+	r.Send(`<iq type='set' id='bad'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>` + "\u0085" + `</resource></bind></iq>`)
+	wantStanzaError(t, r.Next(), stanza.BadRequest)
 	// A control character that is not even XML is a stream error.
-	r.send(`<iq type='set' id='bad2'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>` + "\u0007" + `</resource></bind></iq>`)
-	r.expectStreamError(stream.NotWellFormed)
-	r = dialRaw(t, srv)
-	r.login("romeo", "pw")
-	r.send(`<iq type='set' id='nbsp'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>a` + "\u00a0" + `b</resource></bind></iq>`)
+	r.Send(`<iq type='set' id='bad2'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>` + "\u0007" + `</resource></bind></iq>`)
+	r.ExpectStreamError(stream.NotWellFormed)
+	r = srv.DialRaw(t)
+	r.Login("romeo", "pw")
+	r.Send(`<iq type='set' id='nbsp'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>a` + "\u00a0" + `b</resource></bind></iq>`)
 	// OpaqueString maps U+00A0 to U+0020 (RFC 8265 §4.2.2).
-	e := r.next()
+	e := r.Next()
 	if j := e.Child(stream.NSBind, "bind"); stanza.ID(e) != "nbsp" || j == nil || j.Child(stream.NSBind, "jid").Text() != "romeo@localhost/a b" {
 		t.Fatalf("got %s", e)
 	}
-	r = dialRaw(t, srv)
-	r.login("romeo", "pw")
-	got := r.bind("")
-	j, err := jid.Parse(got)
-	if err != nil || j.Resource() == "" || j.Bare().String() != "romeo@localhost" {
-		t.Fatalf("generated %q", got)
+	r = srv.DialRaw(t)
+	r.Login("romeo", "pw")
+	if j := r.Bind(""); j.Bare().String() != "romeo@localhost" {
+		t.Fatalf("generated %s", j)
 	}
 	// The legacy session iq gets a result (RFC 3921 §3, RFC 6121 Appendix E).
-	r.send(`<iq type='set' id='s1'><session xmlns='urn:ietf:params:xml:ns:xmpp-session'/></iq>`)
-	if e := r.next(); e.Attribute("type") != "result" || stanza.ID(e) != "s1" {
+	r.Send(`<iq type='set' id='s1'><session xmlns='urn:ietf:params:xml:ns:xmpp-session'/></iq>`)
+	if e := r.Next(); e.Attribute("type") != "result" || stanza.ID(e) != "s1" {
 		t.Fatalf("session: %s", e)
 	}
 	// Whitespace keepalives are fine.
-	r.send("  \n  ")
-	r.send(`<iq type='get' id='p1' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>`)
-	if e := r.next(); e.Attribute("type") != "result" || stanza.ID(e) != "p1" {
+	r.Send("  \n  ")
+	r.Send(`<iq type='get' id='p1' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>`)
+	if e := r.Next(); e.Attribute("type") != "result" || stanza.ID(e) != "p1" {
 		t.Fatalf("ping: %s", e)
 	}
 }
@@ -377,10 +380,10 @@ func TestServerGeneratedResourceAndBindErrors(t *testing.T) {
 func TestStanzaBeforeBind(t *testing.T) {
 	srv := xmpptest.Start(t, nil)
 	srv.AddUser(t, "romeo", "pw")
-	r := dialRaw(t, srv)
-	r.login("romeo", "pw")
-	r.send(`<message to='romeo@localhost'><body>x</body></message>`)
-	r.expectStreamError(stream.NotAuthorized)
+	r := srv.DialRaw(t)
+	r.Login("romeo", "pw")
+	r.Send(`<message to='romeo@localhost'><body>x</body></message>`)
+	r.ExpectStreamError(stream.NotAuthorized)
 }
 
 func TestSpoofedFrom(t *testing.T) {
@@ -505,9 +508,9 @@ func contextWithTimeout(t *testing.T, d time.Duration) context.Context {
 
 func TestAuthTimeout(t *testing.T) {
 	srv := xmpptest.Start(t, func(c *config.Config) { c.C2S.AuthTimeout = config.Duration(300 * time.Millisecond) })
-	r := dialRaw(t, srv)
-	r.open()
-	r.expectStreamError(stream.ConnectionTimeout)
+	r := srv.DialRaw(t)
+	r.Open()
+	r.ExpectStreamError(stream.ConnectionTimeout)
 }
 
 func TestSlowReaderIsDisconnected(t *testing.T) {
@@ -515,10 +518,10 @@ func TestSlowReaderIsDisconnected(t *testing.T) {
 	alice := srv.Dial(t, srv.AddUser(t, "alice", "pw"), "pw")
 	srv.AddUser(t, "bob", "pw")
 	// bob logs in by hand and then never reads.
-	r := dialRaw(t, srv)
-	r.login("bob", "pw")
-	bobJID := r.bind("slow")
-	big := repeat("y", 8000)
+	r := srv.DialRaw(t)
+	r.Login("bob", "pw")
+	bobJID := r.Bind("slow").String()
+	big := strings.Repeat("y", 8000)
 	// alice reads what comes back (errors for messages sent after bob's
 	// stream was closed), as a client would.
 	go func() {
@@ -551,22 +554,22 @@ func TestSlowReaderIsDisconnected(t *testing.T) {
 		t.Fatal(err)
 	}
 	// bob's stream was closed with policy-violation, after the queued data.
-	_ = r.conn.SetDeadline(time.Now().Add(30 * time.Second))
-	r.expectStreamError(stream.PolicyViolation)
+	_ = r.Conn().SetDeadline(time.Now().Add(30 * time.Second))
+	r.ExpectStreamError(stream.PolicyViolation)
 }
 
 func TestShutdownSendsSystemShutdown(t *testing.T) {
 	srv := xmpptest.Start(t, nil)
 	alice := srv.Dial(t, srv.AddUser(t, "alice", "pw"), "pw")
-	r := dialRaw(t, srv)
-	r.open()
+	r := srv.DialRaw(t)
+	r.Open()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := srv.Shutdown(ctx); err != nil {
 		t.Fatal(err)
 	}
 	wantStreamError(t, streamEnd(t, alice), stream.SystemShutdown)
-	r.expectStreamError(stream.SystemShutdown)
+	r.ExpectStreamError(stream.SystemShutdown)
 }
 
 // TestBareJIDPriority: a message to a bare JID goes to the available

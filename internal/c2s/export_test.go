@@ -7,3 +7,12 @@ func SetSMStart(v uint32) (restore func()) {
 	smStart = v
 	return func() { smStart = 0 }
 }
+
+// FeatureNames returns the names of the negotiation features, in order.
+func FeatureNames() []string {
+	names := make([]string, len(features))
+	for i, f := range features {
+		names[i] = f.name
+	}
+	return names
+}

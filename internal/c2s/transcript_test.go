@@ -1,0 +1,18 @@
+package c2s_test
+
+import (
+	"testing"
+
+	"github.com/ode-xmpp/ode/internal/config"
+	"github.com/ode-xmpp/ode/internal/xmpptest"
+)
+
+// TestTranscripts plays testdata/*.xmpp (negotiation, stream management,
+// CSI) against a fresh server each, and testdata/optional_tls/*.xmpp
+// against servers that do not require TLS.
+func TestTranscripts(t *testing.T) {
+	xmpptest.RunTranscripts(t, "testdata/*.xmpp", nil)
+	t.Run("optional_tls", func(t *testing.T) {
+		xmpptest.RunTranscripts(t, "testdata/optional_tls/*.xmpp", func(c *config.Config) { c.C2S.RequireTLS = false })
+	})
+}
