@@ -3,7 +3,10 @@
 //
 // [Load] and [Parse] reject unknown keys and values of the wrong type and then
 // run [Config.Validate]; every problem is reported at once, each with the file,
-// line and key it concerns (see [Error]). Nothing in this package opens a file
+// line and key it concerns (see [Error]). Feature modules' settings, in
+// [modules.<name>] tables, are decoded the same way into the structs the
+// modules describe with a [ModuleSchema] each; the caller passes the schemas
+// in, since this package knows no module. Nothing in this package opens a file
 // other than the configuration itself or a socket: certificates and the data
 // directory are the server's business.
 package config
@@ -163,7 +166,8 @@ type Storage struct {
 
 // Default returns the configuration used when no file is given. Load and
 // Parse decode a file over it, so a key missing from the file keeps its
-// default; an array in the file replaces the default array.
+// default; an array in the file replaces the default array. Its
+// Modules.Settings is empty: modules run with their own defaults.
 func Default() Config {
 	return Config{
 		Server: Server{

@@ -17,7 +17,8 @@ import (
 // nothing depends on which packages happen to be linked in.
 // internal/modules turns its table into schemas (modules.Schemas).
 type ModuleSchema struct {
-	// Name is the module's name, such as "roster".
+	// Name is the module's name, such as "roster" (not "disabled", which is
+	// the other key of [modules]).
 	Name string
 	// Defaults points to the module's settings struct holding its default
 	// values, or is nil when the module has no settings. Its fields are

@@ -24,8 +24,11 @@ import (
 
 const examplePath = "../../ode.example.toml"
 
-// specRE is what Info.XEPs may hold.
-var specRE = regexp.MustCompile(`^(XEP-\d{4}|RFC \d{4,5})$`)
+// What Info.Name and Info.XEPs may hold.
+var (
+	nameRE = regexp.MustCompile(`^[a-z][a-z0-9_]*$`)
+	specRE = regexp.MustCompile(`^(XEP-\d{4}|RFC \d{4,5})$`)
+)
 
 // TestTable checks each row of the table on its own: a unique name, a
 // constructor, specifications named as docs/xeps.md names them, and
@@ -33,8 +36,8 @@ var specRE = regexp.MustCompile(`^(XEP-\d{4}|RFC \d{4,5})$`)
 func TestTable(t *testing.T) {
 	var names []string
 	for _, info := range modules.All {
-		if !regexp.MustCompile(`^[a-z][a-z0-9_]*$`).MatchString(info.Name) || slices.Contains(names, info.Name) {
-			t.Errorf("module name %q: want a unique lower-case word", info.Name)
+		if !nameRE.MatchString(info.Name) || slices.Contains(names, info.Name) || info.Name == "disabled" {
+			t.Errorf("module name %q: want a unique lower-case word other than \"disabled\"", info.Name)
 		}
 		names = append(names, info.Name)
 		if info.New == nil {
