@@ -35,7 +35,7 @@ var features = []feature{
 	startTLSFeature,       // RFC 6120 §5
 	saslFeature,           // RFC 6120 §6
 	preAuthFeature,        // XEP-0077 in-band registration, through Config.PreAuth
-	channelBindingFeature, // XEP-0440
+	channelBindingFeature, // XEP-0440, after pre-auth's feature as on the wire before
 	bindFeature,           // RFC 6120 §7
 	sessionFeature,        // RFC 3921 §3, RFC 6121 Appendix E
 	smFeature,             // XEP-0198

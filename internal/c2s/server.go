@@ -1,9 +1,16 @@
 // Package c2s serves client-to-server XMPP streams: RFC 6120 §4 (streams),
-// §5 (STARTTLS), §6 (SASL), §7 (resource binding) and XEP-0368 (direct TLS).
+// §5 (STARTTLS), §6 (SASL), §7 (resource binding), XEP-0368 (direct TLS),
+// XEP-0440 (channel-binding types), XEP-0198 (stream management) and
+// XEP-0352 (client state indication).
+//
+// A stream runs on a transport.Transport (TCP today). Negotiation is one
+// ordered list of feature values (features.go), each offering its stream
+// feature when the state allows and handling its own elements; binding or
+// resuming attaches the stream to a session.Session.
 //
 // Each connection has one reader goroutine that owns parsing and the
-// negotiation state, and an outbound queue bounded in bytes whose writer
-// goroutine runs only while there is something to write.
+// negotiation state; the session's queue, bounded in bytes, has a writer
+// goroutine that runs only while there is something to write.
 package c2s
 
 import (
