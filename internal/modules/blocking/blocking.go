@@ -106,6 +106,9 @@ func (m *Module) Register(r *router.Router) {
 	r.HookInbound(HookPriority, m.inbound)
 	r.HookOutbound(HookPriority, m.outbound)
 	r.OnSessionEnd(m.sessionEnded)
+	// Modules that send in a user's name (presence broadcasts and probe
+	// answers, also to remote contacts) ask the router.
+	r.HandleBlocked(m.isBlocked)
 }
 
 // entry is one user's block list: a set of canonical JIDs.

@@ -152,6 +152,26 @@ func TestCommands(t *testing.T) {
 	wantList(t, c)
 }
 
+// TestRouterBlocked: the router answers for the block list, so that
+// presence broadcasts and probe answers to remote contacts are checked too.
+func TestRouterBlocked(t *testing.T) {
+	srv := xmpptest.Start(t, nil)
+	juliet := srv.AddUser(t, "juliet", "balcony")
+	c := srv.Dial(t, juliet, "balcony")
+	romeo := jid.MustParse("romeo@montague.net")
+	if srv.Router().Blocked(ctxT(t), juliet, romeo) {
+		t.Fatal("blocked before any block command")
+	}
+	mustSet(t, c, command("block", "montague.net"))
+	if !srv.Router().Blocked(ctxT(t), juliet, romeo) {
+		t.Error("a JID of a blocked domain is not blocked for the router")
+	}
+	mustSet(t, c, command("unblock", "montague.net"))
+	if srv.Router().Blocked(ctxT(t), juliet, romeo) {
+		t.Error("still blocked after unblocking")
+	}
+}
+
 func TestCommandErrors(t *testing.T) {
 	srv := xmpptest.Start(t, nil)
 	c := srv.Dial(t, srv.AddUser(t, "juliet", "balcony"), "balcony")
