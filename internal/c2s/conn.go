@@ -112,7 +112,7 @@ func (c *conn) serve() {
 		case <-t.C:
 			c.kill()
 		}
-		c.log.Info("connection closed", "jid", c.full.String(), "reason", reason, "duration", time.Since(start).Round(time.Millisecond))
+		c.log.Info("connection closed", "reason", reason, "duration", time.Since(start).Round(time.Millisecond))
 	}()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()

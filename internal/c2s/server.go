@@ -94,7 +94,8 @@ type Server struct {
 	// smMu guards the resumable sessions, the ended ones remembered for
 	// late resumptions, and every binding's fields.
 	smMu      sync.Mutex
-	resumable map[string]*binding // XEP-0198 id → session
+	resumable map[string]*binding   // XEP-0198 id → session
+	detached  map[string][]*binding // bare JID → its detached sessions, oldest first
 	gone      map[string]goneSession
 	goneOrder []string
 }
@@ -129,7 +130,8 @@ func NewServer(cfg Config) *Server {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
 	s := &Server{cfg: cfg, listeners: make(map[net.Listener]struct{}), conns: make(map[*conn]struct{}),
-		resumable: make(map[string]*binding), gone: make(map[string]goneSession)}
+		resumable: make(map[string]*binding), gone: make(map[string]goneSession),
+		detached: make(map[string][]*binding)}
 	if cfg.TLS != nil {
 		s.tls = cfg.TLS.Clone()
 		if s.tls.MinVersion < tls.VersionTLS12 {

@@ -104,9 +104,20 @@ func (s *Server) connEnded(c *conn, reason string) {
 			defer s.wg.Done()
 			b.expire()
 		})
+		user := b.sess.JID().Bare().String()
+		s.detached[user] = append(s.detached[user], b)
+		var evict *binding
+		if list := s.detached[user]; len(list) > maxDetachedPerUser {
+			evict = list[0]
+		}
 		s.smMu.Unlock()
 		c.l().Detach()
 		c.log.Info("session detached, waiting for resumption", "reason", reason, "timeout", timeout)
+		if evict != nil {
+			// Each detached session may hold its unacknowledged
+			// stanzas: a user gets a bounded number of them.
+			evict.end("too many detached sessions for the account")
+		}
 		return
 	}
 	s.smMu.Unlock()
@@ -137,6 +148,9 @@ func (b *binding) end(reason string) {
 	}
 	b.ended = true
 	detached := b.conn == nil
+	if detached {
+		s.undetach(b)
+	}
 	if b.timer != nil {
 		if b.timer.Stop() {
 			s.wg.Done() // the expiry will not run
@@ -186,6 +200,27 @@ func (s *Server) unackedStanza(ctx context.Context, st *xmlstream.Element, to ji
 		if t := stanza.Type(st); t == stanza.IQGet || t == stanza.IQSet {
 			s.cfg.Router.Bounce(ctx, st, stanza.NewError(stanza.ServiceUnavailable, ""))
 		}
+	}
+}
+
+// maxDetachedPerUser bounds the detached sessions of one account; past it
+// the oldest ends (as Prosody's smacks_max_hibernated_sessions does).
+const maxDetachedPerUser = 10
+
+// undetach removes b from its user's detached sessions; s.smMu is held.
+func (s *Server) undetach(b *binding) {
+	user := b.sess.JID().Bare().String()
+	list := s.detached[user]
+	for i, d := range list {
+		if d == b {
+			list = append(list[:i:i], list[i+1:]...)
+			break
+		}
+	}
+	if len(list) == 0 {
+		delete(s.detached, user)
+	} else {
+		s.detached[user] = list
 	}
 }
 
@@ -390,6 +425,9 @@ func (c *conn) resume(e *xmlstream.Element) error {
 		return c.smFailed(stanza.ItemNotFound, nil)
 	}
 	old := b.conn
+	if old == nil {
+		s.undetach(b)
+	}
 	b.conn = c
 	if b.timer != nil {
 		if b.timer.Stop() {

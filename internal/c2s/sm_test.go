@@ -511,3 +511,36 @@ func TestCSI(t *testing.T) {
 		t.Errorf("after the flush: %s", e)
 	}
 }
+
+// TestSMDetachedLimit: an account keeps at most 10 detached sessions; the
+// oldest ends when another detaches, its messages going offline.
+func TestSMDetachedLimit(t *testing.T) {
+	srv, bob, _ := startSM(t, nil)
+	var jids []jid.JID
+	for i := range 11 {
+		a := newSMClient(t, srv, "alice", "pw")
+		j := a.Bind(fmt.Sprintf("r%d", i))
+		a.enable("resume='true'")
+		jids = append(jids, j)
+		if i == 0 {
+			sendMessages(t, bob, j, 0, 1)
+			a.next()
+		}
+		a.Drop()
+	}
+	xmpptest.WaitFor(t, 10*time.Second, "the oldest detached session to end", func() bool {
+		return srv.Router().Session(jids[0]) == nil
+	})
+	for _, j := range jids[1:] {
+		if srv.Router().Session(j) == nil {
+			t.Errorf("%s ended, want only the oldest", j)
+		}
+	}
+	msgs, err := srv.Store().OfflineMessages(t.Context(), "alice", srv.Domain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(msgs) != 1 {
+		t.Errorf("%d offline messages, want the oldest session's unacknowledged one", len(msgs))
+	}
+}

@@ -88,8 +88,23 @@ func (m *Module) Register(r *router.Router) {
 // undeliverable stores a message no resource took; a refusal (no such
 // account, a full quota) or a storage failure is answered to the sender.
 func (m *Module) undeliverable(ctx context.Context, ev *router.Event) bool {
-	err := m.store(ctx, ev.El, ev.To.Bare())
+	user := ev.To.Bare()
+	if !worthKeeping(ev.El) {
+		return true // a chat state alone: dropped silently (XEP-0160 §3)
+	}
+	err := m.store(ctx, ev.El, user)
 	if err == nil {
+		// A resource may have become available after the router found
+		// none and before the message was stored: its initial-presence
+		// delivery then missed it. Stored first, checked second, so one
+		// of the two deliveries sees it (and the per-user lock lets only
+		// one deliver it).
+		for _, s := range m.deps.Router.Sessions(user) {
+			if prio, ok := s.Presence(); ok && prio >= 0 {
+				m.deliver(ctx, s)
+				break
+			}
+		}
 		return true
 	}
 	se, ok := err.(*stanza.Error)
