@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"slices"
 	"strconv"
 	"time"
 
@@ -210,17 +211,10 @@ const maxDetachedPerUser = 10
 // undetach removes b from its user's detached sessions; s.smMu is held.
 func (s *Server) undetach(b *binding) {
 	user := b.sess.JID().Bare().String()
-	list := s.detached[user]
-	for i, d := range list {
-		if d == b {
-			list = append(list[:i:i], list[i+1:]...)
-			break
-		}
-	}
-	if len(list) == 0 {
-		delete(s.detached, user)
-	} else {
+	if list := slices.DeleteFunc(s.detached[user], func(d *binding) bool { return d == b }); len(list) > 0 {
 		s.detached[user] = list
+	} else {
+		delete(s.detached, user)
 	}
 }
 
