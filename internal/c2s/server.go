@@ -184,6 +184,30 @@ func (s *Server) Serve(ln net.Listener, directTLS bool) error {
 	})
 }
 
+// ServeTransport runs one client stream carried by t (WebSocket, BOSH:
+// transports whose listener is not c2s's) on the calling goroutine, and
+// returns when it has ended. t's TLS state must already be set (the HTTP
+// server's); STARTTLS is offered only on a transport.TLSStarter.
+func (s *Server) ServeTransport(t transport.Transport) {
+	c := newConn(s, t, false)
+	s.mu.Lock()
+	if s.closing.Load() {
+		s.mu.Unlock()
+		t.Kill()
+		return
+	}
+	s.conns[c] = struct{}{}
+	s.wg.Add(1)
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.conns, c)
+		s.mu.Unlock()
+		s.wg.Done()
+	}()
+	c.serve()
+}
+
 // Shutdown stops accepting, sends every stream a system-shutdown stream
 // error and waits for the connections to close or ctx to end.
 func (s *Server) Shutdown(ctx context.Context) error {

@@ -25,8 +25,47 @@ type Config struct {
 	TLS     TLS     `toml:"tls"`
 	C2S     C2S     `toml:"c2s"`
 	S2S     S2S     `toml:"s2s"`
+	HTTP    HTTP    `toml:"http"`
 	Storage Storage `toml:"storage"`
 	Modules Modules `toml:"modules"`
+}
+
+// HTTP is the [http] table: the server's HTTP(S) listener, which carries
+// XMPP over WebSocket (RFC 7395) and BOSH (XEP-0206), announces them
+// (XEP-0156 host-meta) and serves the modules' handlers (HTTP upload).
+type HTTP struct {
+	// Listen are host:port addresses for HTTPS with the server's
+	// certificates; an empty list (and no listen_plain) turns HTTP off.
+	Listen []string `toml:"listen"`
+	// ListenPlain are loopback host:port addresses for plain HTTP, for a
+	// reverse proxy that terminates TLS in front of ode.
+	ListenPlain []string `toml:"listen_plain"`
+	// TrustedProxies are the IP addresses or CIDR ranges of reverse
+	// proxies whose X-Forwarded-For and X-Forwarded-Proto headers are
+	// believed (for the client's address in logs and limits, and for
+	// treating a proxied request as secure).
+	TrustedProxies []string `toml:"trusted_proxies"`
+	// PublicURL is the URL clients reach the listener at, when a
+	// reverse proxy changes it ("https://xmpp.example.org"); empty means
+	// https://<first domain>:<port of the first listen address>.
+	PublicURL string `toml:"public_url"`
+	// AllowedOrigins lists the web origins ("https://chat.example.org")
+	// whose pages may open WebSocket and BOSH sessions; empty allows any
+	// (SASL carries the credentials; no cookie is involved).
+	AllowedOrigins []string `toml:"allowed_origins"`
+	// WebSocket serves XMPP over WebSocket at /xmpp-websocket.
+	WebSocket bool `toml:"websocket"`
+	// BOSH serves XMPP over BOSH at /http-bind.
+	BOSH bool `toml:"bosh"`
+	// BOSHMaxWait caps the time a BOSH request is held waiting for data
+	// (XEP-0124 'wait').
+	BOSHMaxWait Duration `toml:"bosh_max_wait"`
+	// BOSHMaxInactivity is how long a BOSH session may have no request
+	// pending before it ends (XEP-0124 'inactivity').
+	BOSHMaxInactivity Duration `toml:"bosh_max_inactivity"`
+	// BOSHMaxRequests is the most requests a BOSH client may have open
+	// at once (XEP-0124 'requests'; 'hold' is one less).
+	BOSHMaxRequests int `toml:"bosh_max_requests"`
 }
 
 // S2S is the [s2s] table: server-to-server streams (federation, RFC 6120
@@ -198,6 +237,17 @@ func Default() Config {
 			IdleTimeout:    Duration(10 * time.Minute),
 			QueueBytes:     1 << 20,
 			MaxStanzaBytes: 262144,
+		},
+		HTTP: HTTP{
+			Listen:            []string{"127.0.0.1:5443"},
+			ListenPlain:       []string{},
+			TrustedProxies:    []string{},
+			AllowedOrigins:    []string{},
+			WebSocket:         true,
+			BOSH:              true,
+			BOSHMaxWait:       Duration(60 * time.Second),
+			BOSHMaxInactivity: Duration(60 * time.Second),
+			BOSHMaxRequests:   2,
 		},
 		Storage: Storage{Driver: "sqlite"},
 		Modules: Modules{Settings: map[string]any{}},

@@ -46,6 +46,17 @@ func TestDefault(t *testing.T) {
 			QueueBytes:     1048576,
 			MaxStanzaBytes: 262144,
 		},
+		HTTP: config.HTTP{
+			Listen:            []string{"127.0.0.1:5443"},
+			ListenPlain:       []string{},
+			TrustedProxies:    []string{},
+			AllowedOrigins:    []string{},
+			WebSocket:         true,
+			BOSH:              true,
+			BOSHMaxWait:       config.Duration(60 * time.Second),
+			BOSHMaxInactivity: config.Duration(60 * time.Second),
+			BOSHMaxRequests:   2,
+		},
 		Storage: config.Storage{Driver: "sqlite"},
 		Modules: config.Modules{Settings: map[string]any{}},
 	}
@@ -112,6 +123,18 @@ idle_timeout = "1h"
 queue_bytes = 65536
 max_stanza_bytes = 65536
 
+[http]
+listen = ["[::]:443"]
+listen_plain = ["127.0.0.1:5280"]
+trusted_proxies = ["127.0.0.1", "10.0.0.0/8"]
+public_url = "https://xmpp.example.org"
+allowed_origins = ["https://chat.example.org"]
+websocket = true
+bosh = false
+bosh_max_wait = "30s"
+bosh_max_inactivity = "90s"
+bosh_max_requests = 3
+
 [storage]
 driver = "sqlite"
 
@@ -155,6 +178,18 @@ timeout = "10s"
 			IdleTimeout:    config.Duration(time.Hour),
 			QueueBytes:     65536,
 			MaxStanzaBytes: 65536,
+		},
+		HTTP: config.HTTP{
+			Listen:            []string{"[::]:443"},
+			ListenPlain:       []string{"127.0.0.1:5280"},
+			TrustedProxies:    []string{"127.0.0.1", "10.0.0.0/8"},
+			PublicURL:         "https://xmpp.example.org",
+			AllowedOrigins:    []string{"https://chat.example.org"},
+			WebSocket:         true,
+			BOSH:              false,
+			BOSHMaxWait:       config.Duration(30 * time.Second),
+			BOSHMaxInactivity: config.Duration(90 * time.Second),
+			BOSHMaxRequests:   3,
 		},
 		Storage: config.Storage{Driver: "sqlite"},
 		Modules: config.Modules{
@@ -211,6 +246,17 @@ func TestParseErrors(t *testing.T) {
 			"ode.toml:3: s2s.hosts: \"x.example\" = \"h:0\": want a port from 1 to 65535",
 			"ode.toml:4: s2s.connect_timeout: must be positive, got 0s",
 			"ode.toml:5: s2s.queue_bytes: must be at least s2s.max_stanza_bytes (262144), got 100",
+		},
+	}, {
+		name: "http values",
+		file: "[http]\nlisten_plain = [\"192.0.2.1:80\"]\ntrusted_proxies = [\"proxy\"]\npublic_url = \"xmpp.example.org\"\nallowed_origins = [\"https://chat.example.org/page\"]\nbosh_max_requests = 0\nlisten = [\"127.0.0.1:5222\"]\n",
+		want: []string{
+			"ode.toml:2: http.listen_plain: \"192.0.2.1:80\" is not a loopback address: plain HTTP is only for a reverse proxy on this machine; use http.listen for HTTPS",
+			"ode.toml:3: http.trusted_proxies: \"proxy\" is neither an IP address nor a CIDR range such as \"10.0.0.0/8\"",
+			"ode.toml:4: http.public_url: \"xmpp.example.org\" is not an absolute http(s) URL such as \"https://xmpp.example.org\"",
+			"ode.toml:5: http.allowed_origins: \"https://chat.example.org/page\" is not an origin such as \"https://chat.example.org\"",
+			"ode.toml:6: http.bosh_max_requests: must be at least 1, got 0",
+			"ode.toml:7: http.listen: address \"127.0.0.1:5222\" is already in c2s.listen",
 		},
 	}, {
 		name: "unknown dotted key",

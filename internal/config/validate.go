@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -50,7 +51,9 @@ func (c Config) validate(mods []ModuleSchema) Errors {
 		v.add("tls.key", "tls.key is set but tls.cert is not: set both, or neither for a self-signed certificate")
 	}
 	v.addresses(map[string][]string{"c2s.listen": c.C2S.Listen, "c2s.direct_tls": c.C2S.DirectTLS,
-		"s2s.listen": c.S2S.Listen, "s2s.direct_tls": c.S2S.DirectTLS})
+		"s2s.listen": c.S2S.Listen, "s2s.direct_tls": c.S2S.DirectTLS,
+		"http.listen": c.HTTP.Listen, "http.listen_plain": c.HTTP.ListenPlain})
+	v.http(c.HTTP)
 	v.s2s(c.S2S)
 	if n := c.C2S.MaxStanzaBytes; n < minStanzaBytes || n > maxStanzaBytes {
 		v.add("c2s.max_stanza_bytes", "c2s.max_stanza_bytes: %d is out of range; use %d to %d",
@@ -110,7 +113,7 @@ func (v *validator) domains(domains []string) {
 // address appears twice.
 func (v *validator) addresses(lists map[string][]string) {
 	seen := make(map[string]string) // address → key
-	for _, key := range []string{"c2s.listen", "c2s.direct_tls", "s2s.listen", "s2s.direct_tls"} {
+	for _, key := range []string{"c2s.listen", "c2s.direct_tls", "s2s.listen", "s2s.direct_tls", "http.listen", "http.listen_plain"} {
 		for _, a := range lists[key] {
 			if err := checkAddress(a); err != nil {
 				v.add(key, "%s: %v", key, err)
@@ -122,6 +125,47 @@ func (v *validator) addresses(lists map[string][]string) {
 			}
 			seen[a] = key
 		}
+	}
+}
+
+// http checks the [http] table.
+func (v *validator) http(c HTTP) {
+	for _, a := range c.ListenPlain {
+		host, _, err := net.SplitHostPort(a)
+		if err != nil {
+			continue // reported by addresses
+		}
+		if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+			v.add("http.listen_plain", "http.listen_plain: %q is not a loopback address: plain HTTP is only for a reverse proxy on this machine; use http.listen for HTTPS", a)
+		}
+	}
+	for _, p := range c.TrustedProxies {
+		if net.ParseIP(p) == nil {
+			if _, _, err := net.ParseCIDR(p); err != nil {
+				v.add("http.trusted_proxies", "http.trusted_proxies: %q is neither an IP address nor a CIDR range such as \"10.0.0.0/8\"", p)
+			}
+		}
+	}
+	if c.PublicURL != "" {
+		u, err := url.Parse(c.PublicURL)
+		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+			v.add("http.public_url", "http.public_url: %q is not an absolute http(s) URL such as \"https://xmpp.example.org\"", c.PublicURL)
+		}
+	}
+	for _, o := range c.AllowedOrigins {
+		u, err := url.Parse(o)
+		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || (u.Path != "" && u.Path != "/") {
+			v.add("http.allowed_origins", "http.allowed_origins: %q is not an origin such as \"https://chat.example.org\"", o)
+		}
+	}
+	if c.BOSHMaxWait <= 0 {
+		v.add("http.bosh_max_wait", "http.bosh_max_wait: must be positive, got %s", c.BOSHMaxWait)
+	}
+	if c.BOSHMaxInactivity <= 0 {
+		v.add("http.bosh_max_inactivity", "http.bosh_max_inactivity: must be positive, got %s", c.BOSHMaxInactivity)
+	}
+	if c.BOSHMaxRequests < 1 {
+		v.add("http.bosh_max_requests", "http.bosh_max_requests: must be at least 1, got %d", c.BOSHMaxRequests)
 	}
 }
 

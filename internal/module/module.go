@@ -26,6 +26,7 @@ package module
 import (
 	"fmt"
 	"log/slog"
+	"net/http"
 	"time"
 
 	"github.com/ode-xmpp/ode/internal/router"
@@ -42,6 +43,23 @@ type Deps struct {
 	Log *slog.Logger
 	// Now returns the current time; tests may fix it.
 	Now func() time.Time
+	// HTTP is the server's HTTP listener, where modules add handlers
+	// (upload slots, APIs); nil when no [http] listener is configured.
+	HTTP HTTP
+}
+
+// HTTP is what modules see of the server's HTTP(S) listener
+// (internal/httpd). Handlers are added while modules register, before
+// the listener starts.
+type HTTP interface {
+	// Handle adds h for pattern (a net/http.ServeMux pattern such as
+	// "/upload/"). Handlers run behind the listener's limits, CORS and
+	// logging.
+	Handle(pattern string, h http.Handler)
+	// BaseURL is the public URL clients reach the listener at, without
+	// a trailing slash ("https://example.org:5443", or [http] public_url
+	// behind a reverse proxy).
+	BaseURL() string
 }
 
 // Module is a feature of the server.

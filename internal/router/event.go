@@ -27,6 +27,9 @@ const (
 	ClassFull
 	// ClassRemote is an address at another domain (federation).
 	ClassRemote
+	// ClassService is an address at one of the server's services on a
+	// sub-domain (upload.example.org): the service handles it.
+	ClassService
 )
 
 // ClassLocal is every class the server answers IQs for itself: the
@@ -46,6 +49,8 @@ func (c Class) String() string {
 		return "full"
 	case ClassRemote:
 		return "remote"
+	case ClassService:
+		return "service"
 	}
 	return "classes(" + strconv.Itoa(int(c)) + ")"
 }

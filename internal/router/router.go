@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/maphash"
+	"slices"
 	"log/slog"
 	"sync"
 	"time"
@@ -80,9 +81,60 @@ type Router struct {
 	iqs    map[iqKey]IQHandler // written before the listeners start
 	regErr error               // the first registration error
 
-	hooks   hooks
-	pending pendingIQs
-	remote  Remote
+	hooks    hooks
+	pending  pendingIQs
+	remote   Remote
+	services map[string]Service // written before the listeners start
+}
+
+// Service handles every stanza addressed to its domain (a sub-domain of a
+// hosted domain, such as upload.example.org or conference.example.org):
+// ev.Class is ClassService. It answers through the router (Route,
+// Bounce); what it does not handle it should bounce (service-unavailable
+// for IQ gets and sets).
+type Service func(ctx context.Context, ev *Event)
+
+// AddService makes domain one of the server's services, handled by h. It
+// is a registration error if domain is already hosted or a service.
+// Call it before the listeners start.
+func (r *Router) AddService(domain string, h Service) {
+	if r.domains[domain] || r.services[domain] != nil {
+		if r.regErr == nil {
+			r.regErr = fmt.Errorf("router: %s is already hosted or a service", domain)
+		}
+		return
+	}
+	if r.services == nil {
+		r.services = make(map[string]Service)
+	}
+	r.services[domain] = h
+}
+
+// Services returns the domains of the server's services, sorted (for
+// service discovery items, XEP-0030).
+func (r *Router) Services() []string {
+	out := make([]string, 0, len(r.services))
+	for d := range r.services {
+		out = append(out, d)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// Domains returns the hosted domains, the first one first.
+func (r *Router) Domains() []string {
+	if len(r.domains) == 0 {
+		return nil
+	}
+	out := make([]string, 0, len(r.domains))
+	out = append(out, r.first)
+	for d := range r.domains {
+		if d != r.first {
+			out = append(out, d)
+		}
+	}
+	slices.Sort(out[1:])
+	return out
 }
 
 // Remote carries stanzas to domains the server does not host (federation,
@@ -269,6 +321,8 @@ func (r *Router) classify(ctx context.Context, ev *Event) bool {
 	}
 	ev.To = dst
 	switch {
+	case r.services[dst.DomainString()] != nil:
+		ev.Class = ClassService
 	case !r.domains[dst.DomainString()]:
 		ev.Class = ClassRemote
 	case dst.IsDomain():
@@ -294,6 +348,8 @@ func (r *Router) route(ctx context.Context, ev *Event) {
 			return
 		}
 		r.remote.Send(ctx, ev.El)
+	case ClassService:
+		r.services[ev.To.DomainString()](ctx, ev)
 	case ClassServer:
 		r.routeToServer(ctx, ev)
 	case ClassSelf:
