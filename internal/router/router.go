@@ -13,8 +13,8 @@ import (
 	"errors"
 	"fmt"
 	"hash/maphash"
-	"slices"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
