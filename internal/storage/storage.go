@@ -94,6 +94,7 @@ type Store interface {
 	XMLStore
 	Blocklists
 	LastActivity
+	Uploads
 	// Close releases the store. No method may be called after Close.
 	Close() error
 }

@@ -206,6 +206,7 @@ func TestDeleteAccountLeavesNothing(t *testing.T) {
 	must(s.PutXML(ctx, local, domain, "vcard-temp", []byte("<vCard xmlns='vcard-temp'/>")))
 	must(s.Block(ctx, local, domain, []string{"example.com"}))
 	must(s.SetLastActivity(ctx, local, domain, time.Now(), ""))
+	must(s.ReserveUpload(ctx, storage.Upload{ID: "u1", Local: local, Domain: domain, Filename: "a.txt", Size: 1, Created: time.Now()}, storage.UploadQuota{}))
 
 	db := raw(t, path)
 	tables := func() map[string]int {

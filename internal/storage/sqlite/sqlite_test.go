@@ -47,6 +47,7 @@ func TestOffline(t *testing.T)       { storagetest.TestOffline(t, openTemp) }
 func TestXMLStore(t *testing.T)      { storagetest.TestXMLStore(t, openTemp) }
 func TestBlocklists(t *testing.T)    { storagetest.TestBlocklists(t, openTemp) }
 func TestLastActivity(t *testing.T)  { storagetest.TestLastActivity(t, openTemp) }
+func TestUploads(t *testing.T)       { storagetest.TestUploads(t, openTemp) }
 
 // raw opens the file with the driver directly, as an operator's sqlite3 would.
 func raw(t *testing.T, path string) *sql.DB {
