@@ -43,6 +43,9 @@ type Deps struct {
 	Log *slog.Logger
 	// Now returns the current time; tests may fix it.
 	Now func() time.Time
+	// DataDir is the server's data directory ([server] data_dir), where a
+	// module keeps files that are not in Store (uploaded files).
+	DataDir string
 	// HTTP is the server's HTTP listener, where modules add handlers
 	// (upload slots, APIs); nil when no [http] listener is configured.
 	HTTP HTTP
