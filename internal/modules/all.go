@@ -11,6 +11,7 @@ import (
 	"github.com/ode-xmpp/ode/internal/module"
 	"github.com/ode-xmpp/ode/internal/modules/blocking"
 	"github.com/ode-xmpp/ode/internal/modules/disco"
+	"github.com/ode-xmpp/ode/internal/modules/extdisco"
 	"github.com/ode-xmpp/ode/internal/modules/last"
 	"github.com/ode-xmpp/ode/internal/modules/offline"
 	"github.com/ode-xmpp/ode/internal/modules/ping"
@@ -36,6 +37,7 @@ var All = []module.Info{
 	vcard.Info,
 	private.Info,
 	blocking.Info,
+	extdisco.Info,
 	// disco hashes every identity and feature declared before it: keep it last.
 	disco.Info,
 }
