@@ -21,6 +21,8 @@ $python -c 'import aioxmpp' 2>/dev/null || need+=(python3-aioxmpp)
 # is the one the federation test can point at its own DNS server.
 command -v prosody >/dev/null && command -v prosodyctl >/dev/null || need+=(prosody)
 lua5.4 -e 'require "lunbound"' 2>/dev/null || need+=(lua-unbound)
+# coturn's turnserver and turnutils_uclient check XEP-0215 TURN credentials.
+command -v turnserver >/dev/null && command -v turnutils_uclient >/dev/null || need+=(coturn)
 
 # slixmpp 1.10.0 from bookworm-backports. Its dependencies (python3-aiodns,
 # python3-pyasn1, python3-pyasn1-modules) carry no versions, so bookworm's,
