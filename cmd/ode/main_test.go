@@ -165,7 +165,7 @@ func TestServeWithConfig(t *testing.T) {
 	dir := t.TempDir()
 	addr, direct := freePort(t), freePort(t)
 	cfg := filepath.Join(dir, "ode.toml")
-	conf := fmt.Sprintf("[server]\ndomains = [\"localhost\"]\ndata_dir = \"data\"\n[log]\nformat = \"json\"\n[c2s]\nlisten = [%q]\ndirect_tls = [%q]\n", addr, direct)
+	conf := fmt.Sprintf("[server]\ndomains = [\"localhost\"]\ndata_dir = \"data\"\n[log]\nformat = \"json\"\n[c2s]\nlisten = [%q]\ndirect_tls = [%q]\n[http]\nlisten = [%q]\n", addr, direct, freePort(t))
 	if err := os.WriteFile(cfg, []byte(conf), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -260,7 +260,7 @@ func TestOfflineMessagesSurviveKill(t *testing.T) {
 	dir := t.TempDir()
 	addr, direct := freePort(t), freePort(t)
 	cfg := filepath.Join(dir, "ode.toml")
-	conf := fmt.Sprintf("[server]\ndomains = [\"localhost\"]\ndata_dir = \"data\"\n[c2s]\nlisten = [%q]\ndirect_tls = [%q]\n", addr, direct)
+	conf := fmt.Sprintf("[server]\ndomains = [\"localhost\"]\ndata_dir = \"data\"\n[c2s]\nlisten = [%q]\ndirect_tls = [%q]\n[http]\nlisten = [%q]\n", addr, direct, freePort(t))
 	if err := os.WriteFile(cfg, []byte(conf), 0o600); err != nil {
 		t.Fatal(err)
 	}

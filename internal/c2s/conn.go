@@ -76,8 +76,14 @@ func newConn(s *Server, t transport.Transport, directTLS bool) *conn {
 // kill closes the connection at once, even under a blocked write.
 func (c *conn) kill() { c.t.Kill() }
 
-// secure reports whether the stream runs over TLS.
-func (c *conn) secure() bool { return c.t.TLS() != nil }
+// secure reports whether the stream runs over TLS (or, for a transport
+// that says so, over a connection a trusted proxy encrypted).
+func (c *conn) secure() bool {
+	if s, ok := c.t.(interface{ Secure() bool }); ok {
+		return s.Secure()
+	}
+	return c.t.TLS() != nil
+}
 
 // l returns the connection's current link to a queue.
 func (c *conn) l() *session.Link { return c.link.Load() }

@@ -16,11 +16,13 @@ import (
 
 	"github.com/ode-xmpp/ode/internal/c2s"
 	"github.com/ode-xmpp/ode/internal/config"
+	"github.com/ode-xmpp/ode/internal/httpd"
 	"github.com/ode-xmpp/ode/internal/module"
 	"github.com/ode-xmpp/ode/internal/modules"
 	"github.com/ode-xmpp/ode/internal/router"
 	"github.com/ode-xmpp/ode/internal/s2s"
 	"github.com/ode-xmpp/ode/internal/storage/sqlite"
+	"github.com/ode-xmpp/ode/internal/transport"
 )
 
 // Server is a running ode instance.
@@ -32,6 +34,8 @@ type Server struct {
 	modules []module.Module
 	c2s     *c2s.Server
 	s2s     *s2s.Manager
+	http    *httpd.Server
+	tls     *tls.Config
 
 	mu   sync.Mutex
 	lns  []listener
@@ -43,6 +47,7 @@ type listener struct {
 	ln        net.Listener
 	directTLS bool
 	s2s       bool
+	http      bool
 }
 
 // Start opens the store, prepares TLS and starts every listener. On error
@@ -65,13 +70,33 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, e
 	}
 	s := &Server{cfg: cfg, log: log, store: store, errs: make(chan error, 8)}
 	s.router = router.New(cfg.Server.Domains, log.With("component", "router"))
-	s.modules, err = modules.Start(module.Deps{Store: store, Router: s.router, Log: log, Now: time.Now}, cfg)
+	s.tls = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	deps := module.Deps{Store: store, Router: s.router, Log: log, Now: time.Now, DataDir: cfg.Server.DataDir}
+	if len(cfg.HTTP.Listen)+len(cfg.HTTP.ListenPlain) > 0 {
+		hc := httpd.Config{
+			Domains:        cfg.Server.Domains,
+			PublicURL:      cfg.HTTP.PublicURL,
+			TrustedProxies: cfg.HTTP.TrustedProxies,
+			AllowedOrigins: cfg.HTTP.AllowedOrigins,
+			Stream:         transport.Options{MaxElementBytes: cfg.C2S.MaxStanzaBytes, WriteTimeout: 30 * time.Second},
+			Log:            log.With("component", "http"),
+		}
+		if cfg.HTTP.WebSocket {
+			hc.ServeStream = func(t transport.Transport) { s.c2s.ServeTransport(t) }
+		}
+		if s.http, err = httpd.New(hc); err != nil {
+			store.Close()
+			return nil, fmt.Errorf("server: %w", err)
+		}
+		deps.HTTP = s.http
+	}
+	s.modules, err = modules.Start(deps, cfg)
 	if err != nil {
 		store.Close()
 		return nil, fmt.Errorf("server: %w", err)
 	}
 	s.c2s = c2s.NewServer(c2s.Config{
-		TLS:                  &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12},
+		TLS:                  s.tls,
 		RequireTLS:           cfg.C2S.RequireTLS,
 		MaxStanzaBytes:       cfg.C2S.MaxStanzaBytes,
 		AuthTimeout:          time.Duration(cfg.C2S.AuthTimeout),
@@ -124,6 +149,19 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, e
 			}
 		}
 	}
+	if s.http != nil {
+		for _, l := range []struct {
+			addrs []string
+			tls   bool
+		}{{cfg.HTTP.Listen, true}, {cfg.HTTP.ListenPlain, false}} {
+			for _, a := range l.addrs {
+				if err := s.listenHTTP(a, l.tls); err != nil {
+					s.Shutdown(context.Background())
+					return nil, err
+				}
+			}
+		}
+	}
 	log.Info("ode started", "domains", cfg.Server.Domains, "data_dir", cfg.Server.DataDir)
 	return s, nil
 }
@@ -147,7 +185,7 @@ func (s *Server) listen(addr string, directTLS, isS2S bool) error {
 		return fmt.Errorf("server: %s listen on %s: %w", component, addr, err)
 	}
 	s.mu.Lock()
-	s.lns = append(s.lns, listener{ln, directTLS, isS2S})
+	s.lns = append(s.lns, listener{ln: ln, directTLS: directTLS, s2s: isS2S})
 	s.mu.Unlock()
 	s.log.Info("listening", "component", component, "addr", ln.Addr().String(), "direct_tls", directTLS)
 	s.wg.Add(1)
@@ -165,6 +203,49 @@ func (s *Server) listen(addr string, directTLS, isS2S bool) error {
 	}()
 	return nil
 }
+
+func (s *Server) listenHTTP(addr string, useTLS bool) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("server: http listen on %s: %w", addr, err)
+	}
+	s.mu.Lock()
+	s.lns = append(s.lns, listener{ln: ln, directTLS: useTLS, http: true})
+	s.mu.Unlock()
+	s.log.Info("listening", "component", "http", "addr", ln.Addr().String(), "tls", useTLS)
+	var tc *tls.Config
+	if useTLS {
+		tc = s.tls
+	}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		if err := s.http.Serve(ln, tc); err != nil {
+			s.errs <- err
+		}
+	}()
+	return nil
+}
+
+// HTTPAddrs returns the HTTP listeners' addresses: HTTPS ones, then
+// plain ones.
+func (s *Server) HTTPAddrs() (https, plain []net.Addr) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, l := range s.lns {
+		switch {
+		case !l.http:
+		case l.directTLS:
+			https = append(https, l.ln.Addr())
+		default:
+			plain = append(plain, l.ln.Addr())
+		}
+	}
+	return https, plain
+}
+
+// HTTP returns the HTTP listener, or nil when none is configured.
+func (s *Server) HTTP() *httpd.Server { return s.http }
 
 // S2SAddrs returns the s2s listeners' addresses: STARTTLS ones then
 // direct TLS.
@@ -191,7 +272,7 @@ func (s *Server) Addrs() (starttls, directTLS []net.Addr) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, l := range s.lns {
-		if l.s2s {
+		if l.s2s || l.http {
 			continue
 		}
 		if l.directTLS {
@@ -218,6 +299,11 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	var err error
 	if s.c2s != nil {
 		err = s.c2s.Shutdown(ctx)
+	}
+	// After c2s, which ended the WebSocket streams: the requests in
+	// flight.
+	if s.http != nil {
+		err = errors.Join(err, s.http.Shutdown(ctx))
 	}
 	// After c2s: the unavailable presence of the sessions that ended is
 	// flushed to remote contacts.

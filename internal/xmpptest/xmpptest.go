@@ -32,6 +32,9 @@ type Server struct {
 	// S2SAddr is the server-to-server listener (STARTTLS), when
 	// federation is on.
 	S2SAddr string
+	// HTTPAddr is the HTTPS listener (WebSocket, BOSH, host-meta,
+	// upload), when there is one.
+	HTTPAddr string
 	// CA signed the server's certificate; CAFile is its PEM file.
 	CA     *CA
 	CAFile string
@@ -62,6 +65,7 @@ func StartWithCA(t testing.TB, ca *CA, edit func(*config.Config)) *Server {
 	cfg.C2S.Listen = []string{"127.0.0.1:0"}
 	cfg.C2S.DirectTLS = []string{"127.0.0.1:0"}
 	cfg.S2S.Listen = []string{"127.0.0.1:0"}
+	cfg.HTTP.Listen = []string{"127.0.0.1:0"}
 	cfg.S2S.ConnectTimeout = config.Duration(10 * time.Second)
 	if edit != nil {
 		edit(&cfg)
@@ -102,6 +106,9 @@ func StartWithCA(t testing.TB, ca *CA, edit func(*config.Config)) *Server {
 	}
 	if st, _ := srv.S2SAddrs(); len(st) > 0 {
 		s.S2SAddr = st[0].String()
+	}
+	if hs, _ := srv.HTTPAddrs(); len(hs) > 0 {
+		s.HTTPAddr = hs[0].String()
 	}
 	return s
 }
