@@ -57,7 +57,8 @@ func (s *Server) websocket(w http.ResponseWriter, r *http.Request) {
 
 // keepAlive pings the WebSocket streams that have been silent for
 // KeepAlive, so that dead connections are found and NATs keep the
-// mapping; a ping runs in its own goroutine only while it waits.
+// mapping (a ping runs in its own goroutine only while it waits), and
+// kills those whose write is stuck past the write timeout.
 func (s *Server) keepAlive() {
 	defer s.loop.Done()
 	tick := time.NewTicker(s.cfg.KeepAlive / 2)
@@ -69,13 +70,20 @@ func (s *Server) keepAlive() {
 		case <-tick.C:
 		}
 		s.mu.Lock()
-		var idle []*transport.WebSocket
+		var idle, stuck []*transport.WebSocket
 		for t := range s.ws {
-			if t.Idle() >= s.cfg.KeepAlive {
+			switch {
+			case t.Stuck():
+				stuck = append(stuck, t)
+			case t.Idle() >= s.cfg.KeepAlive:
 				idle = append(idle, t)
 			}
 		}
 		s.mu.Unlock()
+		for _, t := range stuck {
+			s.cfg.Log.Warn("websocket write timed out, closing", "remote", t.RemoteAddr().String())
+			t.Kill()
+		}
 		for _, t := range idle {
 			go func() {
 				ctx, cancel := context.WithTimeout(context.Background(), s.cfg.KeepAlive/2)

@@ -155,7 +155,7 @@ func (w *wsClient) bind(res string) jid.JID {
 	return j
 }
 
-func startHTTP(t *testing.T, edit func(*config.Config)) *xmpptest.Server {
+func startHTTP(t testing.TB, edit func(*config.Config)) *xmpptest.Server {
 	t.Helper()
 	srv := xmpptest.Start(t, edit)
 	if srv.HTTPAddr == "" {

@@ -46,6 +46,7 @@ type WebSocket struct {
 	secure       bool
 	started      bool         // the virtual stream header was parsed
 	lastRead     atomic.Int64 // Unix nanoseconds of the last message read
+	writeStart   atomic.Int64 // Unix nanoseconds when the Write in progress began, 0 when none
 
 	mu  sync.Mutex // serialises Write
 	buf []byte     // Write's message buffer
@@ -276,12 +277,12 @@ func (t *WebSocket) AppendClose(dst []byte) []byte {
 func (t *WebSocket) Write(p []byte) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	// No context deadline per write (it costs four allocations a
+	// message): the listener's keepalive loop kills a stream whose write
+	// is stuck past the write timeout (Stuck).
 	ctx := context.Background()
-	if t.writeTimeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, t.writeTimeout)
-		defer cancel()
-	}
+	t.writeStart.Store(time.Now().UnixNano())
+	defer t.writeStart.Store(0)
 	for len(p) > 0 {
 		el, rest, err := nextElement(p)
 		if err != nil {
@@ -320,6 +321,13 @@ func (t *WebSocket) RemoteAddr() net.Addr { return t.remote }
 // Idle returns how long ago the client sent its last message, for
 // keepalive pings.
 func (t *WebSocket) Idle() time.Duration { return time.Since(time.Unix(0, t.lastRead.Load())) }
+
+// Stuck reports whether a Write has been blocked for longer than the
+// write timeout (a client that stopped reading).
+func (t *WebSocket) Stuck() bool {
+	start := t.writeStart.Load()
+	return t.writeTimeout > 0 && start != 0 && time.Since(time.Unix(0, start)) > t.writeTimeout
+}
 
 // Ping sends a WebSocket ping and waits for the pong, within ctx; a
 // connection that does not answer is killed.
