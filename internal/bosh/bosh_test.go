@@ -1,0 +1,122 @@
+package bosh_test
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/ode-xmpp/ode/internal/bosh"
+	"github.com/ode-xmpp/ode/stanza"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+func TestSessionCreation(t *testing.T) {
+	e := start(t, nil)
+	_, resp := e.newClient(t, domain, "")
+	want := map[string]string{
+		"wait": "5", "requests": "2", "hold": "1", "inactivity": "5", "polling": "2", "maxpause": "120",
+		"ver": "1.11", "from": domain, "secure": "true",
+	}
+	for k, v := range want {
+		if got := resp.Attribute(k); got != v {
+			t.Errorf("%s = %q, want %q", k, got, v)
+		}
+	}
+	if resp.Attribute("sid") == "" || resp.Attribute("authid") == "" {
+		t.Errorf("no sid or authid: %s", resp)
+	}
+	if v, _ := resp.LookupAttr(bosh.NSXBOSH, "version"); v != "1.0" {
+		t.Errorf("xmpp:version = %q", v)
+	}
+	if v, _ := resp.LookupAttr(bosh.NSXBOSH, "restartlogic"); v != "true" {
+		t.Errorf("xmpp:restartlogic = %q", v)
+	}
+	f := resp.Child("http://etherx.jabber.org/streams", "features")
+	if f == nil || f.Child("urn:ietf:params:xml:ns:xmpp-sasl", "mechanisms") == nil {
+		t.Fatalf("no SASL features in the creation response: %s", resp)
+	}
+}
+
+func TestLoginAndChat(t *testing.T) {
+	e := start(t, nil)
+	alice := e.addUser(t, "alice")
+	bob := e.addUser(t, "bob")
+	c, _ := e.newClient(t, domain, "")
+	aj := c.login("alice")
+	if aj.Bare() != alice.Bare() || aj.Resource() != "web" {
+		t.Fatalf("bound %s", aj)
+	}
+	tc := e.dialTCP(t, bob)
+
+	// TCP → BOSH.
+	for i := range 5 {
+		if err := tc.Send(message(aj, fmt.Sprint("t", i), fmt.Sprint("hello ", i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range 5 {
+		m := c.expect(stanza.NSClient, "message")
+		if got := m.Child("", "body").Text(); got != fmt.Sprint("hello ", i) {
+			t.Fatalf("message %d: %s", i, m)
+		}
+		if m.Attribute("from") != tc.JID().String() {
+			t.Errorf("from %q", m.Attribute("from"))
+		}
+	}
+	// BOSH → TCP.
+	for i := range 5 {
+		c.send("", fmt.Sprintf("<message to='%s' id='b%d' type='chat' xmlns='jabber:client'><body>hi %d</body></message>", tc.JID(), i, i))
+	}
+	for i := range 5 {
+		m := recvTCP(t, tc)
+		if got := m.Child("", "body").Text(); got != fmt.Sprint("hi ", i) {
+			t.Fatalf("message %d: %s", i, m)
+		}
+		if m.Attribute("from") != aj.String() {
+			t.Errorf("from %q", m.Attribute("from"))
+		}
+	}
+	// A stanza without xmlns inherits httpbind: taken as jabber:client.
+	c.send("", fmt.Sprintf("<message to='%s' id='n1' type='chat'><body>no ns</body></message>", tc.JID()))
+	if m := recvTCP(t, tc); m.Child("", "body").Text() != "no ns" {
+		t.Fatalf("got %s", m)
+	}
+
+	// Terminate with a payload: it is delivered, the session ends.
+	c.send(" type='terminate'", fmt.Sprintf("<message to='%s' id='last' type='chat' xmlns='jabber:client'><body>bye</body></message>", tc.JID()))
+	if m := recvTCP(t, tc); m.Child("", "body").Text() != "bye" {
+		t.Fatalf("got %s", m)
+	}
+	select {
+	case el := <-c.terminated:
+		if el.Attribute("condition") != "" {
+			t.Errorf("terminate: %s", el)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no terminate response")
+	}
+	waitFor(t, func() bool { return e.bosh.Count() == 0 && e.c2s.Count() == 1 })
+	// The sid is gone.
+	status, b := e.post(t, fmt.Sprintf("<body rid='%d' sid='%s' xmlns='%s'/>", c.rid, c.sid, bosh.NS))
+	if status != 404 || !strings.Contains(b, "item-not-found") {
+		t.Errorf("after terminate: %d %s", status, b)
+	}
+}
+
+// waitFor polls cond with a deadline.
+func waitFor(t testing.TB, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not reached")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
