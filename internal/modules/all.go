@@ -19,6 +19,7 @@ import (
 	"github.com/ode-xmpp/ode/internal/modules/register"
 	"github.com/ode-xmpp/ode/internal/modules/roster"
 	entitytime "github.com/ode-xmpp/ode/internal/modules/time"
+	"github.com/ode-xmpp/ode/internal/modules/upload"
 	"github.com/ode-xmpp/ode/internal/modules/vcard"
 	"github.com/ode-xmpp/ode/internal/modules/version"
 )
@@ -38,6 +39,7 @@ var All = []module.Info{
 	private.Info,
 	blocking.Info,
 	extdisco.Info,
+	upload.Info,
 	// disco hashes every identity and feature declared before it: keep it last.
 	disco.Info,
 }

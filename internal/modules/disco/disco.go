@@ -4,7 +4,8 @@
 //
 // To a hosted domain, disco#info (§3.1) returns the identity server/im
 // "ode" and the identities and features the other modules declared on the
-// router, and disco#items (§4.1) an empty list. To an account's bare JID
+// router, and disco#items (§4.1) the router's services on sub-domains of
+// the domain (upload.example.org). To an account's bare JID
 // the server answers on the account's behalf (§3.1): the identity
 // account/registered, but only to the account itself and to entities with a
 // presence subscription to it; anyone else gets service-unavailable, as for
@@ -141,7 +142,16 @@ func (m *Module) items(ctx context.Context, ev *router.Event) (*xmlstream.Elemen
 	to, from := ev.To, ev.From
 	node := iq.FirstChild().Attribute("node")
 	if node == "" {
-		return query(stanza.NSDiscoItems, ""), nil
+		q := query(stanza.NSDiscoItems, "")
+		if to.IsDomain() {
+			// The services on the domain's sub-domains (upload.example.org).
+			for _, s := range m.r.Services() {
+				if strings.HasSuffix(s, "."+to.DomainString()) {
+					q.Append(xmlstream.NewElement(stanza.NSDiscoItems, "item").SetAttr("jid", s))
+				}
+			}
+		}
+		return q, nil
 	}
 	if !to.IsDomain() {
 		// §8 rule 2: an empty list unless the requester may know the

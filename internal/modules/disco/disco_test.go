@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/ode-xmpp/ode/client"
+	"github.com/ode-xmpp/ode/internal/config"
 	"github.com/ode-xmpp/ode/internal/modules/disco"
 	"github.com/ode-xmpp/ode/internal/router"
 	"github.com/ode-xmpp/ode/internal/storage"
@@ -148,6 +149,8 @@ func TestCapsStreamFeature(t *testing.T) {
 	}
 }
 
+// TestServerItems: the domain's items are the services on its
+// sub-domains (the upload service; none when it is disabled).
 func TestServerItems(t *testing.T) {
 	srv := xmpptest.Start(t, nil)
 	c := srv.Dial(t, srv.AddUser(t, "juliet", "balcony"), "balcony")
@@ -155,11 +158,21 @@ func TestServerItems(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if q.FirstChild() != nil {
-		t.Errorf("items %s, want none", q)
+	var items []string
+	for _, it := range q.ChildrenNS(stanza.NSDiscoItems) {
+		items = append(items, it.Attribute("jid"))
+	}
+	if !slices.Equal(items, []string{"upload.localhost"}) {
+		t.Errorf("items %s, want upload.localhost", q)
 	}
 	_, err = discoIQ(t, c, stanza.NSDiscoItems, srv.Domain, "urn:example:unknown")
 	wantCondition(t, err, stanza.ItemNotFound)
+
+	srv = xmpptest.Start(t, func(c *config.Config) { c.Modules.Disabled = []string{"upload"} })
+	c = srv.Dial(t, srv.AddUser(t, "juliet", "balcony"), "balcony")
+	if q, err = discoIQ(t, c, stanza.NSDiscoItems, srv.Domain, ""); err != nil || q.FirstChild() != nil {
+		t.Errorf("items without the upload module: %v, %v; want none", q, err)
+	}
 }
 
 // TestAccountInfo: the server answers for accounts, but only to the account
