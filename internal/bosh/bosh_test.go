@@ -9,6 +9,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/ode-xmpp/ode/internal/bosh"
+	"github.com/ode-xmpp/ode/internal/session"
 	"github.com/ode-xmpp/ode/stanza"
 )
 
@@ -118,5 +119,69 @@ func waitFor(t testing.TB, cond func() bool) {
 			t.Fatal("condition not reached")
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestResumeAfterInactivity: a stream-managed session whose BOSH client
+// stops making requests (responses in flight lost) is detached when the
+// BOSH session becomes inactive, and resumed on a new BOSH session: each
+// message arrives exactly once.
+func TestResumeAfterInactivity(t *testing.T) {
+	e := start(t, func(c *bosh.Config) { c.MaxInactivity = time.Second; c.MaxWait = time.Second })
+	e.addUser(t, "alice")
+	bob := e.addUser(t, "bob")
+	c, _ := e.newClient(t, domain, "")
+	aj := c.login("alice")
+	tc := e.dialTCP(t, bob)
+	c.send("", "<enable xmlns='urn:xmpp:sm:3' resume='true'/>")
+	en := c.expect(session.NSSM, "enabled")
+	previd := en.Attribute("id")
+	if previd == "" || en.Attribute("resume") != "true" {
+		t.Fatalf("enabled: %s", en)
+	}
+
+	seen := map[string]int{}
+	sendN := func(from, to int) {
+		for i := from; i < to; i++ {
+			if err := tc.Send(message(aj, fmt.Sprint("m", i), fmt.Sprint(i))); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	sendN(0, 10)
+	for range 10 {
+		seen[c.expect(stanza.NSClient, "message").Attribute("id")]++
+	}
+	// The client vanishes: whatever is in flight is lost.
+	sendN(10, 20)
+	c.stop()
+	c.mu.Lock()
+	h := c.h
+	c.mu.Unlock()
+	for len(c.inbox) > 0 {
+		if m := <-c.inbox; m.Name.Local == "message" {
+			seen[m.Attribute("id")]++
+		}
+	}
+	waitFor(t, func() bool { return e.bosh.Count() == 0 })
+	sendN(20, 30)
+
+	c2, _ := e.newClient(t, domain, "")
+	c2.authenticate("alice")
+	c2.send("", fmt.Sprintf("<resume xmlns='urn:xmpp:sm:3' previd='%s' h='%d'/>", previd, h))
+	c2.expect(session.NSSM, "resumed")
+	for len(seen) < 30 {
+		m := c2.expect(stanza.NSClient, "message")
+		seen[m.Attribute("id")]++
+	}
+	for id, n := range seen {
+		if n != 1 {
+			t.Errorf("message %s received %d times", id, n)
+		}
+	}
+	// Nothing more arrives.
+	c2.send("", fmt.Sprintf("<iq type='get' id='ping' xmlns='jabber:client'><ping xmlns='urn:xmpp:ping'/></iq>"))
+	if el := c2.expect(stanza.NSClient, "iq"); el.Attribute("id") != "ping" {
+		t.Fatalf("got %s", el)
 	}
 }

@@ -1,7 +1,6 @@
 package bosh_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/base64"
 	"fmt"
@@ -11,7 +10,6 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -161,7 +159,7 @@ type boshClient struct {
 	next        uint64 // the rid whose response is processed next
 	resps       map[uint64]*xmlstream.Element
 	outstanding int
-	stopped     bool // no more requests; responses are dropped
+	stopped     bool     // no more requests; responses are dropped
 	queue       []string // payloads waiting for a free request
 	h           uint32
 	sm          bool
@@ -269,6 +267,7 @@ func (c *boshClient) process() {
 				continue
 			case ch.Name.Space == session.NSSM && ch.Name.Local == "enabled":
 				c.sm = true
+				c.h = 0
 			}
 			select {
 			case c.inbox <- ch:
@@ -312,9 +311,8 @@ func (c *boshClient) expect(space, local string) *xmlstream.Element {
 	return nil
 }
 
-// login authenticates with PLAIN, restarts the stream and binds a
-// resource; it returns the bound JID.
-func (c *boshClient) login(user string) jid.JID {
+// authenticate authenticates with PLAIN and restarts the stream.
+func (c *boshClient) authenticate(user string) {
 	c.t.Helper()
 	c.start()
 	auth := base64.StdEncoding.EncodeToString([]byte("\x00" + user + "\x00secret"))
@@ -325,6 +323,13 @@ func (c *boshClient) login(user string) jid.JID {
 	if f.Child("urn:ietf:params:xml:ns:xmpp-bind", "bind") == nil {
 		c.t.Fatalf("no bind feature after the restart: %s", f)
 	}
+}
+
+// login authenticates, restarts the stream and binds a resource; it
+// returns the bound JID.
+func (c *boshClient) login(user string) jid.JID {
+	c.t.Helper()
+	c.authenticate(user)
 	c.send("", "<iq type='set' id='bind1' xmlns='jabber:client'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>web</resource></bind></iq>")
 	res := c.expect(stanza.NSClient, "iq")
 	j, err := jid.Parse(res.Child("", "bind").Child("", "jid").Text())
@@ -355,6 +360,3 @@ func recvTCP(t testing.TB, c *client.Client) *xmlstream.Element {
 		}
 	}
 }
-
-var _ = bytes.Equal
-var _ = strconv.Itoa
