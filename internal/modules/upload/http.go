@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/ode-xmpp/ode/internal/storage"
 )
@@ -107,6 +108,12 @@ func (m *Module) put(w http.ResponseWriter, r *http.Request, u storage.Upload) {
 			http.Error(w, "Content-Type differs from the slot's", http.StatusBadRequest)
 			return
 		}
+	}
+	// The listener has no read timeout (uploads are large): a PUT may take
+	// as long as its never-filled slot is kept.
+	if err := http.NewResponseController(w).SetReadDeadline(time.Now().Add(putGrace)); err != nil && !errors.Is(err, http.ErrNotSupported) {
+		m.internalError(w, r, "receive", err)
+		return
 	}
 	tmp, err := m.receive(http.MaxBytesReader(w, r.Body, u.Size), u)
 	if err != nil {
