@@ -1,7 +1,9 @@
 package httpd
 
 import (
+	"bufio"
 	"context"
+	"net"
 	"net/http"
 	"time"
 
@@ -11,13 +13,14 @@ import (
 )
 
 // websocket upgrades a request to an XMPP stream over WebSocket (RFC
-// 7395 §3) and runs it until it ends.
+// 7395 §3) and starts it.
 func (s *Server) websocket(w http.ResponseWriter, r *http.Request) {
 	if !s.OriginAllowed(r.Header.Get("Origin")) {
 		http.Error(w, "origin not allowed", http.StatusForbidden)
 		return
 	}
-	c, err := websocket.Accept(w, r, &websocket.AcceptOptions{
+	hj := &smallBuffers{ResponseWriter: w}
+	c, err := websocket.Accept(hj, r, &websocket.AcceptOptions{
 		Subprotocols: []string{transport.WebSocketProtocol},
 		// The Origin was checked above: any origin may be allowed, as
 		// the credentials travel in SASL, not in a cookie.
@@ -38,6 +41,7 @@ func (s *Server) websocket(w http.ResponseWriter, r *http.Request) {
 		TLS:        r.TLS,
 		Secure:     Secure(r),
 		RemoteAddr: RemoteAddr(r),
+		Idle:       hj.idle,
 	})
 	s.mu.Lock()
 	if s.closing {
@@ -47,12 +51,51 @@ func (s *Server) websocket(w http.ResponseWriter, r *http.Request) {
 	}
 	s.ws[t] = struct{}{}
 	s.mu.Unlock()
-	defer func() {
-		s.mu.Lock()
-		delete(s.ws, t)
-		s.mu.Unlock()
+	// The stream runs on a goroutine of its own and this handler
+	// returns: the connection is hijacked, and net/http then lets go of
+	// the request, its headers and its goroutine's stack (about 12 KiB
+	// of an idle session).
+	go func() {
+		defer func() {
+			s.mu.Lock()
+			delete(s.ws, t)
+			s.mu.Unlock()
+		}()
+		s.cfg.ServeStream(t)
 	}()
-	s.cfg.ServeStream(t)
+}
+
+// smallBuffers hijacks the connection with 1 KiB buffers instead of
+// net/http's 4 KiB ones: the WebSocket library keeps them for the
+// connection's life, and an idle XMPP session needs neither (its own
+// parser buffers what it reads). Bytes net/http already buffered are
+// kept.
+type smallBuffers struct {
+	http.ResponseWriter
+	idle *transport.Idle // set by Hijack unless net/http had buffered bytes
+}
+
+// wsBufferSize is the size of a WebSocket connection's read and write
+// buffers; a larger frame is read and written through them.
+const wsBufferSize = 1024
+
+func (w *smallBuffers) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	nc, brw, err := http.NewResponseController(w.ResponseWriter).Hijack()
+	if err != nil {
+		return nil, nil, err
+	}
+	br := brw.Reader
+	if br.Buffered() == 0 {
+		wc := transport.NewWaitConn(nc)
+		br = bufio.NewReaderSize(wc, wsBufferSize)
+		w.idle = &transport.Idle{Conn: wc, Buf: br}
+		nc = wc
+	}
+	if err := brw.Writer.Flush(); err != nil {
+		nc.Close()
+		return nil, nil, err
+	}
+	return nc, bufio.NewReadWriter(br, bufio.NewWriterSize(nc, wsBufferSize)), nil
 }
 
 // keepAlive pings the WebSocket streams that have been silent for

@@ -387,3 +387,26 @@ func TestHostMeta(t *testing.T) {
 		t.Errorf("preflight: %s %v", resp.Status, resp.Header)
 	}
 }
+
+// TestWebSocketShutdown: an idle stream gets system-shutdown, <close/>
+// and a WebSocket close frame with a normal closure.
+func TestWebSocketShutdown(t *testing.T) {
+	srv := startHTTP(t, nil)
+	w := newWS(t, srv)
+	w.login("alice", "pw")
+	aliceJID := w.bind("web")
+	done := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		done <- srv.Shutdown(ctx)
+	}()
+	w.expectStreamError(t, "system-shutdown")
+	if _, _, err := w.c.Read(t.Context()); websocket.CloseStatus(err) != websocket.StatusNormalClosure {
+		t.Errorf("after <close/>: %v, want a normal closure", err)
+	}
+	if err := <-done; err != nil {
+		t.Errorf("shutdown: %v", err)
+	}
+	_ = aliceJID
+}

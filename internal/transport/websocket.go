@@ -44,9 +44,16 @@ type WebSocket struct {
 	tlsState     *tls.ConnectionState
 	remote       net.Addr
 	secure       bool
-	started      bool         // the virtual stream header was parsed
-	lastRead     atomic.Int64 // Unix nanoseconds of the last message read
-	writeStart   atomic.Int64 // Unix nanoseconds when the Write in progress began, 0 when none
+	idle         *Idle
+	started      bool
+	// rmu is held by the reader goroutine inside ReadOpen and Next: the
+	// library's close handshake reads too, so it runs under rmu (from
+	// Close when no read is in progress, else from the reader, which
+	// Close interrupts).
+	rmu        sync.Mutex
+	closing    atomic.Bool  // the virtual stream header was parsed
+	lastRead   atomic.Int64 // Unix nanoseconds of the last message read
+	writeStart atomic.Int64 // Unix nanoseconds when the Write in progress began, 0 when none
 
 	mu  sync.Mutex // serialises Write
 	buf []byte     // Write's message buffer
@@ -65,13 +72,65 @@ type WebSocketOptions struct {
 	Secure bool
 	// RemoteAddr is the client's address (as a trusted proxy tells it).
 	RemoteAddr net.Addr
+	// Idle, if set, is the connection under the WebSocket library's read
+	// buffer: between messages the reader waits on it (a shallow call,
+	// so that the runtime can shrink an idle stream's goroutine stack)
+	// before asking the library for the next message.
+	Idle *Idle
+}
+
+// Idle is the connection under a WebSocket library's read buffer Buf
+// (Conn is what Buf reads), so that the stream's reader can wait for the
+// next frame without being deep in the library.
+type Idle struct {
+	Conn *WaitConn
+	Buf  interface{ Buffered() int }
+}
+
+// WaitConn is a connection whose reader can wait for data (Wait)
+// without taking it from the next Read.
+type WaitConn struct {
+	net.Conn
+	mu   sync.Mutex
+	b    [1]byte
+	have bool
+}
+
+// NewWaitConn returns nc with Wait.
+func NewWaitConn(nc net.Conn) *WaitConn { return &WaitConn{Conn: nc} }
+
+// Read reads, first the byte Wait read, if any.
+func (c *WaitConn) Read(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.have && len(p) > 0 {
+		p[0] = c.b[0]
+		c.have = false
+		return 1, nil
+	}
+	return c.Conn.Read(p)
+}
+
+// Wait blocks until there is something to read, or an error.
+func (c *WaitConn) Wait() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.have {
+		return nil
+	}
+	n, err := c.Conn.Read(c.b[:])
+	if n == 1 {
+		c.have = true
+		return nil
+	}
+	return err
 }
 
 // NewWebSocket returns the transport of the stream on c, whose
 // subprotocol must be "xmpp".
 func NewWebSocket(c *websocket.Conn, opts WebSocketOptions) *WebSocket {
 	t := &WebSocket{c: c, writeTimeout: opts.WriteTimeout, tlsState: opts.TLS, remote: opts.RemoteAddr,
-		secure: opts.Secure || opts.TLS != nil}
+		secure: opts.Secure || opts.TLS != nil, idle: opts.Idle}
 	limit := opts.MaxElementBytes
 	if limit <= 0 {
 		limit = 1 << 20
@@ -127,6 +186,22 @@ func (r *wsReader) Read(p []byte) (int, error) {
 			}
 			return n, err
 		}
+		if r.t.closing.Load() {
+			return 0, r.t.closeHandshake()
+		}
+		if idle := r.t.idle; idle != nil && r.deadline.IsZero() && idle.Buf.Buffered() == 0 {
+			// Wait for the next frame here rather than deep in the
+			// library.
+			if err := idle.Conn.Wait(); err != nil {
+				if r.t.closing.Load() {
+					return 0, r.t.closeHandshake()
+				}
+				return 0, wsReadError(context.Background(), err)
+			}
+			if r.t.closing.Load() {
+				return 0, r.t.closeHandshake()
+			}
+		}
 		// The message's context lives as long as its reader: past a
 		// deadline, the library closes the connection.
 		r.ctx, r.cancel = context.Background(), func() {}
@@ -137,6 +212,9 @@ func (r *wsReader) Read(p []byte) (int, error) {
 		if err != nil {
 			err = wsReadError(r.ctx, err)
 			r.endMessage()
+			if r.t.closing.Load() {
+				return 0, r.t.closeHandshake()
+			}
 			return 0, err
 		}
 		r.t.lastRead.Store(time.Now().UnixNano())
@@ -201,6 +279,8 @@ func (deadlineError) Is(target error) bool {
 
 // ReadOpen reads the client's <open/> (RFC 7395 §3.4).
 func (t *WebSocket) ReadOpen() (Open, error) {
+	t.rmu.Lock()
+	defer t.rmu.Unlock()
 	if !t.started {
 		// The virtual stream header: no message is read for it.
 		t.started = true
@@ -222,6 +302,8 @@ func (t *WebSocket) ReadOpen() (Open, error) {
 
 // Next returns the next element; <close/> ends the stream.
 func (t *WebSocket) Next() (*xmlstream.Element, error) {
+	t.rmu.Lock()
+	defer t.rmu.Unlock()
 	e, err := t.r.Next()
 	if err != nil {
 		return nil, err
@@ -302,7 +384,33 @@ func (t *WebSocket) Write(p []byte) error {
 
 // Close closes the WebSocket with a normal closure after the last Write.
 func (t *WebSocket) Close() {
+	if !t.closing.CompareAndSwap(false, true) {
+		return
+	}
+	if t.rmu.TryLock() {
+		// No read in progress: the close handshake may read.
+		go func() {
+			defer t.rmu.Unlock()
+			_ = t.c.Close(websocket.StatusNormalClosure, "")
+		}()
+		return
+	}
+	// The reader is waiting: wake it, and it runs the handshake.
+	if t.idle != nil {
+		_ = t.idle.Conn.SetReadDeadline(time.Now())
+		return
+	}
 	go func() { _ = t.c.Close(websocket.StatusNormalClosure, "") }()
+}
+
+// closeHandshake closes the WebSocket from the reader goroutine, after
+// Close woke it, and returns io.EOF for the read in progress.
+func (t *WebSocket) closeHandshake() error {
+	if t.idle != nil {
+		_ = t.idle.Conn.SetReadDeadline(time.Time{})
+	}
+	_ = t.c.Close(websocket.StatusNormalClosure, "")
+	return io.EOF
 }
 
 // Kill closes the connection at once.

@@ -3,10 +3,12 @@
 // child process (itself, re-executed), so the figures are the server's
 // alone.
 //
-//	go run ./internal/tools/idlemem -n 5000 [-sm]
+//	go run ./internal/tools/idlemem -n 5000 [-sm] [-ws]
 //
 // With -sm every session enables XEP-0198 stream management with
-// resumption after binding, as mobile clients do.
+// resumption after binding, as mobile clients do. With -ws the sessions
+// connect over WebSocket (RFC 7395) to the HTTPS listener, with SASL
+// PLAIN, instead of TCP.
 package main
 
 import (
@@ -22,6 +24,7 @@ import (
 	"os/exec"
 	"runtime"
 	"runtime/debug"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -35,14 +38,19 @@ import (
 	"github.com/ode-xmpp/ode/sasl"
 )
 
-// enableSM is the -sm flag.
-var enableSM bool
+// enableSM and overWS are the -sm and -ws flags.
+var enableSM, overWS bool
+
+// memProfile is the -memprofile flag.
+var memProfile string
 
 func main() {
 	n := flag.Int("n", 5000, "sessions")
 	child := flag.String("child", "", "internal: run the clients against this address")
 	caFile := flag.String("ca", "", "internal: the server certificate")
 	flag.BoolVar(&enableSM, "sm", false, "enable stream management (XEP-0198) with resumption on every session")
+	flag.BoolVar(&overWS, "ws", false, "connect over WebSocket instead of TCP")
+	flag.StringVar(&memProfile, "memprofile", "", "write a heap profile of the idle server to this file")
 	flag.Parse()
 	if *child != "" {
 		if err := clients(*child, *caFile, *n); err != nil {
@@ -67,6 +75,8 @@ func run(n int) error {
 	cfg.Server.DataDir = dir
 	cfg.C2S.Listen = []string{"127.0.0.1:0"}
 	cfg.C2S.DirectTLS = nil
+	cfg.HTTP.Listen = []string{"127.0.0.1:0"}
+	cfg.S2S.Enabled = false
 	ctx := context.Background()
 	srv, err := server.Start(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
@@ -85,6 +95,10 @@ func run(n int) error {
 		return err
 	}
 	st, _ := srv.Addrs()
+	if overWS {
+		hs, _ := srv.HTTPAddrs()
+		st = hs
+	}
 	// One login first, so one-time allocations (TLS session state, SQL
 	// statements) are in the baseline.
 	if err := clientsInProcess(st[0].String(), dir+"/selfsigned.crt", 1); err != nil {
@@ -95,7 +109,7 @@ func run(n int) error {
 	if err != nil {
 		return err
 	}
-	cmd := exec.Command(exe, "-child", st[0].String(), "-ca", dir+"/selfsigned.crt", "-n", strconv.Itoa(n), "-sm="+strconv.FormatBool(enableSM))
+	cmd := exec.Command(exe, "-child", st[0].String(), "-ca", dir+"/selfsigned.crt", "-n", strconv.Itoa(n), "-sm="+strconv.FormatBool(enableSM), "-ws="+strconv.FormatBool(overWS))
 	cmd.Stderr = os.Stderr
 	in, _ := cmd.StdinPipe()
 	out, _ := cmd.StdoutPipe()
@@ -110,15 +124,24 @@ func run(n int) error {
 	elapsed := time.Since(start)
 	time.Sleep(2 * time.Second)
 	heap1, rss1 := measure()
+	if memProfile != "" {
+		if f, err := os.Create(memProfile); err == nil {
+			_ = pprof.WriteHeapProfile(f)
+			f.Close()
+		}
+	}
 	sessions := srv.Router().Count()
 	goroutines := runtime.NumGoroutine()
 	in.Close()
 	_ = cmd.Wait()
-	fmt.Printf("stream management: %v\n", enableSM)
+	fmt.Printf("stream management: %v, websocket: %v\n", enableSM, overWS)
 	fmt.Printf("sessions bound: %d (logins took %v, %.0f logins/s)\n", sessions, elapsed.Round(time.Millisecond), float64(n)/elapsed.Seconds())
 	fmt.Printf("Go heap in use: %.1f MiB -> %.1f MiB: %.1f KiB/session\n", mib(heap0), mib(heap1), float64(heap1-heap0)/1024/float64(n))
 	fmt.Printf("RSS:            %.1f MiB -> %.1f MiB: %.1f KiB/session\n", mib(rss0), mib(rss1), float64(rss1-rss0)/1024/float64(n))
 	fmt.Printf("goroutines: %d (%.2f/session)\n", goroutines, float64(goroutines)/float64(n))
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	fmt.Printf("goroutine stacks: %.1f MiB (%.1f KiB/session)\n", mib(ms.StackInuse), float64(ms.StackInuse)/1024/float64(n))
 	return nil
 }
 
@@ -161,6 +184,15 @@ func measure() (heap, rss uint64) {
 }
 
 func clientsInProcess(addr, caFile string, n int) error {
+	if overWS {
+		cs, err := dialAllWS(addr, caFile, n)
+		for _, c := range cs {
+			if c != nil {
+				c.CloseNow()
+			}
+		}
+		return err
+	}
 	cs, err := dialAll(addr, caFile, n)
 	for _, c := range cs {
 		c.Close()
@@ -171,6 +203,18 @@ func clientsInProcess(addr, caFile string, n int) error {
 // clients logs in n sessions, prints "ready" and holds them until stdin
 // closes.
 func clients(addr, caFile string, n int) error {
+	if overWS {
+		cs, err := dialAllWS(addr, caFile, n)
+		if err != nil {
+			return err
+		}
+		fmt.Println("ready")
+		_, _ = io.Copy(io.Discard, os.Stdin)
+		for _, c := range cs {
+			c.CloseNow()
+		}
+		return nil
+	}
 	cs, err := dialAll(addr, caFile, n)
 	if err != nil {
 		return err
