@@ -23,6 +23,10 @@ command -v prosody >/dev/null && command -v prosodyctl >/dev/null || need+=(pros
 lua5.4 -e 'require "lunbound"' 2>/dev/null || need+=(lua-unbound)
 # coturn's turnserver and turnutils_uclient check XEP-0215 TURN credentials.
 command -v turnserver >/dev/null && command -v turnutils_uclient >/dev/null || need+=(coturn)
+# Debian's Chromium runs Converse.js (web_test.go); DejaVu gives its pages
+# and screenshots a font (chromium itself depends on none).
+[ -x /usr/bin/chromium ] || need+=(chromium)
+[ -e /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || need+=(fonts-dejavu-core)
 
 # slixmpp 1.10.0 from bookworm-backports. Its dependencies (python3-aiodns,
 # python3-pyasn1, python3-pyasn1-modules) carry no versions, so bookworm's,
@@ -37,6 +41,20 @@ bpo_ok() {
 }
 bpo_need=0
 bpo_ok || bpo_need=1
+
+# The web clients pinned by web/package-lock.json (xmpp.js, Converse.js,
+# playwright-core), when node_modules is missing or older than the lockfile.
+# --ignore-scripts: no package runs code when installed, so none downloads
+# a browser (the tests use Debian's Chromium).
+web="$here/web"
+if [ ! -e "$web/node_modules/.package-lock.json" ] || [ "$web/package-lock.json" -nt "$web/node_modules/.package-lock.json" ]; then
+  if command -v npm >/dev/null; then
+    echo "install-peers: npm ci in $web" >&2
+    (cd "$web" && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error) >&2
+  else
+    echo "install-peers: npm is not on PATH: the web tests need Node.js >= 20.10 with npm" >&2
+  fi
+fi
 
 if [ ${#need[@]} -eq 0 ] && [ $bpo_need = 0 ]; then
   exit 0
