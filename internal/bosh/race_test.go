@@ -1,0 +1,5 @@
+//go:build race
+
+package bosh_test
+
+const raceEnabled = true
