@@ -34,6 +34,10 @@ type ServerConfig struct {
 	// Off by default, since clients that know only tls-unique send "y"
 	// on TLS 1.3, where tls-unique does not exist.
 	StrictChannelBinding bool
+	// Encrypted says that the connection is encrypted although TLS is
+	// nil: a trusted reverse proxy terminated TLS. It enables PLAIN (and
+	// no -PLUS mechanism: there is no TLS state to bind to).
+	Encrypted bool
 }
 
 // Server is the server side of one SASL exchange.
@@ -66,7 +70,7 @@ func NewServer(mechanism string, cfg ServerConfig) (Server, error) {
 		if cfg.Lookup == nil {
 			return nil, &Failure{Condition: InvalidMechanism, Text: "no credential lookup configured"}
 		}
-		if cfg.TLS == nil {
+		if cfg.TLS == nil && !cfg.Encrypted {
 			return nil, &Failure{Condition: EncryptionRequired, Text: "PLAIN needs TLS"}
 		}
 		return &plainServer{cfg: cfg}, nil
@@ -95,7 +99,7 @@ func ServerMechanisms(cfg ServerConfig, tlsActive bool) []string {
 		for _, h := range hashes {
 			out = append(out, scramName(h, false))
 		}
-		if tlsActive && cfg.TLS != nil {
+		if tlsActive && (cfg.TLS != nil || cfg.Encrypted) {
 			out = append(out, "PLAIN")
 		}
 	}

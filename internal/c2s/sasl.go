@@ -67,6 +67,7 @@ func (c *conn) saslConfig() sasl.ServerConfig {
 		Lookup:               c.lookupCredential,
 		TLS:                  st,
 		StrictChannelBinding: c.srv.cfg.StrictChannelBinding,
+		Encrypted:            st == nil && c.secure(),
 	}
 	if st != nil {
 		if cert := c.serverCert(st); cert != nil {

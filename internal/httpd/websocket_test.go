@@ -410,3 +410,38 @@ func TestWebSocketShutdown(t *testing.T) {
 	}
 	_ = aliceJID
 }
+
+// TestBehindProxy: on the loopback plain-HTTP listener, a request from a
+// trusted proxy that says it terminated TLS is a secure stream (PLAIN is
+// offered and works), and host-meta announces the public URL.
+func TestBehindProxy(t *testing.T) {
+	plain := xmpptest.FreeAddr(t)
+	srv := startHTTP(t, func(c *config.Config) {
+		c.HTTP.ListenPlain = []string{plain}
+		c.HTTP.TrustedProxies = []string{"127.0.0.1"}
+		c.HTTP.PublicURL = "https://xmpp.example.org"
+	})
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	c, _, err := websocket.Dial(ctx, "ws://"+plain+"/xmpp-websocket", &websocket.DialOptions{
+		Subprotocols: []string{"xmpp"},
+		HTTPHeader:   http.Header{"X-Forwarded-Proto": {"https"}, "X-Forwarded-For": {"192.0.2.7"}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.CloseNow()
+	w := &wsClient{t: t, srv: srv, c: c}
+	w.login("alice", "pw")
+	w.bind("proxied")
+
+	resp, err := http.Get("http://" + plain + "/.well-known/host-meta.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(body), `"wss://xmpp.example.org/xmpp-websocket"`) {
+		t.Errorf("host-meta behind the proxy: %s", body)
+	}
+}
