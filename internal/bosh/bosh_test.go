@@ -185,3 +185,57 @@ func TestResumeAfterInactivity(t *testing.T) {
 		t.Fatalf("got %s", el)
 	}
 }
+
+// TestSlowClient: a client that stops collecting its responses while
+// messages keep coming is cut off once its output waits longer than the
+// write timeout, instead of buffering without bound.
+func TestSlowClient(t *testing.T) {
+	e := start(t, func(c *bosh.Config) {
+		c.MaxBodyBytes = 4096
+		c.WriteTimeout = 500 * time.Millisecond
+		c.MaxInactivity = 30 * time.Second
+	})
+	e.addUser(t, "alice")
+	bob := e.addUser(t, "bob")
+	c, _ := e.newClient(t, domain, "")
+	aj := c.login("alice")
+	tc := e.dialTCP(t, bob)
+	c.stop()
+	big := strings.Repeat("x", 1000)
+	for i := range 50 {
+		if err := tc.Send(message(aj, fmt.Sprint("s", i), big)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, func() bool { return e.c2s.Count() == 1 })
+}
+
+// TestThroughput reports messages per second from a TCP client to a BOSH
+// client.
+func TestThroughput(t *testing.T) {
+	if testing.Short() {
+		t.Skip("throughput")
+	}
+	e := start(t, nil)
+	e.addUser(t, "alice")
+	bob := e.addUser(t, "bob")
+	c, _ := e.newClient(t, domain, "")
+	aj := c.login("alice")
+	tc := e.dialTCP(t, bob)
+	const n = 900
+	begin := time.Now()
+	go func() {
+		for i := range n {
+			if err := tc.Send(message(aj, fmt.Sprint("t", i), "hello")); err != nil {
+				return
+			}
+		}
+	}()
+	for i := range n {
+		m := c.expect(stanza.NSClient, "message")
+		if m.Attribute("id") != fmt.Sprint("t", i) {
+			t.Fatalf("message %d: %s", i, m)
+		}
+	}
+	t.Logf("%d messages TCP → BOSH in %s: %.0f messages/s", n, time.Since(begin).Round(time.Millisecond), n/time.Since(begin).Seconds())
+}
