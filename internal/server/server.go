@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ode-xmpp/ode/internal/bosh"
 	"github.com/ode-xmpp/ode/internal/c2s"
 	"github.com/ode-xmpp/ode/internal/config"
 	"github.com/ode-xmpp/ode/internal/httpd"
@@ -35,6 +36,7 @@ type Server struct {
 	c2s     *c2s.Server
 	s2s     *s2s.Manager
 	http    *httpd.Server
+	bosh    *bosh.Handler
 	tls     *tls.Config
 
 	mu   sync.Mutex
@@ -83,6 +85,19 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, e
 		}
 		if cfg.HTTP.WebSocket {
 			hc.ServeStream = func(t transport.Transport) { s.c2s.ServeTransport(t) }
+		}
+		if cfg.HTTP.BOSH {
+			s.bosh = bosh.New(bosh.Config{
+				MaxWait:       time.Duration(cfg.HTTP.BOSHMaxWait),
+				MaxInactivity: time.Duration(cfg.HTTP.BOSHMaxInactivity),
+				MaxRequests:   cfg.HTTP.BOSHMaxRequests,
+				MaxBodyBytes:  cfg.C2S.MaxStanzaBytes + 8<<10,
+				Serve:         func(t transport.Transport) { s.c2s.ServeTransport(t) },
+				Log:           log.With("component", "bosh"),
+				Secure:        httpd.Secure,
+				RemoteAddr:    httpd.RemoteAddr,
+			})
+			hc.BOSH = s.bosh
 		}
 		if s.http, err = httpd.New(hc); err != nil {
 			store.Close()
@@ -302,6 +317,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	// After c2s, which ended the WebSocket streams: the requests in
 	// flight.
+	if s.bosh != nil {
+		err = errors.Join(err, s.bosh.Shutdown(ctx))
+	}
 	if s.http != nil {
 		err = errors.Join(err, s.http.Shutdown(ctx))
 	}
