@@ -10,17 +10,20 @@
 // Converse logs in (auto_login); the script prints {"event":"online","jid":…}
 // as one JSON line, for the Go test's client PEER_JID to send it
 // "hello from Go". It waits for PEER_JID with an unread message in the
-// roster, opens the chat by clicking it, waits for the message in the chat's DOM, types
-// "hello from Converse" into the chat's textarea and presses Enter, waits for
-// it in the DOM, takes a screenshot to SCREENSHOT and prints
-// {"event":"result",…}: what the DOM showed, the SASL mechanism and stream
-// management seen on the wire (WebSocket frames or BOSH bodies), and errors.
+// roster, opens the chat by clicking it, waits for the message in the
+// chat, types "hello from Converse" into the chat's textarea and presses
+// Enter, waits for it in the chat, prints {"event":"sent"} and waits for a
+// line on stdin from the Go test (what its client got), takes a screenshot
+// to SCREENSHOT and prints {"event":"result",…}: what the DOM showed, the
+// SASL mechanism and stream management seen on the wire (WebSocket frames
+// or BOSH bodies), and errors.
+import { createInterface } from "node:readline";
 import { chromium } from "playwright-core";
 
 const [pageURL, peer, spki, userDataDir, screenshot] = process.argv.slice(2);
 const res = {
-  event: "result", jid: "", mech: "", sm_enable: false, sm_enabled: false, sm_resume: false,
-  transport: "", unread_badge: "", received_in_dom: false, sent_in_dom: false, chat_heading: "", chat_text: "",
+  event: "result", jid: "", mech: "", sm_offered: false, sm_enable: false, sm_enabled: false, sm_resume: false,
+  transport: "", unread_badge: "", received_in_dom: false, sent_in_dom: false, peer_ack: "", chat_heading: "", chat_text: "",
   screenshot: "", blocked: [], page_errors: [], events: [], error: "",
 };
 const log = (s) => res.events.push(`${new Date().toISOString()} ${s}`);
@@ -34,6 +37,7 @@ function scan(dir, text) {
     if (m) { res.mech = m[1]; log(`sent <auth mechanism='${m[1]}'>`); }
     if (/<enable\b[^>]*urn:xmpp:sm:3/.test(text)) { res.sm_enable = true; log("sent <enable/> (XEP-0198)"); }
   } else {
+    if (/<sm\b[^>]*urn:xmpp:sm:3/.test(text)) res.sm_offered = true;
     const m = text.match(/<enabled\b[^>]*>/);
     if (m && m[0].includes("urn:xmpp:sm:3")) {
       res.sm_enabled = true;
@@ -116,12 +120,30 @@ async function main() {
   await page.locator(".chat-msg__text", { hasText: "hello from Converse" }).first().waitFor({ state: "visible", timeout: 10_000 });
   res.sent_in_dom = true;
   log("\"hello from Converse\" is shown");
+  // Converse shows a message before its transport has carried it (over
+  // BOSH, the next request does): the browser stays until the Go client
+  // says on stdin that it has the message, or 20 s have passed.
+  emit({ event: "sent" });
+  res.peer_ack = await peerLine(20_000);
+  log(`the Go client says: ${res.peer_ack}`);
 
   res.chat_heading = (await page.locator("converse-chat .chatbox-title__text").first().innerText().catch(() => "")).trim();
   res.chat_text = (await page.locator("converse-chat .chat-content").first().innerText().catch(() => "")).trim();
   await page.screenshot({ path: screenshot });
   res.screenshot = screenshot;
   res.events.push(...(await page.evaluate(() => window.odeTest.events)));
+}
+
+const stdin = createInterface({ input: process.stdin });
+const stdinLines = [];
+let stdinWaiter = null;
+stdin.on("line", (l) => { stdinLines.push(l); stdinWaiter?.(); });
+function peerLine(timeout) {
+  return new Promise((resolve) => {
+    const take = () => { clearTimeout(t); stdinWaiter = null; resolve(stdinLines.shift()); };
+    const t = setTimeout(() => { stdinWaiter = null; resolve("(nothing within 20 s)"); }, timeout);
+    if (stdinLines.length) take(); else stdinWaiter = take;
+  });
 }
 
 async function pageState(page) {
