@@ -17,6 +17,8 @@ python=/usr/bin/python3
 need=()
 $python -c 'import slixmpp' 2>/dev/null || need+=(python3-slixmpp)
 $python -c 'import aioxmpp' 2>/dev/null || need+=(python3-aioxmpp)
+# slixmpp's XEP-0363 plugin uploads with aiohttp (upload_test.go).
+$python -c 'import aiohttp' 2>/dev/null || need+=(python3-aiohttp)
 # Prosody, and lua-unbound (only recommended by the package): its resolver
 # is the one the federation test can point at its own DNS server.
 command -v prosody >/dev/null && command -v prosodyctl >/dev/null || need+=(prosody)
