@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/ode-xmpp/ode/internal/xmpptest"
 )
 
 // run runs the ode command in-process.
@@ -76,6 +78,37 @@ func TestCheck(t *testing.T) {
 	}
 	if st, _, errs := run(t, "", "check", "-c", filepath.Join(t.TempDir(), "missing.toml")); st == 0 || errs == "" {
 		t.Errorf("missing file: %d %q", st, errs)
+	}
+}
+
+// TestCheckCertificate: ode check says which hosted domain or public
+// URL host the configured certificate does not cover.
+func TestCheckCertificate(t *testing.T) {
+	ca, err := xmpptest.NewCA()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, key, _, err := ca.WriteFiles(t.TempDir(), "example.org", "xmpp.example.org")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tlsConf := fmt.Sprintf("[tls]\ncert = %q\nkey = %q\n", cert, key)
+	st, _, errs := run(t, "", "check", "-c", testConfig(t, tlsConf+"[http]\npublic_url = \"https://web.example.org\"\n"))
+	for _, want := range []string{"does not cover example.net", "does not cover web.example.org"} {
+		if st == 0 || !strings.Contains(errs, want) {
+			t.Errorf("certificate for example.org only: %d %q, want %q", st, errs, want)
+		}
+	}
+	if strings.Contains(errs, "cover example.org ") {
+		t.Errorf("example.org is covered: %q", errs)
+	}
+	cert, key, _, err = ca.WriteFiles(t.TempDir(), "example.org", "example.net", "xmpp.example.org")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tlsConf = fmt.Sprintf("[tls]\ncert = %q\nkey = %q\n[http]\npublic_url = \"https://xmpp.example.org\"\n", cert, key)
+	if st, out, errs := run(t, "", "check", "-c", testConfig(t, tlsConf)); st != 0 || !strings.Contains(out, "ok") {
+		t.Errorf("certificate covering everything: %d %q %q", st, out, errs)
 	}
 }
 
