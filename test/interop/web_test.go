@@ -9,6 +9,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
+	"encoding/xml"
 	"errors"
 	"fmt"
 	"io"
@@ -213,8 +214,9 @@ type xmppjsResult struct {
 		Outbound     int  `json:"outbound"`
 		Inbound      int  `json:"inbound"`
 	} `json:"sm"`
-	Received *struct{ From, To, Type, Body string } `json:"received"`
-	Acked    bool                                   `json:"acked"`
+	Received     *struct{ From, To, Type, Body string } `json:"received"`
+	Acked        bool                                   `json:"acked"`
+	ServerClosed bool                                   `json:"server_closed"`
 }
 
 // TestWebXMPPJS: xmpp.js (@xmpp/client, Node.js) logs in over XMPP over
@@ -224,7 +226,8 @@ type xmppjsResult struct {
 // (XEP-0388) when offered, else SASL with SCRAM-SHA-1 (its only SCRAM);
 // it enables stream management (XEP-0198) with resumption when offered,
 // after binding and after its "online" event, so its first message goes
-// before <enable/>; the server acknowledges the second.
+// before <enable/>; the server acknowledges the second. xmpp.js's stop
+// waits for the server's <close/> after its own.
 func TestWebXMPPJS(t *testing.T) {
 	needNodeModules(t)
 	srv := xmpptest.Start(t, nil)
@@ -287,6 +290,9 @@ func TestWebXMPPJS(t *testing.T) {
 	if !res.Acked {
 		t.Errorf("the server did not acknowledge xmpp.js's second message (XEP-0198 <a/>)")
 	}
+	if !res.ServerClosed {
+		t.Errorf("xmpp.js sent <close/> and the server did not answer with its own (RFC 7395 §3.6)")
+	}
 }
 
 type converseResult struct {
@@ -301,6 +307,9 @@ type converseResult struct {
 	UnreadBadge   string                       `json:"unread_badge"`
 	ReceivedInDOM bool                         `json:"received_in_dom"`
 	SentInDOM     bool                         `json:"sent_in_dom"`
+	CloseSent     bool                         `json:"close_sent"`
+	CloseReceived bool                         `json:"close_received"`
+	LogoutMS      int                          `json:"logout_ms"`
 	ChatHeading   string                       `json:"chat_heading"`
 	ChatText      string                       `json:"chat_text"`
 	Screenshot    string                       `json:"screenshot"`
@@ -317,7 +326,8 @@ type converseResult struct {
 // (XEP-0124/0206), Converse logs in, shows a message from a Go client on
 // TCP in its chat, sends one back typed into the chat's textarea, and a
 // screenshot of the chat is taken into the test's temporary directory
-// (and copied to web/screenshots/ when ODE_WEB_SCREENSHOTS is set).
+// (and copied to web/screenshots/ when ODE_WEB_SCREENSHOTS is set); then
+// Converse logs out.
 // Converse (Strophe.js) takes SCRAM-SHA-512 and, over WebSocket only,
 // enables stream management (its smacks plugin skips BOSH); in fullscreen
 // a message from a contact not in the roster opens no chat, so the script
@@ -408,6 +418,12 @@ func runConverse(t *testing.T, srv *xmpptest.Server, site, spki, name string, q 
 		t.Errorf("stream management over WebSocket: offered=%v enable=%v enabled=%v resume=%v, want Converse's <enable/> answered by <enabled resume='true'/>",
 			res.SMOffered, res.SMEnable, res.SMEnabled, res.SMResume)
 	}
+	// Strophe closes the WebSocket right after its <close/>, so the
+	// server's answer is not seen there (TestWebXMPPJS checks it).
+	if !res.CloseSent || (name == "bosh" && !res.CloseReceived) {
+		t.Errorf("logout (%d ms): the stream's end sent=%v, answered=%v; want the client's <close/> (RFC 7395 §3.6) or terminate <body/> answered by the server's (XEP-0124 §13)",
+			res.LogoutMS, res.CloseSent, res.CloseReceived)
+	}
 	// Fullscreen's footer has sponsors' logos from conversejs.org: images
 	// that are aborted with the rest; anything else would be a dependency.
 	for _, b := range res.Blocked {
@@ -435,14 +451,32 @@ func needBOSH(t *testing.T, srv *xmpptest.Server) {
 	defer c.CloseIdleConnections()
 	body := `<body content='text/xml; charset=utf-8' hold='1' rid='1573741820' to='` + srv.Domain +
 		`' wait='5' ver='1.6' xml:lang='en' xmpp:version='1.0' xmlns='http://jabber.org/protocol/httpbind' xmlns:xmpp='urn:xmpp:xbosh'/>`
-	resp, err := c.Post("https://"+srv.HTTPAddr+"/http-bind", "text/xml; charset=utf-8", strings.NewReader(body))
+	post := func(body string) (*http.Response, []byte, error) {
+		resp, err := c.Post("https://"+srv.HTTPAddr+"/http-bind", "text/xml; charset=utf-8", strings.NewReader(body))
+		if err != nil {
+			return nil, nil, err
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+		return resp, b, err
+	}
+	resp, b, err := post(body)
 	if err != nil {
 		t.Fatalf("BOSH not mounted at /http-bind: POST of a session creation request: %v", err)
 	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
 	if resp.StatusCode != http.StatusOK || !strings.Contains(string(b), "http://jabber.org/protocol/httpbind") {
 		t.Fatalf("BOSH not mounted at /http-bind: a session creation request got %s: %.300s", resp.Status, b)
+	}
+	// End the probe's session (XEP-0124 §13) rather than leave it to
+	// inactivity.
+	var created struct {
+		SID string `xml:"sid,attr"`
+	}
+	if err := xml.Unmarshal(b, &created); err != nil || created.SID == "" {
+		t.Fatalf("BOSH session creation response without a sid (%v): %.300s", err, b)
+	}
+	if resp, b, err = post(`<body rid='1573741821' sid='` + created.SID + `' type='terminate' xmlns='http://jabber.org/protocol/httpbind'/>`); err != nil || resp.StatusCode != http.StatusOK {
+		t.Errorf("BOSH terminate: %v %v: %.300s", err, resp, b)
 	}
 }
 

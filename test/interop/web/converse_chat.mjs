@@ -14,16 +14,16 @@
 // chat, types "hello from Converse" into the chat's textarea and presses
 // Enter, waits for it in the chat, prints {"event":"sent"} and waits for a
 // line on stdin from the Go test (what its client got), takes a screenshot
-// to SCREENSHOT and prints {"event":"result",…}: what the DOM showed, the
-// SASL mechanism and stream management seen on the wire (WebSocket frames
-// or BOSH bodies), and errors.
+// to SCREENSHOT, logs out and prints {"event":"result",…}: what the DOM
+// showed, the SASL mechanism, stream management and the stream's end seen
+// on the wire (WebSocket frames or BOSH bodies), and errors.
 import { createInterface } from "node:readline";
 import { chromium } from "playwright-core";
 
 const [pageURL, peer, spki, userDataDir, screenshot] = process.argv.slice(2);
 const res = {
   event: "result", jid: "", mech: "", sm_offered: false, sm_enable: false, sm_enabled: false, sm_resume: false,
-  transport: "", unread_badge: "", received_in_dom: false, sent_in_dom: false, peer_ack: "", chat_heading: "", chat_text: "",
+  transport: "", unread_badge: "", received_in_dom: false, sent_in_dom: false, peer_ack: "", close_sent: false, close_received: false, logout_ms: 0, chat_heading: "", chat_text: "",
   screenshot: "", blocked: [], page_errors: [], events: [], error: "",
 };
 const log = (s) => res.events.push(`${new Date().toISOString()} ${s}`);
@@ -32,11 +32,15 @@ const emit = (o) => process.stdout.write(JSON.stringify(o) + "\n");
 // scan notes what the client and the server said that the test asserts.
 function scan(dir, text) {
   if (typeof text !== "string") return;
+  const closing = /<close\b[^>]*urn:ietf:params:xml:ns:xmpp-framing/.test(text) ||
+    /<body\b[^>]*\btype=["']terminate["']/.test(text);
   if (dir === "sent") {
+    if (closing) { res.close_sent = true; log("sent the stream's end (<close/> or a terminate <body/>)"); }
     const m = text.match(/<auth\b[^>]*\bmechanism=["']([^"']+)["']/);
     if (m) { res.mech = m[1]; log(`sent <auth mechanism='${m[1]}'>`); }
     if (/<enable\b[^>]*urn:xmpp:sm:3/.test(text)) { res.sm_enable = true; log("sent <enable/> (XEP-0198)"); }
   } else {
+    if (closing) { res.close_received = true; log(`received the stream's end: ${text.slice(0, 200)}`); }
     if (/<sm\b[^>]*urn:xmpp:sm:3/.test(text)) res.sm_offered = true;
     const m = text.match(/<enabled\b[^>]*>/);
     if (m && m[0].includes("urn:xmpp:sm:3")) {
@@ -131,6 +135,15 @@ async function main() {
   res.chat_text = (await page.locator("converse-chat .chat-content").first().innerText().catch(() => "")).trim();
   await page.screenshot({ path: screenshot });
   res.screenshot = screenshot;
+
+  // Log out as a user would: the client ends the stream (<close/>, or a
+  // terminate <body/>) and the server answers in kind.
+  const t0 = Date.now();
+  await Promise.race([
+    page.evaluate(() => window.odeTest.logout()),
+    new Promise((_, reject) => setTimeout(() => reject(new Error("logout took over 10 s")), 10_000)),
+  ]);
+  res.logout_ms = Date.now() - t0;
   res.events.push(...(await page.evaluate(() => window.odeTest.events)));
 }
 

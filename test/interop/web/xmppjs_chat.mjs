@@ -12,7 +12,7 @@
 import { client, xml } from "@xmpp/client";
 
 const [service, domain, username, password, peer] = process.argv.slice(2);
-const res = { events: [], mech: "", sasl: "", jid: "", sm: {}, received: null, acked: false, error: "" };
+const res = { events: [], mech: "", sasl: "", jid: "", sm: {}, received: null, acked: false, closing: false, server_closed: false, error: "" };
 const log = (s) => res.events.push(`${new Date().toISOString()} ${s}`);
 let done = false;
 const finish = (code) => {
@@ -53,7 +53,13 @@ xmpp.on("element", (el) => {
   log(`received <${el.name} xmlns='${el.attrs.xmlns ?? ""}'>`);
 });
 xmpp.on("error", (err) => log(`error: ${err}`));
-xmpp.on("status", (s) => log(`status ${s}`));
+xmpp.on("status", (s) => {
+  log(`status ${s}`);
+  // "close" follows the server's <close/> (RFC 7395 §3.6), for which
+  // xmpp.stop() waits after sending its own.
+  if (s === "close" && res.closing) res.server_closed = true;
+  if (s === "closing") res.closing = true;
+});
 
 // xmpp.js emits "online" after resource binding and enables stream
 // management after that: the first message goes out before <enable/>, so
