@@ -10,15 +10,16 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"encoding/xml"
-	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -49,7 +50,8 @@ func needNodeModules(t *testing.T) {
 	}
 	var pkg struct{ Dependencies map[string]string }
 	readJSON(t, filepath.Join(webDir, "package.json"), &pkg)
-	for name, want := range pkg.Dependencies {
+	for _, name := range slices.Sorted(maps.Keys(pkg.Dependencies)) {
+		want := pkg.Dependencies[name]
 		var got struct{ Version string }
 		path := filepath.Join(webDir, "node_modules", name, "package.json")
 		b, err := os.ReadFile(path)
@@ -98,6 +100,7 @@ func startGoPeer(t *testing.T, srv *xmpptest.Server, user, password string) *goP
 	p := &goPeer{raw: raw, jid: raw.Bind("go"), elem: make(chan *xmlstream.Element, 64), err: make(chan error, 1)}
 	raw.Send(`<presence/>`)
 	_ = raw.Conn().SetDeadline(time.Now().Add(2 * time.Minute))
+	ctx := t.Context()
 	go func() {
 		for {
 			e, err := raw.NextErr()
@@ -105,18 +108,25 @@ func startGoPeer(t *testing.T, srv *xmpptest.Server, user, password string) *goP
 				p.err <- err
 				return
 			}
-			p.elem <- e
+			select {
+			case p.elem <- e:
+			case <-ctx.Done():
+				return
+			}
 		}
 	}()
 	return p
 }
 
 // message waits for a message with a body from a JID that from accepts,
-// or until done is closed, the connection fails or timeout passes.
+// until the connection fails or timeout passes, or for two seconds more
+// once done is closed (the web client may exit as soon as the server has
+// its message).
 func (p *goPeer) message(t *testing.T, from func(string) bool, timeout time.Duration, done <-chan struct{}) (*xmlstream.Element, error) {
 	t.Helper()
 	timer := time.NewTimer(timeout)
 	defer timer.Stop()
+	exited := ""
 	for {
 		select {
 		case e := <-p.elem:
@@ -126,9 +136,10 @@ func (p *goPeer) message(t *testing.T, from func(string) bool, timeout time.Dura
 		case err := <-p.err:
 			return nil, fmt.Errorf("%s's stream: %w", p.jid, err)
 		case <-done:
-			return nil, errors.New("the web client exited first")
+			done, exited = nil, " (the web client has exited)"
+			timer.Reset(2 * time.Second)
 		case <-timer.C:
-			return nil, fmt.Errorf("no message within %v", timeout)
+			return nil, fmt.Errorf("no message within %v%s", timeout, exited)
 		}
 	}
 }
