@@ -354,6 +354,9 @@ func (s *session) Secure() bool { return s.secure }
 // RemoteAddr returns the client's address.
 func (s *session) RemoteAddr() net.Addr { return s.remote }
 
+// Kind names the transport in logs.
+func (s *session) Kind() string { return "bosh" }
+
 // notify wakes the reader.
 func (s *session) notify() {
 	select {

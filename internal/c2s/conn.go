@@ -97,7 +97,11 @@ func (c *conn) sendElement(e *xmlstream.Element) error { return c.l().SendElemen
 // serve runs the connection to its end.
 func (c *conn) serve() {
 	start := time.Now()
-	c.log.Info("connection opened", "direct_tls", c.direct)
+	if k, ok := c.t.(interface{ Kind() string }); ok {
+		c.log.Info("connection opened", "transport", k.Kind(), "secure", c.secure())
+	} else {
+		c.log.Info("connection opened", "direct_tls", c.direct)
+	}
 	var reason string
 	defer func() {
 		if v := recover(); v != nil {

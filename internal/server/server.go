@@ -93,7 +93,7 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, e
 				MaxRequests:   cfg.HTTP.BOSHMaxRequests,
 				MaxBodyBytes:  cfg.C2S.MaxStanzaBytes + 8<<10,
 				Serve:         func(t transport.Transport) { s.c2s.ServeTransport(t) },
-				Log:           log.With("component", "bosh"),
+				Log:           log, // the handler adds component=bosh
 				Secure:        httpd.Secure,
 				RemoteAddr:    httpd.RemoteAddr,
 			})

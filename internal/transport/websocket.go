@@ -426,6 +426,9 @@ func (t *WebSocket) Secure() bool { return t.secure }
 // RemoteAddr returns the client's address.
 func (t *WebSocket) RemoteAddr() net.Addr { return t.remote }
 
+// Kind names the transport in logs.
+func (t *WebSocket) Kind() string { return "websocket" }
+
 // Idle returns how long ago the client sent its last message, for
 // keepalive pings.
 func (t *WebSocket) Idle() time.Duration { return time.Since(time.Unix(0, t.lastRead.Load())) }

@@ -109,9 +109,11 @@ func (m *Module) put(w http.ResponseWriter, r *http.Request, u storage.Upload) {
 			return
 		}
 	}
-	// The listener has no read timeout (uploads are large): a PUT may take
-	// as long as its never-filled slot is kept.
-	if err := http.NewResponseController(w).SetReadDeadline(time.Now().Add(putGrace)); err != nil && !errors.Is(err, http.ErrNotSupported) {
+	// The listener has no read timeout (uploads are large): a PUT gets a
+	// minute plus the time its size takes at minPutRate, at most as long
+	// as its never-filled slot is kept, so that a client trickling bytes
+	// cannot hold a connection and a temporary file for long.
+	if err := http.NewResponseController(w).SetReadDeadline(time.Now().Add(putDeadline(u.Size))); err != nil && !errors.Is(err, http.ErrNotSupported) {
 		m.internalError(w, r, "receive", err)
 		return
 	}
@@ -162,6 +164,14 @@ func (m *Module) put(w http.ResponseWriter, r *http.Request, u storage.Upload) {
 }
 
 var errShort = errors.New("upload: body shorter than the slot")
+
+// minPutRate is the slowest upload accepted, in bytes per second.
+const minPutRate = 16 << 10
+
+// putDeadline is how long a PUT of size bytes may take.
+func putDeadline(size int64) time.Duration {
+	return min(time.Minute+time.Duration(size/minPutRate)*time.Second, putGrace)
+}
 
 // bufs are the copy buffers of uploads: larger than io.Copy's 32 KiB, for
 // fewer writes.
