@@ -95,6 +95,7 @@ type Store interface {
 	Blocklists
 	LastActivity
 	Uploads
+	Archive
 	// Close releases the store. No method may be called after Close.
 	Close() error
 }

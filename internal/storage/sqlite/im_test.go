@@ -207,6 +207,8 @@ func TestDeleteAccountLeavesNothing(t *testing.T) {
 	must(s.Block(ctx, local, domain, []string{"example.com"}))
 	must(s.SetLastActivity(ctx, local, domain, time.Now(), ""))
 	must(s.ReserveUpload(ctx, storage.Upload{ID: "u1", Local: local, Domain: domain, Filename: "a.txt", Size: 1, Created: time.Now()}, storage.UploadQuota{}))
+	_, err = s.AppendArchive(ctx, []storage.ArchivedMessage{{Local: local, Domain: domain, ID: "a1", With: "b@example.com", Stamp: time.Now(), Stanza: []byte("<message/>")}})
+	must(err)
 
 	db := raw(t, path)
 	tables := func() map[string]int {

@@ -1,0 +1,237 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/ode-xmpp/ode/internal/storage"
+)
+
+// AppendArchive implements storage.Archive: one write transaction for the
+// whole batch (the mam module's group commit).
+func (s *Store) AppendArchive(ctx context.Context, msgs []storage.ArchivedMessage) (int, error) {
+	var n int64
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		// The account's id comes from accounts in the same statement: a
+		// message for an account deleted meanwhile inserts nothing.
+		st, err := tx.PrepareContext(ctx, `INSERT OR IGNORE INTO archive
+			(account_id, id, with_jid, with_resource, stamp, outgoing, stanza)
+			SELECT id, ?, ?, ?, ?, ?, ? FROM accounts WHERE domain = ? AND local = ?`)
+		if err != nil {
+			return err
+		}
+		defer st.Close()
+		for _, m := range msgs {
+			res, err := st.ExecContext(ctx, m.ID, m.With, m.WithResource, toMillis(m.Stamp), m.Outgoing, m.Stanza, m.Domain, m.Local)
+			if err != nil {
+				return err
+			}
+			k, err := res.RowsAffected()
+			if err != nil {
+				return err
+			}
+			n += k
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("sqlite: append archive: %w", err)
+	}
+	return int(n), nil
+}
+
+// QueryArchive implements storage.Archive.
+func (s *Store) QueryArchive(ctx context.Context, local, domain string, q storage.ArchiveQuery) (storage.ArchivePage, error) {
+	var page storage.ArchivePage
+	err := s.read(ctx, func(tx *sql.Tx) error {
+		account, ok, err := lookupAccount(ctx, tx, local, domain)
+		if err != nil {
+			return err
+		}
+		want := slices.Compact(slices.Sorted(slices.Values(append(slices.Clip(q.IDs), nonEmpty(q.AfterID, q.BeforeID)...))))
+		if len(want) > 0 {
+			if err := archiveHas(ctx, tx, account, want); err != nil {
+				return err
+			}
+		}
+		if !ok {
+			page.Complete = true
+			return nil
+		}
+		where, args := archiveWhere(account, q)
+		order := "ASC"
+		if q.Last {
+			order = "DESC"
+		}
+		rows, err := tx.QueryContext(ctx, `SELECT id, with_jid, with_resource, stamp, outgoing, stanza FROM archive WHERE `+
+			where+` ORDER BY id `+order+` LIMIT ?`, append(args, q.Max+1)...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			m := storage.ArchivedMessage{Local: local, Domain: domain}
+			var stamp int64
+			if err := rows.Scan(&m.ID, &m.With, &m.WithResource, &stamp, &m.Outgoing, &m.Stanza); err != nil {
+				return err
+			}
+			m.Stamp = fromMillis(stamp)
+			page.Messages = append(page.Messages, m)
+		}
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		page.Complete = len(page.Messages) <= q.Max
+		if !page.Complete {
+			page.Messages = page.Messages[:q.Max]
+		}
+		if q.Last {
+			slices.Reverse(page.Messages)
+		}
+		return nil
+	})
+	if err != nil {
+		return storage.ArchivePage{}, fmt.Errorf("sqlite: query archive: %w", err)
+	}
+	return page, nil
+}
+
+func nonEmpty(ss ...string) []string {
+	var out []string
+	for _, s := range ss {
+		if s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// archiveHas returns an error wrapping storage.ErrNotFound unless every
+// id of ids (sorted, without duplicates) is in the account's archive.
+func archiveHas(ctx context.Context, tx *sql.Tx, account int64, ids []string) error {
+	args := []any{account}
+	for _, id := range ids {
+		args = append(args, id)
+	}
+	var n int
+	err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM archive WHERE account_id = ? AND id IN (`+
+		placeholders(len(ids))+`)`, args...).Scan(&n)
+	if err != nil {
+		return err
+	}
+	if n != len(ids) {
+		return fmt.Errorf("archive id: %w", storage.ErrNotFound)
+	}
+	return nil
+}
+
+// archiveWhere returns the WHERE clause of q and its arguments.
+func archiveWhere(account int64, q storage.ArchiveQuery) (string, []any) {
+	conds := []string{"account_id = ?"}
+	args := []any{account}
+	add := func(cond string, arg any) {
+		conds = append(conds, cond)
+		args = append(args, arg)
+	}
+	if q.With != "" {
+		add("with_jid = ?", q.With)
+		if q.WithResource != "" {
+			add("with_resource = ?", q.WithResource)
+		}
+	}
+	if !q.Start.IsZero() {
+		add("stamp >= ?", toMillis(q.Start))
+	}
+	if !q.End.IsZero() {
+		add("stamp <= ?", toMillis(q.End))
+	}
+	if q.AfterID != "" {
+		add("id > ?", q.AfterID)
+	}
+	if q.BeforeID != "" {
+		add("id < ?", q.BeforeID)
+	}
+	if len(q.IDs) > 0 {
+		conds = append(conds, "id IN ("+placeholders(len(q.IDs))+")")
+		for _, id := range q.IDs {
+			args = append(args, id)
+		}
+	}
+	return strings.Join(conds, " AND "), args
+}
+
+func placeholders(n int) string {
+	return strings.TrimSuffix(strings.Repeat("?, ", n), ", ")
+}
+
+// ArchiveBounds implements storage.Archive.
+func (s *Store) ArchiveBounds(ctx context.Context, local, domain string) (first, last storage.ArchivedMessage, err error) {
+	err = s.read(ctx, func(tx *sql.Tx) error {
+		account, ok, err := lookupAccount(ctx, tx, local, domain)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return storage.ErrNotFound
+		}
+		for _, b := range []struct {
+			m     *storage.ArchivedMessage
+			order string
+		}{{&first, "ASC"}, {&last, "DESC"}} {
+			m := storage.ArchivedMessage{Local: local, Domain: domain}
+			var stamp int64
+			err := tx.QueryRowContext(ctx, `SELECT id, with_jid, with_resource, stamp, outgoing FROM archive
+				WHERE account_id = ? ORDER BY id `+b.order+` LIMIT 1`, account).
+				Scan(&m.ID, &m.With, &m.WithResource, &stamp, &m.Outgoing)
+			if errors.Is(err, sql.ErrNoRows) {
+				return storage.ErrNotFound
+			}
+			if err != nil {
+				return err
+			}
+			m.Stamp = fromMillis(stamp)
+			*b.m = m
+		}
+		return nil
+	})
+	if err != nil {
+		return storage.ArchivedMessage{}, storage.ArchivedMessage{}, fmt.Errorf("sqlite: archive bounds: %w", err)
+	}
+	return first, last, nil
+}
+
+// deleteArchivedChunk bounds the rows one transaction of DeleteArchived
+// removes, so that the archive's writer does not wait long for the lock.
+const deleteArchivedChunk = 5000
+
+// DeleteArchived implements storage.Archive, in transactions of at most
+// deleteArchivedChunk rows.
+func (s *Store) DeleteArchived(ctx context.Context, before time.Time) (int, error) {
+	total := 0
+	for {
+		var n int64
+		err := s.write(ctx, func(tx *sql.Tx) error {
+			// Per account, through archive_by_stamp.
+			res, err := tx.ExecContext(ctx, `DELETE FROM archive WHERE rowid IN (
+				SELECT rowid FROM archive WHERE account_id IN (SELECT id FROM accounts) AND stamp < ? LIMIT ?)`,
+				toMillis(before), deleteArchivedChunk)
+			if err != nil {
+				return err
+			}
+			n, err = res.RowsAffected()
+			return err
+		})
+		if err != nil {
+			return total, fmt.Errorf("sqlite: delete archived: %w", err)
+		}
+		total += int(n)
+		if n < deleteArchivedChunk {
+			return total, nil
+		}
+	}
+}
