@@ -10,6 +10,7 @@ import (
 	"github.com/ode-xmpp/ode/internal/config"
 	"github.com/ode-xmpp/ode/internal/module"
 	"github.com/ode-xmpp/ode/internal/modules/blocking"
+	"github.com/ode-xmpp/ode/internal/modules/carbons"
 	"github.com/ode-xmpp/ode/internal/modules/disco"
 	"github.com/ode-xmpp/ode/internal/modules/extdisco"
 	"github.com/ode-xmpp/ode/internal/modules/last"
@@ -38,6 +39,7 @@ var All = []module.Info{
 	vcard.Info,
 	private.Info,
 	blocking.Info,
+	carbons.Info,
 	extdisco.Info,
 	upload.Info,
 	// disco hashes every identity and feature declared before it: keep it last.
