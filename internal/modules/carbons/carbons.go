@@ -40,8 +40,11 @@
 // Copies are queued with Session.Deliver like any stanza: counted and
 // resent by stream management; under client state indication they go out
 // at once (the queue sees a message that is neither a presence nor a bare
-// chat state). The server does not advertise urn:xmpp:carbons:rules:0: the
-// error rule is a heuristic, and MUC private messages are copied to every
+// chat state). A copy a stream-managed session ended without acknowledging
+// comes back to the account (c2s): it is not stored offline.
+//
+// The server does not advertise urn:xmpp:carbons:rules:0: the error rule
+// is a heuristic, and MUC private messages are copied to every
 // carbons-enabled resource, not only those sharing the nickname.
 package carbons
 
@@ -80,6 +83,10 @@ const (
 // is not copied.
 const HookPriority = -1000
 
+// UndeliverablePriority is the priority of the undeliverable hook: above
+// offline storage (0).
+const UndeliverablePriority = 100
+
 // enabled marks the sessions that enabled carbons.
 var enabled = session.NewKey[bool]()
 
@@ -112,6 +119,7 @@ func (m *Module) Register(r *router.Router) {
 	r.HandleIQ(stanza.IQSet, classes, NS, "disable", m.toggle(false))
 	r.HookOutbound(HookPriority, m.outbound)
 	r.HookDelivered(0, m.delivered)
+	r.HookUndeliverable(UndeliverablePriority, m.undeliverable)
 }
 
 // Enabled reports whether the session s enabled carbons.
@@ -182,6 +190,17 @@ func (m *Module) delivered(_ context.Context, ev *router.Event, to []router.Sess
 		}
 		return true
 	})
+}
+
+// undeliverable drops a carbon that no resource took: the copy a
+// stream-managed session ended without acknowledging, which c2s hands
+// back to the account (XEP-0198). The original went where it belonged;
+// stored offline, the copy would show the message again at the next
+// login.
+func (m *Module) undeliverable(_ context.Context, ev *router.Event) bool {
+	st := ev.El
+	return st.Name.Local == "message" && ev.From.Local() != "" && ev.From.IsBare() &&
+		ev.From.Equal(ev.To.Bare()) && (st.Child(NS, "received") != nil || st.Child(NS, "sent") != nil)
 }
 
 // copyTo queues a carbon of st wrapped in <kind/> to each of user's

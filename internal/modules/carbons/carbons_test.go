@@ -5,6 +5,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/ode-xmpp/ode/internal/modules/carbons"
 	"github.com/ode-xmpp/ode/internal/xmpptest"
@@ -473,4 +474,35 @@ func TestResumption(t *testing.T) {
 		}
 		break
 	}
+}
+
+// TestUnackedNotOffline: a carbon that a stream-managed session ended
+// without acknowledging comes back to the account (c2s hands what was
+// not acknowledged to the other resources or offline storage); it is
+// dropped, not stored offline, so the next login does not see the
+// message again.
+func TestUnackedNotOffline(t *testing.T) {
+	const nsSM = "urn:xmpp:sm:3"
+	srv, phone, _, _, bob := startAlice(t)
+	r := srv.DialRaw(t)
+	r.Login("alice", "pw")
+	desk := &conn{Raw: r, t: t, jid: r.Bind("desk")}
+	r.Send("<enable xmlns='" + nsSM + "'/>")
+	r.Expect(nsSM, "enabled")
+	desk.enable(true)
+	bob.Send(fmt.Sprintf("<message to='%s' type='chat'><body>hello</body></message>", phone.jid))
+	got := barrier(t, bob, phone, desk)
+	var stanzas []*xmlstream.Element
+	for _, e := range got[1] {
+		if e.Name.Space != nsSM { // the server's <r/>
+			stanzas = append(stanzas, e)
+		}
+	}
+	carbon(t, desk, messages(t, desk, stanzas, 1)[0], "received", "chat")
+	r.Close() // without acknowledging anything
+	xmpptest.WaitFor(t, 10*time.Second, "the desk session to end", func() bool { return srv.Router().Session(desk.jid) == nil })
+
+	next := connect(t, srv, "alice", "next")
+	next.available(0) // offline messages come now
+	messages(t, next, barrier(t, next, next)[0], 0)
 }
