@@ -14,6 +14,7 @@ import (
 	"github.com/ode-xmpp/ode/internal/modules/disco"
 	"github.com/ode-xmpp/ode/internal/modules/extdisco"
 	"github.com/ode-xmpp/ode/internal/modules/last"
+	"github.com/ode-xmpp/ode/internal/modules/mam"
 	"github.com/ode-xmpp/ode/internal/modules/offline"
 	"github.com/ode-xmpp/ode/internal/modules/ping"
 	"github.com/ode-xmpp/ode/internal/modules/private"
@@ -42,6 +43,7 @@ var All = []module.Info{
 	carbons.Info,
 	extdisco.Info,
 	upload.Info,
+	mam.Info,
 	// disco hashes every identity and feature declared before it: keep it last.
 	disco.Info,
 }
