@@ -193,15 +193,37 @@ func (s *Server) unackedStanza(ctx context.Context, st *xmlstream.Element, to ji
 		case stanza.MessageError, stanza.MessageHeadline, stanza.MessageGroupchat:
 			return
 		}
+		if serverCopy(st, to) {
+			return // a carbon or archive result: the original is kept elsewhere
+		}
 		// As for a message to a full JID whose resource is gone (RFC
 		// 6121 §8.5.3.2.1): the user's other available resources, or
 		// offline storage (with its XEP-0203 delay).
-		s.cfg.Router.DeliverLocal(ctx, st, to)
+		s.cfg.Router.Redeliver(ctx, st, to)
 	case "iq":
 		if t := stanza.Type(st); t == stanza.IQGet || t == stanza.IQSet {
 			s.cfg.Router.Bounce(ctx, st, stanza.NewError(stanza.ServiceUnavailable, ""))
 		}
 	}
+}
+
+// serverCopy reports whether st is a copy the server made for the
+// account to (a XEP-0280 carbon, a XEP-0313 archive result): from the
+// account's bare JID, wrapping another message.
+func serverCopy(st *xmlstream.Element, to jid.JID) bool {
+	if stanza.From(st) != to.Bare().String() {
+		return false
+	}
+	for _, ch := range st.Children {
+		if e := ch.Elem; e != nil {
+			switch {
+			case e.Name.Space == "urn:xmpp:carbons:2" && (e.Name.Local == "received" || e.Name.Local == "sent"),
+				e.Name.Space == "urn:xmpp:mam:2" && e.Name.Local == "result":
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // maxDetachedPerUser bounds the detached sessions of one account; past it

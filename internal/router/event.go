@@ -72,6 +72,10 @@ type Event struct {
 	Class Class
 	// El is the stanza.
 	El *xmlstream.Element
+	// Redelivery marks a stanza handed back by a session that ended
+	// without acknowledging it (XEP-0198): it was delivered once, so the
+	// delivered hooks (carbons, …) do not run for it again.
+	Redelivery bool
 }
 
 var eventPool = sync.Pool{New: func() any { return new(Event) }}

@@ -199,12 +199,22 @@ func (r *Router) undeliverable(ctx context.Context, ev *Event) {
 
 // DeliverLocal delivers st to a local account's bare or full JID without
 // running the inbound hooks again (for modules that handled a stanza and
-// now pass it on, and for the messages a session ended without
-// acknowledging).
+// now pass it on).
 func (r *Router) DeliverLocal(ctx context.Context, st *xmlstream.Element, to jid.JID) {
+	r.deliverLocal(ctx, st, to, false)
+}
+
+// Redeliver is DeliverLocal for a message a session ended without
+// acknowledging (XEP-0198): it goes to the account's other resources or
+// the undeliverable hooks, and the delivered hooks do not run again.
+func (r *Router) Redeliver(ctx context.Context, st *xmlstream.Element, to jid.JID) {
+	r.deliverLocal(ctx, st, to, true)
+}
+
+func (r *Router) deliverLocal(ctx context.Context, st *xmlstream.Element, to jid.JID, again bool) {
 	ev := getEvent()
 	defer putEvent(ev)
-	ev.El, ev.To = st, to
+	ev.El, ev.To, ev.Redelivery = st, to, again
 	if f := stanza.From(st); f != "" {
 		ev.From, _ = jid.Parse(f)
 	}

@@ -461,7 +461,9 @@ func (r *Router) deliverBare(ctx context.Context, ev *Event) {
 			}
 		}
 		if n > 0 {
-			r.delivered(ctx, ev, targets[:n])
+			if !ev.Redelivery {
+				r.delivered(ctx, ev, targets[:n])
+			}
 		} else if typ != stanza.MessageHeadline {
 			// RFC 6121 §8.5.2.2.1 (headlines are silently dropped).
 			r.undeliverable(ctx, ev)
@@ -513,7 +515,7 @@ func (r *Router) deliverFull(ctx context.Context, ev *Event) {
 	st := ev.El
 	if s := r.Session(ev.To); s != nil {
 		if err := s.Deliver(st); err == nil {
-			if st.Name.Local == "message" && len(r.hooks.delivered) > 0 {
+			if st.Name.Local == "message" && len(r.hooks.delivered) > 0 && !ev.Redelivery {
 				r.delivered(ctx, ev, []Session{s})
 			}
 			return

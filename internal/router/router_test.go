@@ -184,3 +184,22 @@ func TestMalformedTo(t *testing.T) {
 		t.Errorf("alice got %v", got)
 	}
 }
+
+// TestRedeliver: a message handed back by an ended session reaches the
+// other resources without running the delivered hooks again.
+func TestRedeliver(t *testing.T) {
+	r := newRouter()
+	bob := bind(r, "bob@example.org/laptop")
+	ran := 0
+	r.HookDelivered(0, func(context.Context, *router.Event, []router.Session) { ran++ })
+	m := stanza.NewMessage(stanza.NSClient, stanza.MessageChat, "bob@example.org/phone", "alice@example.org/x", "m").
+		Append(xmlstream.NewElement("", "body").AppendText("hi"))
+	r.Redeliver(t.Context(), m, jid.MustParse("bob@example.org"))
+	if len(bob.received()) != 1 || ran != 0 {
+		t.Errorf("Redeliver: bob got %d, delivered hooks ran %d times", len(bob.received()), ran)
+	}
+	r.DeliverLocal(t.Context(), m, jid.MustParse("bob@example.org"))
+	if len(bob.received()) != 2 || ran != 1 {
+		t.Errorf("DeliverLocal: bob got %d, delivered hooks ran %d times", len(bob.received()), ran)
+	}
+}
