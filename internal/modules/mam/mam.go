@@ -114,10 +114,11 @@ var Info = module.Info{
 
 // Module is the message archive module.
 type Module struct {
-	deps module.Deps
-	cfg  Config
-	ids  ids
-	w    *writer
+	deps  module.Deps
+	cfg   Config
+	ids   ids
+	w     *writer
+	prefs prefsCache
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -169,11 +170,6 @@ func (m *Module) Stop() {
 	if m.w != nil {
 		m.w.stop()
 	}
-}
-
-// Flush waits until every message archived so far is written.
-func (m *Module) Flush(ctx context.Context) error {
-	return m.w.sync(ctx)
 }
 
 func (m *Module) loop(ctx context.Context) {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"sync"
+	"time"
 
 	"github.com/ode-xmpp/ode/internal/router"
 	"github.com/ode-xmpp/ode/internal/storage"
@@ -22,7 +24,62 @@ type prefs struct {
 	always, never []string
 }
 
-// loadPrefs returns owner's preferences, or the configured default.
+// prefsTTL bounds how long a user's preferences are kept in memory: a
+// change made elsewhere (another node, or the account deleted and created
+// again) applies after at most that long. A change through this module
+// applies at once.
+const prefsTTL = time.Minute
+
+// maxCachedPrefs bounds the preferences kept in memory; past it the cache
+// starts again empty.
+const maxCachedPrefs = 100_000
+
+// prefsCache keeps users' preferences, so that archiving a message reads
+// none from storage.
+type prefsCache struct {
+	mu sync.Mutex
+	m  map[string]cachedPrefs // bare JID → preferences
+}
+
+type cachedPrefs struct {
+	p      prefs
+	loaded time.Time
+}
+
+func (c *prefsCache) get(owner string, now time.Time) (prefs, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.m[owner]
+	if !ok || now.Sub(e.loaded) > prefsTTL || now.Before(e.loaded) {
+		return prefs{}, false
+	}
+	return e.p, true
+}
+
+func (c *prefsCache) put(owner string, p prefs, now time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil || len(c.m) >= maxCachedPrefs {
+		c.m = make(map[string]cachedPrefs)
+	}
+	c.m[owner] = cachedPrefs{p, now}
+}
+
+// cachedPrefs returns owner's preferences from the cache or storage.
+func (m *Module) cachedPrefs(ctx context.Context, owner jid.JID) (prefs, error) {
+	now := m.deps.Now()
+	if p, ok := m.prefs.get(owner.String(), now); ok {
+		return p, nil
+	}
+	p, err := m.loadPrefs(ctx, owner)
+	if err == nil {
+		m.prefs.put(owner.String(), p, now)
+	}
+	return p, err
+}
+
+// loadPrefs returns owner's preferences from storage, or the configured
+// default.
 func (m *Module) loadPrefs(ctx context.Context, owner jid.JID) (prefs, error) {
 	doc, err := m.deps.Store.GetXML(ctx, owner.Local(), owner.DomainString(), prefsKey)
 	if errors.Is(err, storage.ErrNotFound) {
@@ -45,7 +102,7 @@ func (m *Module) loadPrefs(ctx context.Context, owner jid.JID) (prefs, error) {
 // wants reports whether a message between owner and the bare JID with is
 // archived in owner's archive.
 func (m *Module) wants(ctx context.Context, owner, with jid.JID) bool {
-	p, err := m.loadPrefs(ctx, owner)
+	p, err := m.cachedPrefs(ctx, owner)
 	if err != nil {
 		m.deps.Log.Error("archive: preferences unreadable, archiving", "jid", owner.String(), "err", err)
 		return true
@@ -143,5 +200,6 @@ func (m *Module) setPrefs(ctx context.Context, ev *router.Event) (*xmlstream.Ele
 	if err := m.deps.Store.PutXML(ctx, owner.Local(), owner.DomainString(), prefsKey, e.AppendXML(nil, NS)); err != nil {
 		return nil, err
 	}
+	m.prefs.put(owner.String(), p, m.deps.Now())
 	return e, nil
 }

@@ -12,32 +12,58 @@ import (
 	"github.com/ode-xmpp/ode/internal/storage"
 )
 
+// appendRows is how many rows one INSERT statement of AppendArchive
+// carries (7 parameters each).
+const appendRows = 128
+
 // AppendArchive implements storage.Archive: one write transaction for the
-// whole batch (the mam module's group commit).
+// whole batch (the mam module's group commit), the accounts looked up once
+// each, the rows inserted appendRows at a time.
 func (s *Store) AppendArchive(ctx context.Context, msgs []storage.ArchivedMessage) (int, error) {
 	var n int64
 	err := s.write(ctx, func(tx *sql.Tx) error {
-		// The account's id comes from accounts in the same statement: a
-		// message for an account deleted meanwhile inserts nothing.
-		st, err := tx.PrepareContext(ctx, `INSERT OR IGNORE INTO archive
-			(account_id, id, with_jid, with_resource, stamp, outgoing, stanza)
-			SELECT id, ?, ?, ?, ?, ?, ? FROM accounts WHERE domain = ? AND local = ?`)
-		if err != nil {
-			return err
-		}
-		defer st.Close()
-		for _, m := range msgs {
-			res, err := st.ExecContext(ctx, m.ID, m.With, m.WithResource, toMillis(m.Stamp), m.Outgoing, m.Stanza, m.Domain, m.Local)
+		accounts := make(map[[2]string]int64)
+		args := make([]any, 0, 7*min(len(msgs), appendRows))
+		rows := 0
+		flush := func() error {
+			if rows == 0 {
+				return nil
+			}
+			res, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO archive
+				(account_id, id, with_jid, with_resource, stamp, outgoing, stanza) VALUES `+
+				strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?, ?, ?, ?), ", rows), ", "), args...)
 			if err != nil {
 				return err
 			}
 			k, err := res.RowsAffected()
-			if err != nil {
-				return err
-			}
 			n += k
+			args, rows = args[:0], 0
+			return err
 		}
-		return nil
+		for _, m := range msgs {
+			key := [2]string{m.Local, m.Domain}
+			account, seen := accounts[key]
+			if !seen {
+				id, ok, err := lookupAccount(ctx, tx, m.Local, m.Domain)
+				if err != nil {
+					return err
+				}
+				if !ok {
+					id = -1 // skipped: no such account
+				}
+				accounts[key], account = id, id
+			}
+			if account < 0 {
+				continue
+			}
+			args = append(args, account, m.ID, m.With, m.WithResource, toMillis(m.Stamp), m.Outgoing, m.Stanza)
+			if rows++; rows == appendRows {
+				if err := flush(); err != nil {
+					return err
+				}
+			}
+		}
+		return flush()
 	})
 	if err != nil {
 		return 0, fmt.Errorf("sqlite: append archive: %w", err)
