@@ -71,7 +71,9 @@ type Event struct {
 	// Class is the class of To.
 	Class Class
 	// El is the stanza.
-	El *xmlstream.Element
+	El  *xmlstream.Element
+	one [1]Session // the delivered hooks' list for one session, without an allocation
+
 	// Redelivery marks a stanza handed back by a session that ended
 	// without acknowledging it (XEP-0198): it was delivered once, so the
 	// delivered hooks (carbons, …) do not run for it again.

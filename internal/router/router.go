@@ -244,6 +244,17 @@ func (r *Router) Sessions(bare jid.JID) []Session {
 	return append([]Session(nil), sh.m[key]...)
 }
 
+// SessionCount returns the number of sessions bound to the bare JID
+// bare, without copying them (for hooks that have nothing to do for an
+// account with one session).
+func (r *Router) SessionCount(bare jid.JID) int {
+	key := bare.Bare().String()
+	sh := r.shard(key)
+	sh.mu.RLock()
+	defer sh.mu.RUnlock()
+	return len(sh.m[key])
+}
+
 // Session returns the session bound to the full JID full, or nil.
 func (r *Router) Session(full jid.JID) Session {
 	key := full.Bare().String()
@@ -516,7 +527,8 @@ func (r *Router) deliverFull(ctx context.Context, ev *Event) {
 	if s := r.Session(ev.To); s != nil {
 		if err := s.Deliver(st); err == nil {
 			if st.Name.Local == "message" && len(r.hooks.delivered) > 0 && !ev.Redelivery {
-				r.delivered(ctx, ev, []Session{s})
+				ev.one[0] = s
+				r.delivered(ctx, ev, ev.one[:])
 			}
 			return
 		}

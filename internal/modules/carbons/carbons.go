@@ -162,10 +162,10 @@ func (m *Module) outbound(_ context.Context, ev *router.Event) bool {
 		// latter (received) to the resources it did not reach.
 		return false
 	}
-	if !Eligible(st, ev.From, false) {
-		return false
-	}
 	user := ev.From.Bare()
+	if m.r.SessionCount(user) < 2 || !Eligible(st, ev.From, false) {
+		return false // no other resource to copy to
+	}
 	m.copyTo(user, "sent", st, func(s router.Session) bool { return s != ev.Origin })
 	return false
 }
@@ -176,8 +176,8 @@ func (m *Module) outbound(_ context.Context, ev *router.Event) bool {
 // it went to its own account).
 func (m *Module) delivered(_ context.Context, ev *router.Event, to []router.Session) {
 	st := ev.El
-	if ev.To.Local() == "" || !Eligible(st, ev.From, true) {
-		return
+	if ev.To.Local() == "" || m.r.SessionCount(ev.To) <= len(to) || !Eligible(st, ev.From, true) {
+		return // no resource left without the message
 	}
 	m.copyTo(ev.To.Bare(), "received", st, func(s router.Session) bool {
 		if s == ev.Origin {
