@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+
+	"github.com/ode-xmpp/ode/internal/config"
 )
 
 // BenchmarkRouteMessageWebSocket is c2s's BenchmarkRouteMessage over
@@ -16,7 +18,8 @@ import (
 // work measured is the server's: read a frame, parse, stamp 'from',
 // route, serialise, declare the namespaces, write a frame.
 func BenchmarkRouteMessageWebSocket(b *testing.B) {
-	srv := startHTTP(b, nil)
+	// As c2s's benchmark: every module but the archive (measured by mam).
+	srv := startHTTP(b, func(c *config.Config) { c.Modules.Disabled = append(c.Modules.Disabled, "mam") })
 	alice := newWS(b, srv)
 	alice.login("alice", "pw")
 	alice.bind("a")
