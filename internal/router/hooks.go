@@ -21,17 +21,18 @@ type hook[T any] struct {
 // hooks is the registration state; it is written while modules register,
 // before the listeners start, and only read afterwards.
 type hooks struct {
-	outbound       []hook[Hook]
-	inbound        []hook[Hook]
-	delivered      []hook[DeliveredHook]
-	undeliverable  []hook[Hook]
-	sessionEnd     []SessionHook
-	available      []SessionHook
-	blocked        func(ctx context.Context, owner, other jid.JID) bool
-	unblocked      []func(ctx context.Context, owner jid.JID, jids []string)
-	features       []string
-	identities     []Identity
-	streamFeatures []*xmlstream.Element
+	outbound        []hook[Hook]
+	inbound         []hook[Hook]
+	delivered       []hook[DeliveredHook]
+	undeliverable   []hook[Hook]
+	sessionEnd      []SessionHook
+	available       []SessionHook
+	blocked         func(ctx context.Context, owner, other jid.JID) bool
+	unblocked       []func(ctx context.Context, owner jid.JID, jids []string)
+	features        []string
+	accountFeatures []string
+	identities      []Identity
+	streamFeatures  []*xmlstream.Element
 }
 
 // Identity is a service discovery identity (XEP-0030 §3.1).
@@ -123,6 +124,24 @@ func (r *Router) AddFeature(ns ...string) {
 			r.hooks.features = append(r.hooks.features, f)
 		}
 	}
+}
+
+// AddAccountFeature declares a service discovery feature that the server
+// supports on behalf of each account (disco#info to a bare JID, XEP-0030
+// §3.1), such as the message archive (XEP-0313 §8).
+func (r *Router) AddAccountFeature(ns ...string) {
+	for _, f := range ns {
+		if !slices.Contains(r.hooks.accountFeatures, f) {
+			r.hooks.accountFeatures = append(r.hooks.accountFeatures, f)
+		}
+	}
+}
+
+// AccountFeatures returns the declared account features, sorted.
+func (r *Router) AccountFeatures() []string {
+	out := slices.Clone(r.hooks.accountFeatures)
+	slices.Sort(out)
+	return out
 }
 
 // Features returns the declared disco features, sorted.

@@ -49,9 +49,10 @@ type Module struct {
 	r    *router.Router
 
 	// What the server declared, fixed at registration.
-	identities []router.Identity
-	features   []string
-	ver        string
+	identities      []router.Identity
+	features        []string
+	accountFeatures []string // declared with Router.AddAccountFeature, for disco#info to an account
+	ver             string
 }
 
 var _ module.Module = (*Module)(nil)
@@ -78,6 +79,7 @@ func (m *Module) Register(r *router.Router) {
 	r.AddFeature(stanza.NSDiscoInfo, stanza.NSDiscoItems)
 	m.identities = append([]router.Identity{{Category: "server", Type: "im", Name: "ode"}}, r.Identities()...)
 	m.features = r.Features()
+	m.accountFeatures = r.AccountFeatures()
 	m.ver = CapsVer(m.identities, m.features)
 	r.AddStreamFeature(xmlstream.NewElement(NSCaps, "c").
 		SetAttr("hash", "sha-1").SetAttr("node", CapsNode).SetAttr("ver", m.ver))
@@ -130,11 +132,15 @@ func (m *Module) info(ctx context.Context, ev *router.Event) (*xmlstream.Element
 	if node != "" {
 		return nil, stanza.NewError(stanza.ItemNotFound, "")
 	}
-	return query(stanza.NSDiscoInfo, "").Append(
+	q := query(stanza.NSDiscoInfo, "").Append(
 		identity(router.Identity{Category: "account", Type: "registered"}),
 		feature(stanza.NSDiscoInfo),
 		feature(stanza.NSDiscoItems),
-	), nil
+	)
+	for _, f := range m.accountFeatures {
+		q.Append(feature(f))
+	}
+	return q, nil
 }
 
 func (m *Module) items(ctx context.Context, ev *router.Event) (*xmlstream.Element, error) {

@@ -144,6 +144,8 @@ func (m *Module) Register(r *router.Router) {
 	// XEP-0313 §8 wants the features on the account's bare JID; the disco
 	// module answers there with a fixed list, so they are on the domain too.
 	r.AddFeature(NS, NSExtended, NSSID)
+	// XEP-0313 §8: clients look for the archive on their own bare JID.
+	r.AddAccountFeature(NS, NSExtended)
 	r.HookOutbound(outboundPriority, m.outbound)
 	r.HookInbound(inboundPriority, m.inbound)
 	const own = router.ClassSelf | router.ClassBare

@@ -400,6 +400,19 @@ func TestDiscoFeatures(t *testing.T) {
 			t.Errorf("disco#info of the server lacks %s: %q", f, features)
 		}
 	}
+	// XEP-0313 §8: and on the account, where clients look.
+	_, res = alice.iq("get", alice.bare(), `<query xmlns='http://jabber.org/protocol/disco#info'/>`)
+	features = nil
+	for _, f := range res.FirstChild().ChildrenNS("http://jabber.org/protocol/disco#info") {
+		if f.Name.Local == "feature" {
+			features = append(features, f.Attribute("var"))
+		}
+	}
+	for _, f := range []string{mam.NS, mam.NSExtended} {
+		if !slices.Contains(features, f) {
+			t.Errorf("disco#info of the account lacks %s: %q", f, features)
+		}
+	}
 }
 
 func TestPrefs(t *testing.T) {
