@@ -175,7 +175,11 @@ func (b *binding) end(reason string) {
 	defer cancel()
 	unacked := q.TakeUnacked()
 	bare := b.sess.JID().Bare()
+	archived, _ := session.QueriedArchive.Get(b.sess.Values())
 	for _, st := range unacked {
+		if archived && hasStanzaID(st, bare) {
+			continue // in the archive, where this client catches up
+		}
 		s.unackedStanza(ctx, st, bare)
 	}
 	s.cfg.Router.SessionEnded(ctx, b.sess)
@@ -205,6 +209,17 @@ func (s *Server) unackedStanza(ctx context.Context, st *xmlstream.Element, to ji
 			s.cfg.Router.Bounce(ctx, st, stanza.NewError(stanza.ServiceUnavailable, ""))
 		}
 	}
+}
+
+// hasStanzaID reports whether st carries a XEP-0359 stanza-id given by
+// the account's archive.
+func hasStanzaID(st *xmlstream.Element, account jid.JID) bool {
+	for _, ch := range st.Children {
+		if e := ch.Elem; e != nil && e.Name.Space == "urn:xmpp:sid:0" && e.Name.Local == "stanza-id" && e.Attribute("by") == account.String() {
+			return true
+		}
+	}
+	return false
 }
 
 // serverCopy reports whether st is a copy the server made for the

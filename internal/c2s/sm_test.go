@@ -544,3 +544,43 @@ func TestSMDetachedLimit(t *testing.T) {
 		t.Errorf("%d offline messages, want the oldest session's unacknowledged one", len(msgs))
 	}
 }
+
+// TestSMExpiryArchived: a client that used the message archive and never
+// resumes finds its unacknowledged messages in the archive, not again in
+// offline storage; one that did not use it gets them offline.
+func TestSMExpiryArchived(t *testing.T) {
+	srv, bob, _ := startSM(t, nil)
+	for _, queried := range []bool{true, false} {
+		alice := newSMClient(t, srv, "alice", "pw")
+		aliceJID := alice.Bind(fmt.Sprintf("phone-%v", queried))
+		alice.enable("resume='true' max='1'")
+		if queried {
+			alice.Send(`<iq type='set' id='q'><query xmlns='urn:xmpp:mam:2' queryid='q1'/></iq>`)
+			for {
+				e := alice.next()
+				if e.Name.Local == "iq" && e.Attribute("id") == "q" {
+					break
+				}
+			}
+		}
+		sendMessages(t, bob, aliceJID, 0, 3)
+		for range 3 {
+			if m := alice.next(); m.Child("urn:xmpp:sid:0", "stanza-id") == nil {
+				t.Fatalf("message without a stanza-id: %s", m)
+			}
+		}
+		alice.Drop()
+		xmpptest.WaitFor(t, 10*time.Second, "the session to expire", func() bool { return srv.Router().Session(aliceJID) == nil })
+		msgs, err := srv.Store().OfflineMessages(t.Context(), "alice", srv.Domain)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := 3
+		if queried {
+			want = 0
+		}
+		if len(msgs) != want {
+			t.Errorf("queried the archive %v: %d offline messages, want %d", queried, len(msgs), want)
+		}
+	}
+}

@@ -126,6 +126,14 @@ func (s *Session) Deliver(st *xmlstream.Element) error {
 // Close ends the session with the stream error se.
 func (s *Session) Close(se *stream.Error) { s.owner.CloseSession(s, se) }
 
+// QueriedArchive is set by the message archive module (XEP-0313) on a
+// session that queried its archive. When such a session ends without
+// acknowledging a message that carries the account's stanza-id
+// (XEP-0359), the message is archived and the client fetches it from
+// there: it is dropped rather than handed to offline storage, which would
+// deliver it twice (the rule Prosody follows).
+var QueriedArchive = NewKey[bool]()
+
 // Values holds a session's per-module state under typed keys (Key). It is
 // safe for concurrent use and empty (no allocation) until a value is set.
 type Values struct {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/ode-xmpp/ode/internal/router"
+	"github.com/ode-xmpp/ode/internal/session"
 	"github.com/ode-xmpp/ode/internal/storage"
 	"github.com/ode-xmpp/ode/jid"
 	"github.com/ode-xmpp/ode/stanza"
@@ -168,6 +169,9 @@ func (m *Module) query(ctx context.Context, ev *router.Event) (*xmlstream.Elemen
 	req, err := parseQuery(ev.El.FirstChild())
 	if err != nil {
 		return nil, err
+	}
+	if ev.Origin != nil {
+		session.QueriedArchive.Set(ev.Origin.Values(), true)
 	}
 	if err := m.w.sync(ctx); err != nil {
 		return nil, err
