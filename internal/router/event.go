@@ -71,7 +71,12 @@ type Event struct {
 	// Class is the class of To.
 	Class Class
 	// El is the stanza.
-	El  *xmlstream.Element
+	El *xmlstream.Element
+	// SenderArchiveID is the id the sender's archive gave an outgoing
+	// message (XEP-0313, XEP-0359), set in the outbound phase by the
+	// archive for the hooks after it (the sent carbons carry it).
+	SenderArchiveID string
+
 	one [1]Session // the delivered hooks' list for one session, without an allocation
 
 	// Redelivery marks a stanza handed back by a session that ended

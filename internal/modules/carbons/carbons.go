@@ -71,6 +71,8 @@ const (
 	NSHints = "urn:xmpp:hints"
 	// NSMUCUser is XEP-0045's namespace of <x/> in room traffic.
 	NSMUCUser = "http://jabber.org/protocol/muc#user"
+	// NSStanzaID is XEP-0359's namespace.
+	NSStanzaID = "urn:xmpp:sid:0"
 
 	nsChatStates = "http://jabber.org/protocol/chatstates" // XEP-0085
 	nsReceipts   = "urn:xmpp:receipts"                     // XEP-0184
@@ -165,6 +167,12 @@ func (m *Module) outbound(_ context.Context, ev *router.Event) bool {
 	user := ev.From.Bare()
 	if m.r.SessionCount(user) < 2 || !Eligible(st, ev.From, false) {
 		return false // no other resource to copy to
+	}
+	if id := ev.SenderArchiveID; id != "" {
+		// XEP-0313 §3.5: the other devices learn the id under which the
+		// sender's archive keeps the message. The recipient must not see
+		// it: the copy is the carbon's own.
+		st = st.Copy().Append(xmlstream.NewElement(NSStanzaID, "stanza-id").SetAttr("by", user.String()).SetAttr("id", id))
 	}
 	m.copyTo(user, "sent", st, func(s router.Session) bool { return s != ev.Origin })
 	return false

@@ -322,10 +322,22 @@ func TestSent(t *testing.T) {
 	phone.Send(fmt.Sprintf("<message to='%s' type='chat' id='s2'><body>from the phone</body></message>", bob.jid))
 	got = barrier(t, phone, phone, laptop, tablet, bob)
 	messages(t, phone, got[0], 0) // §8: not to the sender, though it enabled carbons
-	carbon(t, laptop, messages(t, laptop, got[1], 1)[0], "sent", "chat")
+	fwd := carbon(t, laptop, messages(t, laptop, got[1], 1)[0], "sent", "chat")
+	// XEP-0313 §3.5: the sent carbon tells the sender's archive id; the
+	// recipient's copy does not.
+	sid := fwd.Child(carbons.NSStanzaID, "stanza-id")
+	if sid == nil || sid.Attribute("by") != phone.jid.Bare().String() || sid.Attribute("id") == "" {
+		t.Errorf("sent carbon without the sender's stanza-id: %s", fwd)
+	}
 	messages(t, tablet, got[2], 0)
 	if m := messages(t, bob, got[3], 1)[0]; stanza.ID(m) != "s2" {
 		t.Errorf("bob got %s", m)
+	} else {
+		for _, e := range m.ChildrenNS(carbons.NSStanzaID) {
+			if e.Attribute("by") != bob.jid.Bare().String() {
+				t.Errorf("bob's copy carries a stanza-id of %s: %s", e.Attribute("by"), m)
+			}
+		}
 	}
 
 	phone.Send(fmt.Sprintf("<message to='%s' type='chat'><body>x</body><private xmlns='urn:xmpp:carbons:2'/><no-copy xmlns='urn:xmpp:hints'/></message>", bob.jid))

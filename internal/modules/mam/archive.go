@@ -36,6 +36,7 @@ func (m *Module) outbound(ctx context.Context, ev *router.Event) bool {
 		With: ev.To.Bare().String(), WithResource: ev.To.Resource(),
 		Stamp: stamp, Outgoing: true, Stanza: st.AppendXML(nil, stanza.NSClient),
 	})
+	ev.SenderArchiveID = id // for the sent carbons (XEP-0313 §3.5)
 	return false
 }
 
