@@ -385,22 +385,40 @@ func (l *Link) Wait(low int, timeout time.Duration) bool {
 // Flush waits until everything enqueued so far was written, for the last
 // bytes before a change of layer (STARTTLS, a resumed session taking the
 // connection over). It fails when the connection closes or timeout
-// passes.
+// passes. Like Wait, it is called by the connection's reader only.
 func (l *Link) Flush(timeout time.Duration) error {
 	q, a := l.q, l
-	deadline := time.Now().Add(timeout)
-	for {
-		q.mu.Lock()
-		idle := q.att == a && !a.writing && len(q.pend) == 0
-		gone := q.att != a || a.closing || a.failed
+	q.mu.Lock()
+	if q.att != a || a.closing || a.failed {
 		q.mu.Unlock()
-		if idle {
-			return nil
-		}
-		if gone || time.Now().After(deadline) {
+		return ErrClosed
+	}
+	if !a.writing && len(q.pend) == 0 {
+		q.mu.Unlock()
+		return nil
+	}
+	// The writer closes drained at the top of its loop, after its last
+	// write returned, once nothing is pending.
+	ch := make(chan struct{})
+	q.drained, q.low = ch, 0
+	q.mu.Unlock()
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case <-ch:
+		q.mu.Lock()
+		defer q.mu.Unlock()
+		if q.att != a || a.closing || a.failed {
 			return ErrClosed
 		}
-		time.Sleep(200 * time.Microsecond)
+		return nil
+	case <-a.done:
+		return ErrClosed
+	case <-t.C:
+		q.mu.Lock()
+		q.drained = nil
+		q.mu.Unlock()
+		return ErrClosed
 	}
 }
 
