@@ -1,11 +1,7 @@
 package c2s_test
 
 import (
-	"bytes"
-	"fmt"
-	"io"
 	"testing"
-	"time"
 
 	"github.com/ode-xmpp/ode/internal/config"
 	"github.com/ode-xmpp/ode/internal/xmpptest"
@@ -30,89 +26,5 @@ func benchRoute(b *testing.B, sm bool) {
 	srv := xmpptest.Start(b, func(c *config.Config) {
 		c.Modules.Disabled = append(c.Modules.Disabled, "mam")
 	})
-	srv.AddUser(b, "alice", "pw")
-	srv.AddUser(b, "bob", "pw")
-	alice := srv.DialRaw(b)
-	alice.Login("alice", "pw")
-	alice.Bind("a")
-	bob := srv.DialRaw(b)
-	bob.Login("bob", "pw")
-	bobJID := bob.Bind("b")
-	if sm {
-		for _, r := range []*xmpptest.Raw{alice, bob} {
-			r.Send(`<enable xmlns='urn:xmpp:sm:3' resume='true'/>`)
-			r.Expect("urn:xmpp:sm:3", "enabled")
-		}
-	}
-	_ = alice.Conn().SetDeadline(time.Time{})
-	_ = bob.Conn().SetDeadline(time.Time{})
-
-	msg := []byte(fmt.Sprintf(`<message to='%s' type='chat' id='m1'><body>Hello, how are you doing today? A typical chat line.</body>`+
-		`<active xmlns='http://jabber.org/protocol/chatstates'/><request xmlns='urn:xmpp:receipts'/></message>`, bobJID))
-	const batch = 64
-	chunk := bytes.Repeat(msg, batch)
-
-	done := make(chan error, 1)
-	go func() { done <- countMessages(bob.Conn(), b.N, sm) }()
-	b.ReportAllocs()
-	b.SetBytes(int64(len(msg)))
-	b.ResetTimer()
-	start := time.Now()
-	for sent := 0; sent < b.N; sent += batch {
-		p := chunk
-		if b.N-sent < batch {
-			p = chunk[:len(msg)*(b.N-sent)]
-		}
-		if _, err := alice.Conn().Write(p); err != nil {
-			b.Fatal(err)
-		}
-	}
-	if err := <-done; err != nil {
-		b.Fatal(err)
-	}
-	b.StopTimer()
-	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "msgs/s")
-}
-
-// countMessages reads until it has seen n closing message tags; with ack
-// it answers each <r/> of stream management with <a h/>.
-func countMessages(r io.ReadWriter, n int, ack bool) error {
-	end := []byte("</message>")
-	req := []byte("<r xmlns='urn:xmpp:sm:3'/>")
-	const tail = 32 // longer than either pattern
-	buf := make([]byte, 64<<10)
-	keep := 0
-	for seen := 0; seen < n; {
-		m, err := r.Read(buf[keep:])
-		if err != nil {
-			return fmt.Errorf("after %d messages: %w", seen, err)
-		}
-		data := buf[:keep+m]
-		// Count the patterns that end in the new bytes: the kept tail
-		// was searched before.
-		seen += countEndingAfter(data, end, keep)
-		if ack && countEndingAfter(data, req, keep) > 0 {
-			if _, err := fmt.Fprintf(r, "<a xmlns='urn:xmpp:sm:3' h='%d'/>", seen); err != nil {
-				return err
-			}
-		}
-		keep = min(tail, len(data))
-		copy(buf, data[len(data)-keep:])
-	}
-	return nil
-}
-
-// countEndingAfter counts the occurrences of pat in data that end after
-// offset from.
-func countEndingAfter(data, pat []byte, from int) int {
-	n := 0
-	start := max(0, from-len(pat)+1)
-	for {
-		i := bytes.Index(data[start:], pat)
-		if i < 0 {
-			return n
-		}
-		n++
-		start += i + len(pat)
-	}
+	xmpptest.BenchRouteMessages(b, srv, sm)
 }
