@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ode-xmpp/ode/internal/transport"
 	"github.com/ode-xmpp/ode/stanza"
 	"github.com/ode-xmpp/ode/stream"
 	"github.com/ode-xmpp/ode/xmlstream"
@@ -84,15 +85,15 @@ func splitAll(t testing.TB, p []byte) []byte {
 	t.Helper()
 	var out []byte
 	for {
-		kind, piece, rest, err := nextPiece(p)
+		kind, piece, rest, err := transport.NextPiece(p)
 		if err != nil {
 			t.Fatalf("split %q: %v", p, err)
 		}
 		if piece == nil {
 			return out
 		}
-		if kind == pieceElement {
-			out = appendClientElement(out, piece)
+		if kind == transport.PieceElement {
+			out = transport.AppendClientElement(out, piece)
 		}
 		p = rest
 	}
@@ -156,10 +157,10 @@ func write() []byte {
 
 func TestSplit(t *testing.T) {
 	p := write()
-	var kinds []pieceKind
+	var kinds []transport.PieceKind
 	var els []string
 	for {
-		kind, piece, rest, err := nextPiece(p)
+		kind, piece, rest, err := transport.NextPiece(p)
 		if err != nil {
 			t.Fatalf("at %q: %v", p, err)
 		}
@@ -167,12 +168,12 @@ func TestSplit(t *testing.T) {
 			break
 		}
 		kinds = append(kinds, kind)
-		if kind == pieceElement {
-			els = append(els, string(appendClientElement(nil, piece)))
+		if kind == transport.PieceElement {
+			els = append(els, string(transport.AppendClientElement(nil, piece)))
 		}
 		p = rest
 	}
-	want := []pieceKind{pieceDecl, pieceOpen, pieceElement, pieceElement, pieceElement, pieceElement, pieceClose}
+	want := []transport.PieceKind{transport.PieceDecl, transport.PieceOpen, transport.PieceElement, transport.PieceElement, transport.PieceElement, transport.PieceElement, transport.PieceClose}
 	if fmt.Sprint(kinds) != fmt.Sprint(want) {
 		t.Fatalf("kinds %v, want %v", kinds, want)
 	}
@@ -196,7 +197,7 @@ func TestSplit(t *testing.T) {
 		t.Errorf("system-shutdown: %q", cond)
 	}
 	for _, bad := range []string{"text", "<a>", "<a", "<!-- x -->", "<a><b></a"} {
-		if _, _, _, err := nextPiece([]byte(bad)); err == nil {
+		if _, _, _, err := transport.NextPiece([]byte(bad)); err == nil {
 			t.Errorf("%q split", bad)
 		}
 	}
@@ -219,11 +220,11 @@ func BenchmarkSplit(b *testing.B) {
 			out = out[:0]
 			q := p
 			for {
-				_, piece, rest, err := nextPiece(q)
+				_, piece, rest, err := transport.NextPiece(q)
 				if err != nil || piece == nil {
 					break
 				}
-				out = appendClientElement(out, piece)
+				out = transport.AppendClientElement(out, piece)
 				q = rest
 			}
 		}

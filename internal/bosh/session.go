@@ -266,7 +266,7 @@ func (s *session) Write(p []byte) error {
 func (s *session) output(p []byte) error {
 	closed := false
 	for {
-		kind, piece, rest, err := nextPiece(p)
+		kind, piece, rest, err := transport.NextPiece(p)
 		if err != nil {
 			return err
 		}
@@ -275,19 +275,19 @@ func (s *session) output(p []byte) error {
 		}
 		p = rest
 		switch kind {
-		case pieceOpen:
+		case transport.PieceOpen:
 			if !s.opened {
 				s.opened = true
 				s.first = s.headerAttrs(s.first, piece)
 			}
-		case pieceClose:
+		case transport.PieceClose:
 			closed = true
-		case pieceElement:
-			if string(tagName(piece)) == "stream:error" {
+		case transport.PieceElement:
+			if string(transport.TagName(piece)) == "stream:error" {
 				s.streamEr = append(s.streamEr[:0], piece...)
 				continue
 			}
-			s.buf = appendClientElement(s.buf, piece)
+			s.buf = transport.AppendClientElement(s.buf, piece)
 		}
 	}
 	if closed {
@@ -739,7 +739,7 @@ func (s *session) headerAttrs(b, hdr []byte) []byte {
 		b = append(b, " xmlns:xmpp='"+NSXBOSH+"'"...)
 	}
 	// The header's values are already escaped.
-	attrs(hdr, func(name, v []byte) {
+	transport.Attrs(hdr, func(name, v []byte) {
 		var to string
 		switch string(name) {
 		case "from":

@@ -366,12 +366,18 @@ func (t *WebSocket) Write(p []byte) error {
 	t.writeStart.Store(time.Now().UnixNano())
 	defer t.writeStart.Store(0)
 	for len(p) > 0 {
-		el, rest, err := nextElement(p)
+		kind, el, rest, err := NextPiece(p)
+		if err == nil && el != nil && kind != PieceElement {
+			err = fmt.Errorf("%w: %q is not an element", errSplit, el)
+		}
 		if err != nil {
 			return fmt.Errorf("transport: websocket write: %w", err)
 		}
+		if el == nil {
+			break // white space only
+		}
 		p = rest
-		t.buf = declareNamespaces(t.buf[:0], el)
+		t.buf = appendMessage(t.buf[:0], el)
 		if err := t.c.Write(ctx, websocket.MessageText, t.buf); err != nil {
 			return fmt.Errorf("transport: websocket write: %w", err)
 		}
@@ -451,107 +457,16 @@ func (t *WebSocket) Ping(ctx context.Context) error {
 	return nil
 }
 
-// nextElement splits the first top-level element off p, which holds
-// elements as ode serialises them (no comments, processing instructions
-// or CDATA; attribute values quoted; '<' and '>' escaped in text).
-func nextElement(p []byte) (el, rest []byte, err error) {
-	i := 0
-	for i < len(p) && (p[i] == ' ' || p[i] == '\t' || p[i] == '\r' || p[i] == '\n') {
-		i++
+// appendMessage appends el, a whole element of a jabber:client stream, as
+// a message of its own: stream: elements declare the stream prefix,
+// others jabber:client unless they declare a default namespace.
+func appendMessage(dst, el []byte) []byte {
+	name := TagName(el)
+	if !bytes.HasPrefix(name, []byte("stream:")) {
+		return AppendClientElement(dst, el)
 	}
-	p = p[i:]
-	if len(p) == 0 {
-		return nil, nil, nil
-	}
-	if p[0] != '<' {
-		return nil, nil, errors.New("text outside an element")
-	}
-	depth := 0
-	for i = 0; i < len(p); {
-		if p[i] != '<' {
-			j := bytes.IndexByte(p[i:], '<')
-			if j < 0 {
-				break
-			}
-			i += j
-			continue
-		}
-		end := tagEnd(p, i)
-		if end < 0 {
-			break
-		}
-		switch {
-		case i+1 < len(p) && p[i+1] == '/':
-			depth--
-		case p[end-1] != '/':
-			depth++
-		}
-		i = end + 1
-		if depth == 0 {
-			return p[:i], p[i:], nil
-		}
-	}
-	return nil, nil, errors.New("unterminated element")
-}
-
-// tagEnd returns the index of the '>' that ends the tag starting at
-// p[start], skipping quoted attribute values, or -1.
-func tagEnd(p []byte, start int) int {
-	var quote byte
-	for i := start + 1; i < len(p); i++ {
-		c := p[i]
-		switch {
-		case quote != 0:
-			if c == quote {
-				quote = 0
-			}
-		case c == '\'' || c == '"':
-			quote = c
-		case c == '>':
-			return i
-		}
-	}
-	return -1
-}
-
-// declareNamespaces appends el to dst, adding to its start tag the
-// declarations that a serialisation inside a jabber:client stream left
-// out: xmlns='jabber:client' on stanzas, xmlns:stream on stream:
-// elements.
-func declareNamespaces(dst, el []byte) []byte {
-	nameEnd := 1
-	for nameEnd < len(el) && el[nameEnd] != ' ' && el[nameEnd] != '/' && el[nameEnd] != '>' {
-		nameEnd++
-	}
-	name := el[1:nameEnd]
-	var decl string
-	switch {
-	case bytes.HasPrefix(name, []byte("stream:")):
-		decl = " xmlns:stream='" + stream.NS + "'"
-	case bytes.IndexByte(name, ':') < 0 && !hasDefaultNS(el[:tagEnd(el, 0)+1]):
-		decl = " xmlns='" + stanza.NSClient + "'"
-	}
-	dst = append(dst, el[:nameEnd]...)
-	dst = append(dst, decl...)
-	return append(dst, el[nameEnd:]...)
-}
-
-// hasDefaultNS reports whether the start tag declares a default
-// namespace (an xmlns= attribute outside quotes).
-func hasDefaultNS(tag []byte) bool {
-	var quote byte
-	for i := 1; i < len(tag); i++ {
-		c := tag[i]
-		switch {
-		case quote != 0:
-			if c == quote {
-				quote = 0
-			}
-		case c == '\'' || c == '"':
-			quote = c
-		case (c == ' ' || c == '\t' || c == '\n') && bytes.HasPrefix(tag[i+1:], []byte("xmlns=")):
-			return true
-		}
-	}
-	return false
+	n := 1 + len(name)
+	dst = append(dst, el[:n]...)
+	dst = append(dst, " xmlns:stream='"+stream.NS+"'"...)
+	return append(dst, el[n:]...)
 }

@@ -32,12 +32,12 @@ func FuzzWebSocketFraming(f *testing.F) {
 		one := e.AppendXML(nil, stanza.NSClient)
 		p := append(append([]byte(" \n"), one...), one...)
 		for i := range 2 {
-			el, rest, err := nextElement(p)
+			_, el, rest, err := NextPiece(p)
 			if err != nil {
 				t.Fatalf("element %d of %q: %v", i, p, err)
 			}
 			p = rest
-			msg := declareNamespaces(nil, el)
+			msg := appendMessage(nil, el)
 			got, err := xmlstream.ParseElement(msg, "")
 			if err != nil {
 				t.Fatalf("message %q does not parse alone: %v", msg, err)
@@ -46,7 +46,7 @@ func FuzzWebSocketFraming(f *testing.F) {
 				t.Fatalf("message %q is %s, want %s", msg, got, e)
 			}
 		}
-		if el, _, err := nextElement(p); err != nil || el != nil {
+		if _, el, _, err := NextPiece(p); err != nil || el != nil {
 			t.Fatalf("after two elements: %q %v", el, err)
 		}
 	})

@@ -1,36 +1,38 @@
-package bosh
+package transport
 
 import (
 	"bytes"
 	"errors"
 )
 
-// What the c2s stream writes (transport.Transport.Write) is a TCP
-// stream's bytes: whole top-level elements in the jabber:client default
-// namespace with "stream" bound to the streams namespace, and the stream
-// header and end tag. Inside a <body xmlns='httpbind'/> each element needs
-// xmlns='jabber:client' of its own (the body declares xmlns:stream). The
-// bytes come from ode's own serialiser (quoted attributes, '<' and '>'
-// always escaped, no comments), so a byte scanner finds the boundaries;
-// see BenchmarkSplit for its cost against parsing and re-serialising.
+// What a stream's queue hands to Transport.Write is a TCP stream's bytes:
+// whole top-level elements in the jabber:client default namespace with
+// "stream" bound to the streams namespace, and a transport's own framing.
+// A transport whose messages stand alone (WebSocket messages, BOSH
+// bodies) splits them and declares on each element what the TCP stream
+// declared once. The bytes come from ode's own serialiser (quoted
+// attributes, '<' and '>' always escaped, no comments), so a byte scanner
+// finds the boundaries: in BOSH's benchmark, 13 µs and no allocation for
+// 20 messages, against 156 µs and 89 allocations to parse and
+// re-serialise.
 
-// pieceKind is what a top-level piece of written bytes is.
-type pieceKind int
+// PieceKind is what a top-level piece of written bytes is.
+type PieceKind int
 
 const (
-	pieceElement pieceKind = iota // a whole element
-	pieceOpen                     // the <stream:stream ...> start tag
-	pieceClose                    // </stream:stream>
-	pieceDecl                     // <?xml ...?>
+	PieceElement PieceKind = iota // a whole element
+	PieceOpen                     // the <stream:stream ...> start tag
+	PieceClose                    // </stream:stream>
+	PieceDecl                     // <?xml ...?>
 )
 
-var errSplit = errors.New("bosh: malformed output")
+var errSplit = errors.New("transport: malformed output")
 
-// nextPiece returns the first top-level piece of p (after whitespace) and
+// NextPiece returns the first top-level piece of p (after whitespace) and
 // what follows it. It returns a nil piece when p holds only whitespace.
-func nextPiece(p []byte) (kind pieceKind, piece, rest []byte, err error) {
+func NextPiece(p []byte) (kind PieceKind, piece, rest []byte, err error) {
 	i := 0
-	for i < len(p) && isSpace(p[i]) {
+	for i < len(p) && isXMLSpace(p[i]) {
 		i++
 	}
 	p = p[i:]
@@ -46,13 +48,13 @@ func nextPiece(p []byte) (kind pieceKind, piece, rest []byte, err error) {
 		if end < 0 {
 			return 0, nil, nil, errSplit
 		}
-		return pieceDecl, p[:end+2], p[end+2:], nil
+		return PieceDecl, p[:end+2], p[end+2:], nil
 	case '/':
 		end := bytes.IndexByte(p, '>')
 		if end < 0 {
 			return 0, nil, nil, errSplit
 		}
-		return pieceClose, p[:end+1], p[end+1:], nil
+		return PieceClose, p[:end+1], p[end+1:], nil
 	case '!':
 		return 0, nil, nil, errSplit
 	}
@@ -60,11 +62,11 @@ func nextPiece(p []byte) (kind pieceKind, piece, rest []byte, err error) {
 	if end < 0 {
 		return 0, nil, nil, errSplit
 	}
-	if bytes.Equal(tagName(p), []byte("stream:stream")) {
-		return pieceOpen, p[:end], p[end:], nil
+	if bytes.Equal(TagName(p), []byte("stream:stream")) {
+		return PieceOpen, p[:end], p[end:], nil
 	}
 	if empty {
-		return pieceElement, p[:end], p[end:], nil
+		return PieceElement, p[:end], p[end:], nil
 	}
 	depth := 1
 	for j := end; j < len(p); {
@@ -84,7 +86,7 @@ func nextPiece(p []byte) (kind pieceKind, piece, rest []byte, err error) {
 			}
 			j += e + 1
 			if depth--; depth == 0 {
-				return pieceElement, p[:j], p[j:], nil
+				return PieceElement, p[:j], p[j:], nil
 			}
 		case '!':
 			// CDATA (ode never writes one; be safe).
@@ -133,32 +135,32 @@ func tagEnd(p []byte, i int) (int, bool) {
 	return -1, false
 }
 
-// tagName returns the qualified name of the start tag at the start of p.
-func tagName(p []byte) []byte {
+// TagName returns the qualified name of the start tag at the start of p.
+func TagName(p []byte) []byte {
 	j := 1
-	for j < len(p) && !isSpace(p[j]) && p[j] != '/' && p[j] != '>' {
+	for j < len(p) && !isXMLSpace(p[j]) && p[j] != '/' && p[j] != '>' {
 		j++
 	}
 	return p[1:j]
 }
 
-// attrs calls fn for each attribute of the start tag at the start of p,
+// Attrs calls fn for each attribute of the start tag at the start of p,
 // with its value as written (still escaped).
-func attrs(p []byte, fn func(name, value []byte)) {
-	j := 1 + len(tagName(p))
+func Attrs(p []byte, fn func(name, value []byte)) {
+	j := 1 + len(TagName(p))
 	for j < len(p) {
-		for j < len(p) && isSpace(p[j]) {
+		for j < len(p) && isXMLSpace(p[j]) {
 			j++
 		}
 		if j >= len(p) || p[j] == '/' || p[j] == '>' {
 			return
 		}
 		n := j
-		for j < len(p) && p[j] != '=' && !isSpace(p[j]) && p[j] != '>' {
+		for j < len(p) && p[j] != '=' && !isXMLSpace(p[j]) && p[j] != '>' {
 			j++
 		}
 		name := p[n:j]
-		for j < len(p) && (isSpace(p[j]) || p[j] == '=') {
+		for j < len(p) && (isXMLSpace(p[j]) || p[j] == '=') {
 			j++
 		}
 		if j >= len(p) || (p[j] != '"' && p[j] != '\'') {
@@ -174,11 +176,11 @@ func attrs(p []byte, fn func(name, value []byte)) {
 	}
 }
 
-// appendClientElement appends el, a whole top-level element, declaring
+// AppendClientElement appends el, a whole top-level element, declaring
 // xmlns='jabber:client' on it unless it declares a default namespace.
-func appendClientElement(dst, el []byte) []byte {
+func AppendClientElement(dst, el []byte) []byte {
 	has := false
-	attrs(el, func(name, _ []byte) {
+	Attrs(el, func(name, _ []byte) {
 		if string(name) == "xmlns" {
 			has = true
 		}
@@ -186,8 +188,11 @@ func appendClientElement(dst, el []byte) []byte {
 	if has {
 		return append(dst, el...)
 	}
-	n := 1 + len(tagName(el))
+	n := 1 + len(TagName(el))
 	dst = append(dst, el[:n]...)
 	dst = append(dst, " xmlns='jabber:client'"...)
 	return append(dst, el[n:]...)
 }
+
+// isXMLSpace reports whether c is XML white space.
+func isXMLSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\r' || c == '\n' }
