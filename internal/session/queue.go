@@ -57,8 +57,8 @@ type Link struct {
 //
 // With stream management (XEP-0198) on, the queue also keeps each stanza
 // it counted until the client acknowledges it, so that it can be resent
-// on a new connection (Resume) or handed elsewhere when the session ends
-// (Unacked). The queue outlives its connection: Detach leaves it
+// on a new connection (Attach) or handed elsewhere when the session ends
+// (TakeUnacked). The queue outlives its connection: Detach leaves it
 // collecting stanzas for a later Attach.
 type Queue struct {
 	mu      sync.Mutex
