@@ -96,6 +96,7 @@ type Store interface {
 	LastActivity
 	Uploads
 	Archive
+	PushRegistrations
 	// Close releases the store. No method may be called after Close.
 	Close() error
 }

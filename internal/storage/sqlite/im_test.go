@@ -209,6 +209,8 @@ func TestDeleteAccountLeavesNothing(t *testing.T) {
 	must(s.ReserveUpload(ctx, storage.Upload{ID: "u1", Local: local, Domain: domain, Filename: "a.txt", Size: 1, Created: time.Now()}, storage.UploadQuota{}))
 	_, err = s.AppendArchive(ctx, []storage.ArchivedMessage{{Local: local, Domain: domain, ID: "a1", With: "b@example.com", Stamp: time.Now(), Stanza: []byte("<message/>")}})
 	must(err)
+	_, err = s.PutPushRegistration(ctx, local, domain, storage.PushRegistration{Service: "push.example.com", Node: "n", Created: time.Now()}, 0)
+	must(err)
 
 	db := raw(t, path)
 	tables := func() map[string]int {

@@ -40,14 +40,15 @@ func openTemp(t *testing.T) storage.Store {
 	return open(t, filepath.Join(t.TempDir(), "ode.db"))
 }
 
-func TestAccounts(t *testing.T)      { storagetest.TestAccounts(t, openTemp) }
-func TestRosters(t *testing.T)       { storagetest.TestRosters(t, openTemp) }
-func TestSubscriptions(t *testing.T) { storagetest.TestSubscriptions(t, openTemp) }
-func TestOffline(t *testing.T)       { storagetest.TestOffline(t, openTemp) }
-func TestXMLStore(t *testing.T)      { storagetest.TestXMLStore(t, openTemp) }
-func TestBlocklists(t *testing.T)    { storagetest.TestBlocklists(t, openTemp) }
-func TestLastActivity(t *testing.T)  { storagetest.TestLastActivity(t, openTemp) }
-func TestUploads(t *testing.T)       { storagetest.TestUploads(t, openTemp) }
+func TestAccounts(t *testing.T)          { storagetest.TestAccounts(t, openTemp) }
+func TestRosters(t *testing.T)           { storagetest.TestRosters(t, openTemp) }
+func TestSubscriptions(t *testing.T)     { storagetest.TestSubscriptions(t, openTemp) }
+func TestOffline(t *testing.T)           { storagetest.TestOffline(t, openTemp) }
+func TestXMLStore(t *testing.T)          { storagetest.TestXMLStore(t, openTemp) }
+func TestBlocklists(t *testing.T)        { storagetest.TestBlocklists(t, openTemp) }
+func TestLastActivity(t *testing.T)      { storagetest.TestLastActivity(t, openTemp) }
+func TestUploads(t *testing.T)           { storagetest.TestUploads(t, openTemp) }
+func TestPushRegistrations(t *testing.T) { storagetest.TestPushRegistrations(t, openTemp) }
 
 // raw opens the file with the driver directly, as an operator's sqlite3 would.
 func raw(t *testing.T, path string) *sql.DB {
