@@ -1,0 +1,219 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/ode-xmpp/ode/internal/storage"
+)
+
+// AppendArchive implements storage.Archive: the whole batch (the mam
+// module's group commit) in one INSERT … SELECT over arrays, joined to the
+// accounts so that those that do not exist are skipped, and ON CONFLICT DO
+// NOTHING for the ids already archived (also twice in one batch).
+func (s *Store) AppendArchive(ctx context.Context, msgs []storage.ArchivedMessage) (int, error) {
+	if len(msgs) == 0 {
+		if err := ctx.Err(); err != nil {
+			return 0, fmt.Errorf("postgres: append archive: %w", err)
+		}
+		return 0, nil
+	}
+	var (
+		locals, domains, ids, withs, resources = make([]string, len(msgs)), make([]string, len(msgs)), make([]string, len(msgs)), make([]string, len(msgs)), make([]string, len(msgs))
+		stamps                                 = make([]time.Time, len(msgs))
+		outgoing                               = make([]bool, len(msgs))
+		stanzas                                = make([][]byte, len(msgs))
+	)
+	for i, m := range msgs {
+		locals[i], domains[i], ids[i], withs[i], resources[i] = m.Local, m.Domain, m.ID, m.With, m.WithResource
+		stamps[i], outgoing[i], stanzas[i] = millis(m.Stamp), m.Outgoing, m.Stanza
+	}
+	tag, err := s.pool.Exec(ctx, `INSERT INTO archive (account_id, id, with_jid, with_resource, stamp, outgoing, stanza)
+		SELECT a.id, m.id, m.with_jid, m.with_resource, m.stamp, m.outgoing, m.stanza
+		FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::timestamptz[], $7::boolean[], $8::bytea[])
+			AS m (local, domain, id, with_jid, with_resource, stamp, outgoing, stanza)
+		JOIN accounts a ON a.domain = m.domain AND a.local = m.local
+		ON CONFLICT (account_id, id) DO NOTHING`,
+		locals, domains, ids, withs, resources, stamps, outgoing, stanzas)
+	if err != nil {
+		return 0, fmt.Errorf("postgres: append archive: %w", doneErr(ctx, err))
+	}
+	return int(tag.RowsAffected()), nil
+}
+
+// QueryArchive implements storage.Archive. The latest page of an archive
+// is a backward scan of its primary key (account_id, id); a 'with' filter
+// scans archive_by_with the same way.
+func (s *Store) QueryArchive(ctx context.Context, local, domain string, q storage.ArchiveQuery) (storage.ArchivePage, error) {
+	var page storage.ArchivePage
+	err := s.read(ctx, func(tx pgx.Tx) error {
+		account, ok, err := lookupAccount(ctx, tx, local, domain, false)
+		if err != nil {
+			return err
+		}
+		want := slices.Compact(slices.Sorted(slices.Values(append(slices.Clip(q.IDs), nonEmpty(q.AfterID, q.BeforeID)...))))
+		if len(want) > 0 {
+			if err := archiveHas(ctx, tx, account, want); err != nil {
+				return err
+			}
+		}
+		if !ok {
+			page.Complete = true
+			return nil
+		}
+		where, args := archiveWhere(account, q)
+		order := "ASC"
+		if q.Last {
+			order = "DESC"
+		}
+		rows, err := tx.Query(ctx, fmt.Sprintf(`SELECT id, with_jid, with_resource, stamp, outgoing, stanza FROM archive
+			WHERE %s ORDER BY id %s LIMIT $%d`, where, order, len(args)+1), append(args, q.Max+1)...)
+		if err != nil {
+			return err
+		}
+		page.Messages, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (storage.ArchivedMessage, error) {
+			m := storage.ArchivedMessage{Local: local, Domain: domain}
+			err := row.Scan(&m.ID, &m.With, &m.WithResource, &m.Stamp, &m.Outgoing, &m.Stanza)
+			m.Stamp = m.Stamp.UTC()
+			return m, err
+		})
+		if err != nil {
+			return err
+		}
+		page.Complete = len(page.Messages) <= q.Max
+		if !page.Complete {
+			page.Messages = page.Messages[:q.Max]
+		}
+		if q.Last {
+			slices.Reverse(page.Messages)
+		}
+		return nil
+	})
+	if err != nil {
+		return storage.ArchivePage{}, fmt.Errorf("postgres: query archive: %w", err)
+	}
+	return page, nil
+}
+
+func nonEmpty(ss ...string) []string {
+	var out []string
+	for _, s := range ss {
+		if s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// archiveHas returns an error wrapping storage.ErrNotFound unless every
+// id of ids (sorted, without duplicates) is in the account's archive.
+func archiveHas(ctx context.Context, tx pgx.Tx, account int64, ids []string) error {
+	var n int
+	err := tx.QueryRow(ctx, `SELECT COUNT(*) FROM archive WHERE account_id = $1 AND id = ANY ($2)`,
+		account, ids).Scan(&n)
+	if err != nil {
+		return err
+	}
+	if n != len(ids) {
+		return fmt.Errorf("archive id: %w", storage.ErrNotFound)
+	}
+	return nil
+}
+
+// archiveWhere returns the WHERE clause of q and its arguments.
+func archiveWhere(account int64, q storage.ArchiveQuery) (string, []any) {
+	conds := []string{"account_id = $1"}
+	args := []any{account}
+	add := func(cond string, arg any) {
+		args = append(args, arg)
+		conds = append(conds, fmt.Sprintf(cond, len(args)))
+	}
+	if q.With != "" {
+		add("with_jid = $%d", q.With)
+		if q.WithResource != "" {
+			add("with_resource = $%d", q.WithResource)
+		}
+	}
+	if !q.Start.IsZero() {
+		add("stamp >= $%d", millis(q.Start))
+	}
+	if !q.End.IsZero() {
+		add("stamp <= $%d", millis(q.End))
+	}
+	if q.AfterID != "" {
+		add("id > $%d", q.AfterID)
+	}
+	if q.BeforeID != "" {
+		add("id < $%d", q.BeforeID)
+	}
+	if len(q.IDs) > 0 {
+		add("id = ANY ($%d)", q.IDs)
+	}
+	return strings.Join(conds, " AND "), args
+}
+
+// ArchiveBounds implements storage.Archive.
+func (s *Store) ArchiveBounds(ctx context.Context, local, domain string) (first, last storage.ArchivedMessage, err error) {
+	err = s.read(ctx, func(tx pgx.Tx) error {
+		account, ok, err := lookupAccount(ctx, tx, local, domain, false)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return storage.ErrNotFound
+		}
+		for _, b := range []struct {
+			m     *storage.ArchivedMessage
+			order string
+		}{{&first, "ASC"}, {&last, "DESC"}} {
+			m := storage.ArchivedMessage{Local: local, Domain: domain}
+			err := tx.QueryRow(ctx, `SELECT id, with_jid, with_resource, stamp, outgoing FROM archive
+				WHERE account_id = $1 ORDER BY id `+b.order+` LIMIT 1`, account).
+				Scan(&m.ID, &m.With, &m.WithResource, &m.Stamp, &m.Outgoing)
+			if errors.Is(err, pgx.ErrNoRows) {
+				return storage.ErrNotFound
+			}
+			if err != nil {
+				return err
+			}
+			m.Stamp = m.Stamp.UTC()
+			*b.m = m
+		}
+		return nil
+	})
+	if err != nil {
+		return storage.ArchivedMessage{}, storage.ArchivedMessage{}, fmt.Errorf("postgres: archive bounds: %w", err)
+	}
+	return first, last, nil
+}
+
+// deleteArchivedChunk bounds the rows one statement of DeleteArchived
+// removes, so that no transaction holds many locks for long.
+const deleteArchivedChunk = 5000
+
+// DeleteArchived implements storage.Archive, in statements of at most
+// deleteArchivedChunk rows, each found per account through
+// archive_by_stamp.
+func (s *Store) DeleteArchived(ctx context.Context, before time.Time) (int, error) {
+	total := 0
+	for {
+		tag, err := s.pool.Exec(ctx, `DELETE FROM archive WHERE (account_id, id) IN (
+			SELECT x.account_id, x.id FROM accounts a CROSS JOIN LATERAL (
+				SELECT account_id, id FROM archive WHERE account_id = a.id AND stamp < $1 LIMIT $2
+			) x LIMIT $2)`, millis(before), deleteArchivedChunk)
+		if err != nil {
+			return total, fmt.Errorf("postgres: delete archived: %w", doneErr(ctx, err))
+		}
+		n := int(tag.RowsAffected())
+		total += n
+		if n < deleteArchivedChunk {
+			return total, nil
+		}
+	}
+}
