@@ -20,6 +20,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/ode-xmpp/ode/internal/bench"
 	"github.com/ode-xmpp/ode/internal/config"
 	"github.com/ode-xmpp/ode/internal/modules"
 	"github.com/ode-xmpp/ode/internal/server"
@@ -41,6 +42,7 @@ Usage:
   ode user list [DOMAIN] [-c FILE]
   ode user import [-c FILE] < FILE      lines of "jid password"
   ode check [-c FILE]                    validate the configuration
+  ode bench login|chat|idle [options]    load-test an XMPP server (docs/bench.md)
   ode version
   ode help
 
@@ -73,6 +75,10 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return e.user(args[1:])
 	case "check":
 		return e.check(args[1:])
+	case "bench":
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		defer stop()
+		return bench.Command(ctx, args[1:], stdout, stderr)
 	case "version", "-version", "--version":
 		fmt.Fprintln(stdout, "ode", version())
 		return 0
