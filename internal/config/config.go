@@ -199,8 +199,30 @@ type C2S struct {
 
 // Storage is the [storage] table.
 type Storage struct {
-	// Driver names the storage backend; only "sqlite" exists for now.
+	// Driver names the storage backend: "sqlite" (the file ode.db in
+	// the data directory) or "postgres" (the database of [storage.postgres]).
 	Driver string `toml:"driver"`
+	// Postgres is the [storage.postgres] table, used when Driver is
+	// "postgres".
+	Postgres Postgres `toml:"postgres"`
+}
+
+// Postgres is the [storage.postgres] table: the PostgreSQL database and
+// the pool of connections to it.
+type Postgres struct {
+	// DSN names the database as libpq does: a URL such as
+	// "postgres://ode@db.example.org/ode?sslmode=verify-full" or
+	// "host=/run/postgresql dbname=ode" key=value pairs. A password is
+	// better kept in PGPASSWORD or ~/.pgpass than here.
+	DSN string `toml:"dsn"`
+	// MaxConns is the most connections the server opens to the
+	// database.
+	MaxConns int `toml:"max_conns"`
+	// StatementTimeout aborts a statement that runs longer (the
+	// sessions' statement_timeout); "0s" for none.
+	StatementTimeout Duration `toml:"statement_timeout"`
+	// ConnectTimeout bounds opening one connection.
+	ConnectTimeout Duration `toml:"connect_timeout"`
 }
 
 // Default returns the configuration used when no file is given. Load and
@@ -249,7 +271,11 @@ func Default() Config {
 			BOSHMaxInactivity: Duration(60 * time.Second),
 			BOSHMaxRequests:   2,
 		},
-		Storage: Storage{Driver: "sqlite"},
+		Storage: Storage{Driver: "sqlite", Postgres: Postgres{
+			MaxConns:         16,
+			StatementTimeout: Duration(30 * time.Second),
+			ConnectTimeout:   Duration(10 * time.Second),
+		}},
 		Modules: Modules{Settings: map[string]any{}},
 	}
 }

@@ -57,7 +57,9 @@ func TestDefault(t *testing.T) {
 			BOSHMaxInactivity: config.Duration(60 * time.Second),
 			BOSHMaxRequests:   2,
 		},
-		Storage: config.Storage{Driver: "sqlite"},
+		Storage: config.Storage{Driver: "sqlite", Postgres: config.Postgres{
+			MaxConns: 16, StatementTimeout: config.Duration(30 * time.Second), ConnectTimeout: config.Duration(10 * time.Second),
+		}},
 		Modules: config.Modules{Settings: map[string]any{}},
 	}
 	got := config.Default()
@@ -136,7 +138,13 @@ bosh_max_inactivity = "90s"
 bosh_max_requests = 3
 
 [storage]
-driver = "sqlite"
+driver = "postgres"
+
+[storage.postgres]
+dsn = "postgres://ode@db.example.org/ode"
+max_conns = 40
+statement_timeout = "5s"
+connect_timeout = "3s"
 
 [modules]
 disabled = ["vcard", "last"]
@@ -191,7 +199,10 @@ timeout = "10s"
 			BOSHMaxInactivity: config.Duration(90 * time.Second),
 			BOSHMaxRequests:   3,
 		},
-		Storage: config.Storage{Driver: "sqlite"},
+		Storage: config.Storage{Driver: "postgres", Postgres: config.Postgres{
+			DSN: "postgres://ode@db.example.org/ode", MaxConns: 40,
+			StatementTimeout: config.Duration(5 * time.Second), ConnectTimeout: config.Duration(3 * time.Second),
+		}},
 		Modules: config.Modules{
 			Disabled: []string{"vcard", "last"},
 			Settings: map[string]any{
@@ -422,7 +433,16 @@ func TestValidate(t *testing.T) {
 		{name: "auth_timeout negative", file: `c2s.auth_timeout = "-1m"`, wantKey: "c2s.auth_timeout", wantMsg: "must be positive"},
 		{name: "max_auth_failures zero", file: "c2s.max_auth_failures = 0", wantKey: "c2s.max_auth_failures", wantMsg: "at least 1"},
 		{name: "queue smaller than stanza", file: "c2s.outbound_queue_bytes = 100000", wantKey: "c2s.outbound_queue_bytes", wantMsg: "smaller than c2s.max_stanza_bytes (262144)"},
-		{name: "storage driver", file: `storage.driver = "postgres"`, wantKey: "storage.driver", wantMsg: `unknown driver "postgres"`},
+		{name: "storage driver", file: `storage.driver = "mysql"`, wantKey: "storage.driver", wantMsg: `unknown driver "mysql"; use "sqlite" or "postgres"`},
+		{name: "postgres", file: "storage.driver = \"postgres\"\nstorage.postgres.dsn = \"postgres://ode@localhost/ode\""},
+		{name: "postgres key=value", file: "storage.driver = \"postgres\"\nstorage.postgres.dsn = \"host=/run/postgresql dbname=ode\""},
+		{name: "postgres without dsn", file: "storage.driver = \"postgres\"\nstorage.postgres.dsn = \" \"", wantKey: "storage.postgres.dsn", wantMsg: "required"},
+		{name: "postgres bad url", file: "storage.driver = \"postgres\"\nstorage.postgres.dsn = \"postgres://ode:s3cret@[::1/ode\"", wantKey: "storage.postgres.dsn", wantMsg: "not a valid URL"},
+		{name: "postgres neither url nor pairs", file: "storage.driver = \"postgres\"\nstorage.postgres.dsn = \"localhost\"", wantKey: "storage.postgres.dsn", wantMsg: "key=value"},
+		{name: "postgres max_conns", file: "storage.driver = \"postgres\"\nstorage.postgres.dsn = \"dbname=ode\"\nstorage.postgres.max_conns = 0", wantKey: "storage.postgres.max_conns", wantMsg: "from 1 to 10000, got 0"},
+		{name: "postgres statement_timeout", file: "storage.driver = \"postgres\"\nstorage.postgres.dsn = \"dbname=ode\"\nstorage.postgres.statement_timeout = \"-1s\"", wantKey: "storage.postgres.statement_timeout", wantMsg: "negative"},
+		{name: "postgres connect_timeout", file: "storage.driver = \"postgres\"\nstorage.postgres.dsn = \"dbname=ode\"\nstorage.postgres.connect_timeout = \"0s\"", wantKey: "storage.postgres.connect_timeout", wantMsg: "positive"},
+		{name: "postgres settings unused with sqlite", file: "storage.postgres.max_conns = 0"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

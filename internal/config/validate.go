@@ -79,9 +79,7 @@ func (c Config) validate(mods []ModuleSchema) Errors {
 	if c.C2S.MaxUnacked < 10 {
 		v.add("c2s.max_unacked", "c2s.max_unacked: must be at least 10, got %d", c.C2S.MaxUnacked)
 	}
-	if c.Storage.Driver != "sqlite" {
-		v.add("storage.driver", `storage.driver: unknown driver %q; the only driver is "sqlite"`, c.Storage.Driver)
-	}
+	v.storage(c.Storage)
 	v.modules(c.Modules, mods)
 	return v.errs
 }
@@ -205,6 +203,39 @@ func (v *validator) s2s(c S2S) {
 	}
 	if c.QueueBytes < c.MaxStanzaBytes {
 		v.add("s2s.queue_bytes", "s2s.queue_bytes: must be at least s2s.max_stanza_bytes (%d), got %d", c.MaxStanzaBytes, c.QueueBytes)
+	}
+}
+
+// storage checks the [storage] table; [storage.postgres] only when it is
+// the driver.
+func (v *validator) storage(c Storage) {
+	switch c.Driver {
+	case "sqlite":
+		return
+	case "postgres":
+	default:
+		v.add("storage.driver", `storage.driver: unknown driver %q; use "sqlite" or "postgres"`, c.Driver)
+		return
+	}
+	p := c.Postgres
+	switch {
+	case strings.TrimSpace(p.DSN) == "":
+		v.add("storage.postgres.dsn", `storage.postgres.dsn: required with storage.driver = "postgres", such as "postgres://ode@localhost/ode"`)
+	case strings.HasPrefix(p.DSN, "postgres://") || strings.HasPrefix(p.DSN, "postgresql://"):
+		if _, err := url.Parse(p.DSN); err != nil {
+			v.add("storage.postgres.dsn", "storage.postgres.dsn: not a valid URL") // the error would show a password
+		}
+	case !strings.Contains(p.DSN, "="):
+		v.add("storage.postgres.dsn", `storage.postgres.dsn: want a postgres:// URL or key=value pairs such as "host=localhost dbname=ode"`)
+	}
+	if p.MaxConns < 1 || p.MaxConns > 10000 {
+		v.add("storage.postgres.max_conns", "storage.postgres.max_conns: must be from 1 to 10000, got %d", p.MaxConns)
+	}
+	if p.StatementTimeout < 0 {
+		v.add("storage.postgres.statement_timeout", "storage.postgres.statement_timeout: must not be negative, got %s", p.StatementTimeout)
+	}
+	if p.ConnectTimeout <= 0 {
+		v.add("storage.postgres.connect_timeout", "storage.postgres.connect_timeout: must be positive, got %s", p.ConnectTimeout)
 	}
 }
 
