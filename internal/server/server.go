@@ -22,6 +22,8 @@ import (
 	"github.com/ode-xmpp/ode/internal/modules"
 	"github.com/ode-xmpp/ode/internal/router"
 	"github.com/ode-xmpp/ode/internal/s2s"
+	"github.com/ode-xmpp/ode/internal/storage"
+	"github.com/ode-xmpp/ode/internal/storage/postgres"
 	"github.com/ode-xmpp/ode/internal/storage/sqlite"
 	"github.com/ode-xmpp/ode/internal/transport"
 )
@@ -30,7 +32,7 @@ import (
 type Server struct {
 	cfg     config.Config
 	log     *slog.Logger
-	store   *sqlite.Store
+	store   storage.Store
 	router  *router.Router
 	modules []module.Module
 	c2s     *c2s.Server
@@ -177,13 +179,30 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, e
 			}
 		}
 	}
-	log.Info("ode started", "domains", cfg.Server.Domains, "data_dir", cfg.Server.DataDir)
+	log.Info("ode started", "domains", cfg.Server.Domains, "data_dir", cfg.Server.DataDir, "storage", cfg.Storage.Driver)
 	return s, nil
 }
 
-// OpenStore opens the configured storage backend.
-func OpenStore(ctx context.Context, cfg config.Config) (*sqlite.Store, error) {
-	st, err := sqlite.Open(ctx, cfg.DataPath("ode.db"))
+// OpenStore opens the configured storage backend: the SQLite file ode.db
+// in the data directory, or the PostgreSQL database of [storage.postgres].
+func OpenStore(ctx context.Context, cfg config.Config) (storage.Store, error) {
+	var (
+		st  storage.Store
+		err error
+	)
+	switch cfg.Storage.Driver {
+	case "postgres":
+		p := cfg.Storage.Postgres
+		st, err = postgres.Open(ctx, p.DSN, postgres.Options{
+			MaxConns:         int32(p.MaxConns),
+			StatementTimeout: time.Duration(p.StatementTimeout),
+			ConnectTimeout:   time.Duration(p.ConnectTimeout),
+		})
+	case "sqlite", "":
+		st, err = sqlite.Open(ctx, cfg.DataPath("ode.db"))
+	default:
+		err = fmt.Errorf("unknown driver %q", cfg.Storage.Driver)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("server: open storage: %w", err)
 	}
@@ -303,7 +322,7 @@ func (s *Server) Addrs() (starttls, directTLS []net.Addr) {
 func (s *Server) Router() *router.Router { return s.router }
 
 // Store returns the server's storage.
-func (s *Server) Store() *sqlite.Store { return s.store }
+func (s *Server) Store() storage.Store { return s.store }
 
 // Errors reports listener failures after Start.
 func (s *Server) Errors() <-chan error { return s.errs }
