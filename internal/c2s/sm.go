@@ -99,7 +99,11 @@ func (s *Server) connEnded(c *conn, reason string) {
 	}
 	if b.sess.SMID != "" && !c.endSession.Load() && !s.closing.Load() {
 		b.conn = nil
+		b.sess.SetDetached(true)
 		timeout := b.sess.ResumeTimeout
+		if keep, ok := session.KeepDetached.Get(b.sess.Values()); ok && keep > timeout {
+			timeout = keep // a device that push notifications can wake
+		}
 		s.wg.Add(1)
 		b.timer = time.AfterFunc(timeout, func() {
 			defer s.wg.Done()
@@ -114,6 +118,7 @@ func (s *Server) connEnded(c *conn, reason string) {
 		s.smMu.Unlock()
 		c.l().Detach()
 		c.log.Info("session detached, waiting for resumption", "reason", reason, "timeout", timeout)
+		s.cfg.Router.SessionDetached(context.Background(), b.sess)
 		if evict != nil {
 			// Each detached session may hold its unacknowledged
 			// stanzas: a user gets a bounded number of them.
@@ -488,6 +493,7 @@ func (c *conn) resume(e *xmlstream.Element) error {
 	res := xmlstream.NewElement(session.NSSM, "resumed").SetAttr("previd", id).
 		SetAttr("h", strconv.FormatUint(uint64(b.sess.HandledCount()), 10))
 	c.link.Store(q.Attach(c.t, res.AppendXML(nil, stanza.NSClient)))
+	b.sess.SetDetached(false)
 	c.b, c.full = b, b.sess.JID()
 	c.sm = true
 	c.state = stateBound

@@ -18,6 +18,7 @@ import (
 	"github.com/ode-xmpp/ode/internal/modules/offline"
 	"github.com/ode-xmpp/ode/internal/modules/ping"
 	"github.com/ode-xmpp/ode/internal/modules/private"
+	"github.com/ode-xmpp/ode/internal/modules/push"
 	"github.com/ode-xmpp/ode/internal/modules/register"
 	"github.com/ode-xmpp/ode/internal/modules/roster"
 	entitytime "github.com/ode-xmpp/ode/internal/modules/time"
@@ -44,6 +45,7 @@ var All = []module.Info{
 	extdisco.Info,
 	upload.Info,
 	mam.Info,
+	push.Info,
 	// disco hashes every identity and feature declared before it: keep it last.
 	disco.Info,
 }

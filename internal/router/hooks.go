@@ -27,6 +27,8 @@ type hooks struct {
 	undeliverable   []hook[Hook]
 	sessionEnd      []SessionHook
 	available       []SessionHook
+	detached        []SessionHook
+	subscription    []func(ctx context.Context, user jid.JID, request *xmlstream.Element)
 	blocked         func(ctx context.Context, owner, other jid.JID) bool
 	unblocked       []func(ctx context.Context, owner jid.JID, jids []string)
 	features        []string
@@ -88,6 +90,34 @@ func (r *Router) OnAvailable(h SessionHook) { r.hooks.available = append(r.hooks
 func (r *Router) Available(ctx context.Context, s Session) {
 	for _, h := range r.hooks.available {
 		h(ctx, s)
+	}
+}
+
+// OnDetached adds h to the hooks run when a stream-managed session loses
+// its connection and starts waiting for a resumption (XEP-0198 §5): it
+// keeps receiving, and what it is given waits for the client (push
+// notifications, XEP-0357, wake the device).
+func (r *Router) OnDetached(h SessionHook) { r.hooks.detached = append(r.hooks.detached, h) }
+
+// SessionDetached runs the OnDetached hooks for s; c2s calls it.
+func (r *Router) SessionDetached(ctx context.Context, s Session) {
+	for _, h := range r.hooks.detached {
+		h(ctx, s)
+	}
+}
+
+// OnSubscriptionRequest adds fn to the hooks run after a presence
+// subscription request to the local account user was stored, to be shown
+// to the user (RFC 6121 §3.1.3); request is the presence stanza.
+func (r *Router) OnSubscriptionRequest(fn func(ctx context.Context, user jid.JID, request *xmlstream.Element)) {
+	r.hooks.subscription = append(r.hooks.subscription, fn)
+}
+
+// SubscriptionRequest runs the OnSubscriptionRequest hooks; the roster
+// module calls it.
+func (r *Router) SubscriptionRequest(ctx context.Context, user jid.JID, request *xmlstream.Element) {
+	for _, fn := range r.hooks.subscription {
+		fn(ctx, user, request)
 	}
 }
 

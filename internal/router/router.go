@@ -43,6 +43,9 @@ type Session interface {
 	// Values returns the session's per-module state (typed keys,
 	// session.Key), kept across resumptions and gone with the session.
 	Values() *session.Values
+	// Detached reports whether the session lost its connection and
+	// waits for a resumption (XEP-0198), holding what it is given.
+	Detached() bool
 }
 
 // IQHandler answers an IQ get or set that the server handles itself

@@ -31,6 +31,7 @@ func (f *fake) JID() jid.JID            { return f.full }
 func (f *fake) Presence() (int, bool)   { return f.prio, f.avail }
 func (f *fake) Close(*stream.Error)     {}
 func (f *fake) LastActive() time.Time   { return time.Time{} }
+func (f *fake) Detached() bool          { return false }
 func (f *fake) Values() *session.Values { return &f.values }
 func (f *fake) Deliver(e *xmlstream.Element) error {
 	f.mu.Lock()

@@ -40,6 +40,7 @@ type Session struct {
 	presence   atomic.Uint32 // 0: unavailable; else 0x100|(priority+128)
 	lastActive atomic.Int64  // Unix nanoseconds of the last element from the client
 	in         atomic.Uint32 // stanzas handled from the client (XEP-0198 h)
+	detached   atomic.Bool   // no connection: waiting for a resumption
 
 	values Values
 
@@ -92,6 +93,15 @@ func (s *Session) UpdatePresence(e *xmlstream.Element) {
 	}
 }
 
+// Detached reports whether the session has no connection and waits for
+// a resumption (XEP-0198 §5): what is delivered to it is held until the
+// client comes back (or the session expires), which is when push
+// notifications (XEP-0357) wake the client's device.
+func (s *Session) Detached() bool { return s.detached.Load() }
+
+// SetDetached records, for the owner, whether the session is detached.
+func (s *Session) SetDetached(d bool) { s.detached.Store(d) }
+
 // Touch records activity from the client.
 func (s *Session) Touch() { s.lastActive.Store(time.Now().UnixNano()) }
 
@@ -133,6 +143,12 @@ func (s *Session) Close(se *stream.Error) { s.owner.CloseSession(s, se) }
 // there: it is dropped rather than handed to offline storage, which would
 // deliver it twice (the rule Prosody follows).
 var QueriedArchive = NewKey[bool]()
+
+// KeepDetached is set by a module that wants the session to wait longer
+// for a resumption once detached than the client asked for: the push
+// module (XEP-0357) on a session that enabled push notifications, whose
+// device it can wake. The owner waits for the longer of the two.
+var KeepDetached = NewKey[time.Duration]()
 
 // Values holds a session's per-module state under typed keys (Key). It is
 // safe for concurrent use and empty (no allocation) until a value is set.

@@ -29,6 +29,7 @@ func (s *fakeSession) JID() jid.JID            { return s.full }
 func (s *fakeSession) Presence() (int, bool)   { return 0, true }
 func (s *fakeSession) Close(*stream.Error)     {}
 func (s *fakeSession) LastActive() time.Time   { return time.Time{} }
+func (s *fakeSession) Detached() bool          { return false }
 func (s *fakeSession) Values() *session.Values { return &s.values }
 func (s *fakeSession) Deliver(st *xmlstream.Element) error {
 	s.mu.Lock()

@@ -287,6 +287,7 @@ func (m *Module) inboundSubscription(ctx context.Context, p *xmlstream.Element, 
 			m.deps.Log.Error("roster: store subscription request", "user", user.String(), "err", err)
 		}
 		m.deliverAvailable(ctx, user, p)
+		m.r.SubscriptionRequest(ctx, user, p)
 	case stanza.PresenceUnsubscribe:
 		_ = m.deps.Store.DeletePendingSubscription(ctx, user.Local(), user.DomainString(), contact.String())
 		if tr.Forward {

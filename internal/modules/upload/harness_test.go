@@ -65,6 +65,7 @@ func (s *sess) JID() jid.JID            { return s.j }
 func (s *sess) Presence() (int, bool)   { return 0, true }
 func (s *sess) Close(*stream.Error)     {}
 func (s *sess) LastActive() time.Time   { return time.Now() }
+func (s *sess) Detached() bool          { return false }
 func (s *sess) Values() *session.Values { return &s.values }
 func (s *sess) Deliver(st *xmlstream.Element) error {
 	s.mu.Lock()
