@@ -536,3 +536,47 @@ func TestEnableErrors(t *testing.T) {
 		t.Errorf("%d registrations stored from bad requests", n)
 	}
 }
+
+// TestRemoteAppServer: the app server is at another domain; the
+// notification and its answer cross a server-to-server stream.
+func TestRemoteAppServer(t *testing.T) {
+	ca, err := xmpptest.NewCA()
+	if err != nil {
+		t.Fatal(err)
+	}
+	addrA, addrB := xmpptest.FreeAddr(t), xmpptest.FreeAddr(t)
+	cfg := defaults()
+	a := xmpptest.StartWithCA(t, ca, func(c *config.Config) {
+		c.Server.Domains = []string{"a.test"}
+		c.S2S.Listen = []string{addrA}
+		c.S2S.Hosts = map[string]string{"b.test": addrB}
+		c.Modules.Settings["push"] = &cfg
+	})
+	b := xmpptest.StartWithCA(t, ca, func(c *config.Config) {
+		c.Server.Domains = []string{"b.test"}
+		c.S2S.Listen = []string{addrB}
+		c.S2S.Hosts = map[string]string{"a.test": addrA}
+	})
+	a.AddUser(t, "alice", "pw")
+	a.AddUser(t, "bob", "pw")
+	b.AddUser(t, "app", "pw")
+	app := login(t, b, "app", "srv")
+	alice := login(t, a, "alice", "phone").online().sm(0)
+	alice.enable(app.jid.String(), "dev1", "s")
+	bob := login(t, a, "bob", "pc").online()
+	alice.r.Drop()
+	waitDetached(t, a, alice.jid)
+	bob.send(alice.jid.String(), "over s2s")
+	n := app.nextPush()
+	if n.from != "alice@a.test" || n.node != "dev1" || n.options["secret"] != "s" {
+		t.Errorf("push %+v", n)
+	}
+	// The answer crossed back: an error answer removes the registration.
+	bob.send(alice.jid.String(), "again")
+	n = app.nextPushUnanswered()
+	app.answer(n, `<error type='auth'><not-authorized xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error>`)
+	xmpptest.WaitFor(t, 20*time.Second, "the registration removed", func() bool {
+		regs, err := a.Store().PushRegistrations(t.Context(), "alice", "a.test")
+		return err == nil && len(regs) == 0
+	})
+}
