@@ -124,6 +124,10 @@ type Offline interface {
 	StoreOffline(ctx context.Context, local, domain string, m OfflineMessage, quota int) error
 	// OfflineMessages returns the stored messages, oldest first.
 	OfflineMessages(ctx context.Context, local, domain string) ([]OfflineMessage, error)
+	// TakeOffline deletes the stored messages and returns them, oldest
+	// first, in one transaction: of concurrent calls (from any process
+	// sharing the store), each message goes to exactly one.
+	TakeOffline(ctx context.Context, local, domain string) ([]OfflineMessage, error)
 	// DeleteOffline deletes the messages with ID <= upTo (after they were
 	// delivered).
 	DeleteOffline(ctx context.Context, local, domain string, upTo int64) error

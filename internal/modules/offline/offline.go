@@ -6,13 +6,17 @@
 // A message is committed to storage before the router finishes with it, so
 // once a stanza after it on the sender's stream was answered, the message
 // survives a crash of the server.
+//
+// Delivery takes the messages out of storage in one transaction
+// (storage.Offline.TakeOffline), so that when two resources come online at
+// once, on this server or on two that share the database, each message
+// goes to one of them; the module keeps no lock or state of its own.
 package offline
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/ode-xmpp/ode/internal/config"
@@ -35,11 +39,6 @@ const NSOffline = "msgoffline"
 type Module struct {
 	deps  module.Deps
 	quota int
-
-	// delivering serialises the delivery for one account, so that two
-	// resources coming online at once do not both get the messages.
-	mu         sync.Mutex
-	delivering map[string]*sync.Mutex
 }
 
 var _ module.Module = (*Module)(nil)
@@ -69,7 +68,7 @@ var Info = module.Info{
 
 // New returns the module.
 func New(deps module.Deps, cfg Config) (*Module, error) {
-	return &Module{deps: deps, quota: cfg.Quota, delivering: make(map[string]*sync.Mutex)}, nil
+	return &Module{deps: deps, quota: cfg.Quota}, nil
 }
 
 // Name implements module.Module.
@@ -97,8 +96,8 @@ func (m *Module) undeliverable(ctx context.Context, ev *router.Event) bool {
 		// A resource may have become available after the router found
 		// none and before the message was stored: its initial-presence
 		// delivery then missed it. Stored first, checked second, so one
-		// of the two deliveries sees it (and the per-user lock lets only
-		// one deliver it).
+		// of the two deliveries sees it (and TakeOffline gives it to
+		// only one).
 		for _, s := range m.deps.Router.Sessions(user) {
 			if prio, ok := s.Presence(); ok && prio >= 0 {
 				m.deliver(ctx, s)
@@ -153,46 +152,41 @@ func worthKeeping(st *xmlstream.Element) bool {
 }
 
 // deliver sends the stored messages to a session that became available
-// with a non-negative priority, then deletes them.
+// with a non-negative priority. They leave storage as they are taken; if
+// the session goes away before it has them all, the rest are stored again
+// (after any that arrived meanwhile).
 func (m *Module) deliver(ctx context.Context, s router.Session) {
 	if prio, ok := s.Presence(); !ok || prio < 0 {
 		return
 	}
 	user := s.JID().Bare()
-	m.mu.Lock()
-	l := m.delivering[user.String()]
-	if l == nil {
-		l = new(sync.Mutex)
-		m.delivering[user.String()] = l
-	}
-	m.mu.Unlock()
-	l.Lock()
-	defer l.Unlock()
-
-	msgs, err := m.deps.Store.OfflineMessages(ctx, user.Local(), user.DomainString())
+	msgs, err := m.deps.Store.TakeOffline(ctx, user.Local(), user.DomainString())
 	if err != nil {
-		m.deps.Log.Error("offline: read", "jid", user.String(), "err", err)
+		m.deps.Log.Error("offline: take", "jid", user.String(), "err", err)
 		return
 	}
-	var last int64
-	for _, msg := range msgs {
+	for i, msg := range msgs {
 		e, err := xmlstream.ParseElement(msg.Stanza, stanza.NSClient)
 		if err != nil {
-			m.deps.Log.Error("offline: stored message unreadable", "jid", user.String(), "id", msg.ID, "err", err)
-			last = msg.ID
+			m.deps.Log.Error("offline: stored message unreadable, dropped", "jid", user.String(), "id", msg.ID, "err", err)
 			continue
 		}
 		if err := s.Deliver(e); err != nil {
-			break // the session went away: keep the rest
+			m.putBack(ctx, user, msgs[i:])
+			return
 		}
-		last = msg.ID
 	}
-	if last == 0 {
-		return
-	}
-	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+}
+
+// putBack stores again the messages a session that went away did not
+// take, without a quota: they were accepted once.
+func (m *Module) putBack(ctx context.Context, user jid.JID, msgs []storage.OfflineMessage) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	if err := m.deps.Store.DeleteOffline(dctx, user.Local(), user.DomainString(), last); err != nil {
-		m.deps.Log.Error("offline: delete delivered", "jid", user.String(), "err", err)
+	for _, msg := range msgs {
+		if err := m.deps.Store.StoreOffline(ctx, user.Local(), user.DomainString(), msg, 0); err != nil {
+			m.deps.Log.Error("offline: store again after a failed delivery", "jid", user.String(), "err", err)
+			return
+		}
 	}
 }

@@ -1,6 +1,7 @@
 package postgres
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
@@ -80,7 +81,7 @@ func (s *Store) TakeOffline(ctx context.Context, local, domain string) ([]storag
 	if err != nil {
 		return nil, fmt.Errorf("postgres: take offline: %w", doneErr(ctx, err))
 	}
-	slices.SortFunc(ms, func(a, b storage.OfflineMessage) int { return int(a.ID - b.ID) })
+	slices.SortFunc(ms, func(a, b storage.OfflineMessage) int { return cmp.Compare(a.ID, b.ID) })
 	return ms, nil
 }
 

@@ -1,9 +1,11 @@
 package sqlite
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"fmt"
+	"slices"
 
 	"github.com/ode-xmpp/ode/internal/storage"
 )
@@ -65,6 +67,39 @@ func (s *Store) OfflineMessages(ctx context.Context, local, domain string) ([]st
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("sqlite: offline messages: %w", err)
 	}
+	return ms, nil
+}
+
+// TakeOffline implements storage.Offline with one DELETE … RETURNING in a
+// write transaction.
+func (s *Store) TakeOffline(ctx context.Context, local, domain string) ([]storage.OfflineMessage, error) {
+	var ms []storage.OfflineMessage
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		ms = nil
+		rows, err := tx.QueryContext(ctx, `DELETE FROM offline_messages
+			WHERE account_id = (SELECT id FROM accounts WHERE domain = ? AND local = ?)
+			RETURNING id, stanza, stamp`, domain, local)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var (
+				m     storage.OfflineMessage
+				stamp int64
+			)
+			if err := rows.Scan(&m.ID, &m.Stanza, &stamp); err != nil {
+				return err
+			}
+			m.Stamp = fromMillis(stamp)
+			ms = append(ms, m)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: take offline: %w", err)
+	}
+	slices.SortFunc(ms, func(a, b storage.OfflineMessage) int { return cmp.Compare(a.ID, b.ID) })
 	return ms, nil
 }
 

@@ -644,6 +644,8 @@ func TestOffline(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"AccountDeleted", testOfflineAccountDeleted},
 		{"ConcurrentStores", testOfflineConcurrentStores},
 		{"ConcurrentQuota", testOfflineConcurrentQuota},
+		{"Take", testOfflineTake},
+		{"ConcurrentTakes", testOfflineConcurrentTakes},
 		{"CanceledContext", testOfflineCanceledContext},
 	})
 }
@@ -921,7 +923,95 @@ func testOfflineCanceledContext(t *testing.T, s storage.Store) {
 	wantErr(t, "OfflineMessages", err, context.Canceled)
 	_, err = s.CountOffline(ctx, alice, home)
 	wantErr(t, "CountOffline", err, context.Canceled)
+	_, err = s.TakeOffline(ctx, alice, home)
+	wantErr(t, "TakeOffline", err, context.Canceled)
 	wantOffline(t, s, alice, []storage.OfflineMessage{m})
+}
+
+func testOfflineTake(t *testing.T, s storage.Store) {
+	mustCreateAliceBob(t, s)
+	if ms, err := s.TakeOffline(t.Context(), alice, home); err != nil || len(ms) != 0 {
+		t.Errorf("TakeOffline(none stored) = %v, %v", ms, err)
+	}
+	if ms, err := s.TakeOffline(t.Context(), "nobody", home); err != nil || len(ms) != 0 {
+		t.Errorf("TakeOffline(no account) = %v, %v", ms, err)
+	}
+	want := []storage.OfflineMessage{message("one", at(1, 0)), message("two", at(1, 500)), message("three", at(1, 1))}
+	for _, m := range want {
+		mustStore(t, s, alice, m)
+	}
+	mustStore(t, s, bob, message("bob's", at(1, 0)))
+	stored := wantOffline(t, s, alice, want)
+	got, err := s.TakeOffline(t.Context(), alice, home)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range got {
+		wantTime(t, "TakeOffline stamp", got[i].Stamp, want[i].Stamp)
+	}
+	if diff := cmp.Diff(stored, got); diff != "" {
+		t.Errorf("TakeOffline mismatch (-stored +taken):\n%s", diff)
+	}
+	wantOffline(t, s, alice, nil)
+	wantOffline(t, s, bob, []storage.OfflineMessage{message("bob's", at(1, 0))})
+	if ms, err := s.TakeOffline(t.Context(), alice, home); err != nil || len(ms) != 0 {
+		t.Errorf("second TakeOffline = %v, %v", ms, err)
+	}
+}
+
+// testOfflineConcurrentTakes takes messages from many goroutines while
+// others store them: each message is taken exactly once, and each taker
+// gets its messages in order.
+func testOfflineConcurrentTakes(t *testing.T, s storage.Store) {
+	mustCreateAliceBob(t, s)
+	const stores, takers = 100, 4
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		taken = map[string]int{}
+		done  = make(chan struct{})
+	)
+	take := func() {
+		ms, err := s.TakeOffline(t.Context(), alice, home)
+		if err != nil {
+			t.Errorf("TakeOffline: %v", err)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		for i, m := range ms {
+			if i > 0 && m.ID <= ms[i-1].ID {
+				t.Errorf("TakeOffline: ID %d after %d", m.ID, ms[i-1].ID)
+			}
+			taken[string(m.Stanza)]++
+		}
+	}
+	for range takers {
+		wg.Go(func() {
+			for {
+				select {
+				case <-done:
+					take()
+					return
+				default:
+					take()
+				}
+			}
+		})
+	}
+	for i := range stores {
+		mustStore(t, s, alice, message(fmt.Sprint(i), at(1, 0)))
+	}
+	close(done)
+	wg.Wait()
+	take()
+	if len(taken) != stores {
+		t.Errorf("%d messages taken, want %d", len(taken), stores)
+	}
+	for m, n := range taken {
+		if n != 1 {
+			t.Errorf("%s taken %d times", m, n)
+		}
+	}
 }
 
 // TestXMLStore runs the conformance tests of storage.XMLStore; open is as
