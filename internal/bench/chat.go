@@ -328,7 +328,26 @@ func (r *chatRun) step(ctx context.Context, rate float64) ChatStep {
 	default:
 		st.Pass = true
 	}
+	if st.Lost > 0 {
+		r.settle(ctx, s)
+	}
 	return st
+}
+
+// settle waits, after a step that lost messages, until nothing more
+// arrives for a second (at most a minute), so that a server still
+// working off a backlog does not carry it into the next step.
+func (r *chatRun) settle(ctx context.Context, s *chatStep) {
+	limit := time.Now().Add(time.Minute)
+	last := s.received.Load()
+	for time.Now().Before(limit) && ctx.Err() == nil && r.closed.Load() == 0 {
+		wait(ctx, time.Second)
+		n := s.received.Load()
+		if n == last {
+			return
+		}
+		last = n
+	}
 }
 
 // send is one sender worker: a Poisson stream of messages at rate from

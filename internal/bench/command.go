@@ -73,7 +73,11 @@ func Command(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	if err != nil {
-		fmt.Fprintf(stderr, "ode bench: %v\n", err)
+		msg := err.Error()
+		if !strings.HasPrefix(msg, "bench: ") {
+			msg = "bench: " + msg
+		}
+		fmt.Fprintf(stderr, "ode %s\n", msg)
 		return 1
 	}
 	return 0

@@ -22,18 +22,18 @@ func login(ctx context.Context, t Target, a Account, presence bool) (*client.Cli
 	defer cancel()
 	c, err := client.Dial(ctx, t.config(a))
 	if err != nil {
-		return nil, fmt.Errorf("bench: log in as %s: %w", a.JID, err)
+		return nil, fmt.Errorf("log in as %s: %w", a.JID, err)
 	}
 	if presence {
 		if err := c.SendRaw([]byte("<presence/>")); err != nil {
 			c.Close()
-			return nil, fmt.Errorf("bench: %s: initial presence: %w", a.JID, err)
+			return nil, fmt.Errorf("%s: initial presence: %w", a.JID, err)
 		}
 		for {
 			e, err := c.Recv(ctx)
 			if err != nil {
 				c.Close()
-				return nil, fmt.Errorf("bench: %s: wait for own presence: %w", a.JID, err)
+				return nil, fmt.Errorf("%s: wait for own presence: %w", a.JID, err)
 			}
 			if e.Name.Local == "presence" && e.Attribute("type") == "" && fromSelf(e, c) {
 				break
@@ -73,7 +73,7 @@ func online(ctx context.Context, t Target, accounts []Account, concurrency int, 
 		cs[i] = c
 	})
 	if first == nil && ctx.Err() != nil {
-		first = fmt.Errorf("bench: log in: %w", ctx.Err())
+		first = fmt.Errorf("log in: %w", ctx.Err())
 	}
 	if first != nil {
 		closeAll(cs)
@@ -92,4 +92,4 @@ func closeAll(cs []*client.Client) {
 }
 
 // errClosed is why a scenario stops when the server ended a session.
-var errClosed = errors.New("bench: the server closed a session")
+var errClosed = errors.New("the server closed a session")
