@@ -32,7 +32,10 @@
 //
 // The user's own resources and the server itself (a hosted domain) are
 // never blocked. Lists are cached in memory while the user has a session,
-// so the hooks do not read the database for every stanza.
+// so the hooks do not read the database for every stanza. Another process
+// sharing the database (a cluster node, a tool) may change a list, so a
+// cached list is read again once it is CacheTTL old, and Invalidate drops
+// one at once, for the cluster to call when another node changed it.
 package blocking
 
 import (
@@ -43,6 +46,7 @@ import (
 	"maps"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/ode-xmpp/ode/internal/module"
 	"github.com/ode-xmpp/ode/internal/router"
@@ -60,6 +64,11 @@ const (
 	NSErrors = "urn:xmpp:blocking:errors"
 )
 
+// CacheTTL is how long a cached block list is used before it is read from
+// storage again: the longest a change made by another process sharing the
+// database goes unseen when nothing calls Invalidate.
+const CacheTTL = 5 * time.Second
+
 // HookPriority is the priority of the module's inbound and outbound hooks:
 // high, so that blocked stanzas are stopped before other modules see them.
 const HookPriority = 1000
@@ -73,7 +82,11 @@ type Module struct {
 	// storage is called.
 	mu    sync.Mutex
 	lists map[string]*entry // bare JID → cached list, while online
+	ttl   time.Duration     // cacheTTL when the module was made
 }
+
+// cacheTTL is CacheTTL; tests shorten it.
+var cacheTTL = CacheTTL
 
 // interested marks the sessions that asked for the block list: they get
 // pushes (XEP-0191 §3.2).
@@ -90,7 +103,10 @@ var Info = module.Info{
 
 // New returns the blocking module.
 func New(deps module.Deps) (*Module, error) {
-	return &Module{deps: deps, lists: make(map[string]*entry)}, nil
+	if deps.Now == nil {
+		deps.Now = time.Now
+	}
+	return &Module{deps: deps, lists: make(map[string]*entry), ttl: cacheTTL}, nil
 }
 
 // Name implements module.Module.
@@ -115,7 +131,14 @@ func (m *Module) Register(r *router.Router) {
 type entry struct {
 	mu     sync.RWMutex
 	loaded bool
+	at     time.Time // when it was read from storage
 	set    map[string]bool
+}
+
+// fresh reports whether the list was loaded less than ttl ago; the caller
+// holds e.mu.
+func (e *entry) fresh(now time.Time, ttl time.Duration) bool {
+	return e.loaded && now.Sub(e.at) < ttl
 }
 
 // blocks reports whether addr matches an item of the list (§6).
@@ -136,9 +159,10 @@ func (e *entry) blocks(addr jid.JID) bool {
 	return false
 }
 
-// list returns user's block list, loaded from storage on first use. It is
-// cached only while the user has a session; for others it is read each
-// time, which keeps the cache as small as the set of online users.
+// list returns user's block list, loaded from storage on first use and
+// again once it is older than the TTL or invalidated. It is cached only
+// while the user has a session; for others it is read each time, which
+// keeps the cache as small as the set of online users.
 func (m *Module) list(ctx context.Context, user jid.JID) (*entry, error) {
 	key := user.Bare().String()
 	m.mu.Lock()
@@ -150,15 +174,16 @@ func (m *Module) list(ctx context.Context, user jid.JID) (*entry, error) {
 		}
 	}
 	m.mu.Unlock()
+	now := m.deps.Now()
 	e.mu.RLock()
-	loaded := e.loaded
+	fresh := e.fresh(now, m.ttl)
 	e.mu.RUnlock()
-	if loaded {
+	if fresh {
 		return e, nil
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if !e.loaded {
+	if !e.fresh(now, m.ttl) {
 		jids, err := m.deps.Store.Blocklist(ctx, user.Local(), user.DomainString())
 		if err != nil {
 			return nil, err
@@ -167,9 +192,23 @@ func (m *Module) list(ctx context.Context, user jid.JID) (*entry, error) {
 		for _, j := range jids {
 			e.set[j] = true
 		}
-		e.loaded = true
+		e.loaded, e.at = true, now
 	}
 	return e, nil
+}
+
+// Invalidate makes the next stanza to or from user read user's block list
+// from storage again, for a cluster node to call when another node changed
+// the list.
+func (m *Module) Invalidate(user jid.JID) {
+	m.mu.Lock()
+	e := m.lists[user.Bare().String()]
+	m.mu.Unlock()
+	if e != nil {
+		e.mu.Lock()
+		e.loaded = false
+		e.mu.Unlock()
+	}
 }
 
 // isBlocked reports whether user's list matches addr. On a storage error

@@ -464,3 +464,37 @@ func TestStoredList(t *testing.T) {
 	wantCondition(t, err, stanza.ServiceUnavailable)
 	wantList(t, juliet, "romeo@localhost")
 }
+
+// TestListChangedElsewhere changes an online user's list in storage, as
+// another server sharing the database would: the module sees the change
+// once its cached copy is older than the cache TTL.
+func TestListChangedElsewhere(t *testing.T) {
+	blocking.SetCacheTTL(t, 50*time.Millisecond)
+	srv := xmpptest.Start(t, nil)
+	j := srv.AddUser(t, "juliet", "balcony")
+	romeo := srv.Dial(t, srv.AddUser(t, "romeo", "orchard"), "orchard")
+	juliet := srv.Dial(t, j, "balcony")
+	wantList(t, juliet) // cached: empty
+	if err := srv.Store().Block(ctxT(t), "juliet", srv.Domain, []string{"romeo@localhost"}); err != nil {
+		t.Fatal(err)
+	}
+	// Each try is followed by a message romeo sends himself: the error
+	// for a refused try comes before it.
+	deadline := time.Now().Add(10 * time.Second)
+	for i := 0; ; i++ {
+		send(t, romeo, chat("juliet@localhost", fmt.Sprint("try ", i)))
+		mark := fmt.Sprint("mark ", i)
+		send(t, romeo, chat(romeo.JID().String(), mark))
+		e := recvUntil(t, romeo, func(e *xmlstream.Element) bool {
+			return e.Name.Local == "message" && (e.Attribute("type") == "error" || body(e) == mark)
+		}, nil)
+		if e.Attribute("type") == "error" {
+			wantErrorStanza(t, e, stanza.ServiceUnavailable, false)
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the block list written to storage is still not enforced")
+		}
+		time.Sleep(10 * time.Millisecond) // a try every 10 ms, not a busy loop
+	}
+}
