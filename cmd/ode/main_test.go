@@ -336,3 +336,224 @@ func TestOfflineMessagesSurviveKill(t *testing.T) {
 		}
 	}
 }
+
+// TestAckedMessagesSurviveKill is the durability test of stream
+// management with the archive on: alice sends a burst, half to bob (online,
+// delivered live) and half to dave (offline), asking for acknowledgements
+// as she goes, and the server is killed (SIGKILL) in the middle. After a
+// restart every message the server acknowledged to alice is in alice's
+// archive and in its recipient's (bob: received live or archived; dave:
+// offline storage and archive), and no message is there twice.
+func TestAckedMessagesSurviveKill(t *testing.T) {
+	dir := t.TempDir()
+	addr, direct := freePort(t), freePort(t)
+	cfg := filepath.Join(dir, "ode.toml")
+	conf := fmt.Sprintf("[server]\ndomains = [\"localhost\"]\ndata_dir = \"data\"\n[c2s]\nlisten = [%q]\ndirect_tls = [%q]\n[http]\nlisten = [%q]\n[modules.offline]\nquota = 100000\n", addr, direct, freePort(t))
+	if err := os.WriteFile(cfg, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range []string{"alice@localhost", "bob@localhost", "dave@localhost"} {
+		if out, err := ode(t, dir, "user", "add", u, "-c", cfg, "--password", "pw").CombinedOutput(); err != nil {
+			t.Fatalf("user add: %v: %s", err, out)
+		}
+	}
+	p := serve(t, dir, addr, "-c", cfg)
+	pool := selfSignedPool(t, filepath.Join(dir, "data"))
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+
+	// bob is online and counts what he receives until the server dies.
+	bob := dial(t, addr, "bob@localhost", "pw", pool)
+	if err := bob.Send(stanza.NewPresence(stanza.NSClient, "", "", "", "")); err != nil {
+		t.Fatal(err)
+	}
+	live := map[string]int{}
+	bobDone := make(chan struct{})
+	go func() {
+		defer close(bobDone)
+		for {
+			e, err := bob.Recv(ctx)
+			if err != nil {
+				return
+			}
+			if b := e.Child(stanza.NSClient, "body"); e.Name.Local == "message" && b != nil {
+				live[b.Text()]++
+			}
+		}
+	}()
+
+	alice := dial(t, addr, "alice@localhost", "pw", pool)
+	if err := alice.SendRaw([]byte(`<enable xmlns='urn:xmpp:sm:3'/>`)); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		e, err := alice.Recv(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e.Name.Local == "enabled" {
+			break
+		}
+	}
+	var mu sync.Mutex
+	acked := uint32(0)
+	killAt := make(chan struct{})
+	aliceDone := make(chan struct{})
+	go func() {
+		defer close(aliceDone)
+		once := sync.Once{}
+		for {
+			e, err := alice.Recv(ctx)
+			if err != nil {
+				return
+			}
+			if e.Name.Local != "a" {
+				continue
+			}
+			var h uint32
+			if _, err := fmt.Sscan(e.Attribute("h"), &h); err != nil {
+				continue
+			}
+			mu.Lock()
+			acked = max(acked, h)
+			mu.Unlock()
+			if h >= 1500 {
+				once.Do(func() { close(killAt) })
+			}
+		}
+	}()
+	go func() {
+		select {
+		case <-killAt:
+			_ = p.cmd.Process.Kill()
+		case <-ctx.Done():
+		}
+	}()
+	sent := 0
+	for ; sent < 200000; sent++ {
+		to := "bob@localhost"
+		if sent%2 == 1 {
+			to = "dave@localhost"
+		}
+		m := stanza.NewMessage(stanza.NSClient, stanza.MessageChat, to, "", "").
+			Append(xmlstream.NewElement(stanza.NSClient, "body").AppendText(fmt.Sprint("m-", sent)))
+		if err := alice.Send(m); err != nil {
+			break
+		}
+		if sent%25 == 24 {
+			if err := alice.SendRaw([]byte(`<r xmlns='urn:xmpp:sm:3'/>`)); err != nil {
+				break
+			}
+		}
+	}
+	<-p.done
+	_ = p.cmd.Wait()
+	<-aliceDone
+	<-bobDone
+	mu.Lock()
+	h := int(acked)
+	mu.Unlock()
+	if h < 1500 || h >= sent {
+		t.Fatalf("acknowledged %d of %d sent: the server was not killed during the burst", h, sent)
+	}
+	t.Logf("sent %d, acknowledged %d, bob received %d live before the kill", sent, h, len(live))
+
+	serve(t, dir, addr, "-c", cfg)
+	archive := func(account string) (map[string]int, map[string]int) {
+		c := dial(t, addr, account, "pw", pool)
+		if err := c.Send(stanza.NewPresence(stanza.NSClient, "", "", "", "")); err != nil {
+			t.Fatal(err)
+		}
+		offline := map[string]int{}
+		_ = c.SendRaw([]byte(`<iq type='get' id='p1'><ping xmlns='urn:xmpp:ping'/></iq>`))
+		for {
+			e, err := c.Recv(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if e.Name.Local == "iq" && stanza.ID(e) == "p1" {
+				break
+			}
+			if b := e.Child(stanza.NSClient, "body"); e.Name.Local == "message" && b != nil {
+				offline[b.Text()]++
+			}
+		}
+		archived := map[string]int{}
+		after := ""
+		for page := 0; ; page++ {
+			rsm := "<max>250</max>"
+			if after != "" {
+				rsm += "<after>" + after + "</after>"
+			}
+			id := fmt.Sprint("q", page)
+			_ = c.SendRaw([]byte(`<iq type='set' id='` + id + `'><query xmlns='urn:xmpp:mam:2' queryid='` + id + `'>` +
+				`<set xmlns='http://jabber.org/protocol/rsm'>` + rsm + `</set></query></iq>`))
+			var fin *xmlstream.Element
+			for fin == nil {
+				e, err := c.Recv(ctx)
+				if err != nil {
+					t.Fatal(err)
+				}
+				switch {
+				case e.Name.Local == "iq" && stanza.ID(e) == id:
+					if fin = e.Child("urn:xmpp:mam:2", "fin"); fin == nil {
+						t.Fatalf("archive query: %s", e)
+					}
+				case e.Name.Local == "message":
+					if r := e.Child("urn:xmpp:mam:2", "result"); r != nil {
+						if f := r.Child("urn:xmpp:forward:0", "forwarded"); f != nil {
+							if m := f.Child(stanza.NSClient, "message"); m != nil {
+								if b := m.Child(stanza.NSClient, "body"); b != nil {
+									archived[b.Text()]++
+								}
+							}
+						}
+					}
+				}
+			}
+			if fin.Attribute("complete") == "true" {
+				break
+			}
+			set := fin.Child("http://jabber.org/protocol/rsm", "set")
+			if set == nil || set.Child("http://jabber.org/protocol/rsm", "last") == nil {
+				t.Fatalf("incomplete page without <last/>: %s", fin)
+			}
+			after = set.Child("http://jabber.org/protocol/rsm", "last").Text()
+		}
+		c.Close()
+		return offline, archived
+	}
+	_, aliceArchive := archive("alice@localhost")
+	bobOffline, bobArchive := archive("bob@localhost")
+	daveOffline, daveArchive := archive("dave@localhost")
+	for name, m := range map[string]map[string]int{"bob live": live, "alice's archive": aliceArchive,
+		"bob's archive": bobArchive, "bob's offline": bobOffline, "dave's archive": daveArchive, "dave's offline": daveOffline} {
+		for body, n := range m {
+			if n > 1 {
+				t.Errorf("%s: %q %d times", name, body, n)
+			}
+		}
+	}
+	lost := 0
+	for i := range h {
+		body := fmt.Sprint("m-", i)
+		ok := aliceArchive[body] == 1
+		if i%2 == 0 {
+			ok = ok && bobArchive[body] == 1
+		} else {
+			ok = ok && daveArchive[body] == 1 && daveOffline[body] == 1
+		}
+		if !ok {
+			if lost < 10 {
+				t.Errorf("%s acknowledged but lost: alice's archive %d, bob live %d, bob's archive %d, dave offline %d, dave's archive %d",
+					body, aliceArchive[body], live[body], bobArchive[body], daveOffline[body], daveArchive[body])
+			}
+			lost++
+		}
+	}
+	if lost > 0 {
+		t.Errorf("%d of %d acknowledged messages lost", lost, h)
+	}
+	t.Logf("after the restart: alice's archive %d, bob's %d (+%d offline), dave's %d, dave offline %d",
+		len(aliceArchive), len(bobArchive), len(bobOffline), len(daveArchive), len(daveOffline))
+}

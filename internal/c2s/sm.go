@@ -297,7 +297,7 @@ var smFeature = feature{
 		return xmlstream.NewElement(session.NSSM, "sm")
 	},
 	match:  inSpace(session.NSSM),
-	handle: func(_ context.Context, c *conn, e *xmlstream.Element) error { return c.smElement(e) },
+	handle: func(ctx context.Context, c *conn, e *xmlstream.Element) error { return c.smElement(ctx, e) },
 }
 
 // csiFeature is client state indication (XEP-0352): <active/> and
@@ -340,7 +340,7 @@ func (c *conn) csiElement(e *xmlstream.Element) error {
 }
 
 // smElement handles a stream-management element (XEP-0198).
-func (c *conn) smElement(e *xmlstream.Element) error {
+func (c *conn) smElement(ctx context.Context, e *xmlstream.Element) error {
 	if c.state < stateAuthed {
 		return errAuthFirst()
 	}
@@ -348,12 +348,14 @@ func (c *conn) smElement(e *xmlstream.Element) error {
 	case "enable":
 		return c.enableSM(e)
 	case "resume":
-		return c.resume(e)
+		return c.resume(ctx, e)
 	case "r":
 		if !c.sm {
 			return c.smFailed(stanza.UnexpectedRequest, nil)
 		}
-		return c.send(session.AckElement(c.b.sess.HandledCount()))
+		h := c.b.sess.HandledCount()
+		c.sync(ctx)
+		return c.send(session.AckElement(h))
 	case "a":
 		if !c.sm {
 			return nil
@@ -369,6 +371,22 @@ func (c *conn) smElement(e *xmlstream.Element) error {
 		return nil
 	}
 	return &stream.Error{Condition: stream.UnsupportedStanzaType}
+}
+
+// syncTimeout bounds how long an acknowledgement waits for the stanzas
+// it counts to be durable.
+const syncTimeout = 10 * time.Second
+
+// sync waits until the stanzas handled so far are durable (the archive
+// writes behind), before the client is told they were handled: what the
+// server acknowledged survives a crash. Past syncTimeout it logs and the
+// acknowledgement goes out anyway: the stanzas were delivered.
+func (c *conn) sync(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, syncTimeout)
+	defer cancel()
+	if err := c.srv.cfg.Router.Sync(ctx); err != nil {
+		c.log.Warn("acknowledging stanzas not yet durable", "err", err)
+	}
 }
 
 // handledTooHigh is the stream error for an acknowledgement of stanzas
@@ -436,7 +454,7 @@ func newSMID() string {
 // resume answers <resume/> (XEP-0198 §5): a session of the authenticated
 // user, detached or still attached to a connection that is dying, moves
 // to this connection with every stanza it did not acknowledge.
-func (c *conn) resume(e *xmlstream.Element) error {
+func (c *conn) resume(ctx context.Context, e *xmlstream.Element) error {
 	if c.state != stateAuthed {
 		return c.smFailed(stanza.UnexpectedRequest, nil)
 	}
@@ -490,8 +508,10 @@ func (c *conn) resume(e *xmlstream.Element) error {
 		c.b = b
 		return err
 	}
+	handled := b.sess.HandledCount()
+	c.sync(ctx)
 	res := xmlstream.NewElement(session.NSSM, "resumed").SetAttr("previd", id).
-		SetAttr("h", strconv.FormatUint(uint64(b.sess.HandledCount()), 10))
+		SetAttr("h", strconv.FormatUint(uint64(handled), 10))
 	c.link.Store(q.Attach(c.t, res.AppendXML(nil, stanza.NSClient)))
 	b.sess.SetDetached(false)
 	c.b, c.full = b, b.sess.JID()

@@ -2,6 +2,7 @@ package router
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"sort"
 
@@ -28,6 +29,7 @@ type hooks struct {
 	sessionEnd      []SessionHook
 	available       []SessionHook
 	detached        []SessionHook
+	syncs           []func(ctx context.Context) error
 	subscription    []func(ctx context.Context, user jid.JID, request *xmlstream.Element)
 	blocked         func(ctx context.Context, owner, other jid.JID) bool
 	unblocked       []func(ctx context.Context, owner jid.JID, jids []string)
@@ -104,6 +106,25 @@ func (r *Router) SessionDetached(ctx context.Context, s Session) {
 	for _, h := range r.hooks.detached {
 		h(ctx, s)
 	}
+}
+
+// OnSync adds fn to what Sync waits for: a module that writes behind
+// (the archive's group commit) registers a function that returns once
+// everything it accepted before the call is durable.
+func (r *Router) OnSync(fn func(ctx context.Context) error) { r.hooks.syncs = append(r.hooks.syncs, fn) }
+
+// Sync waits until every stanza the server handled before the call is
+// durable in every module that writes behind; c2s calls it before it
+// acknowledges stanzas to a client (XEP-0198 <a/>, <resumed/>), so that
+// what a client saw acknowledged survives a crash of the server.
+func (r *Router) Sync(ctx context.Context) error {
+	var errs []error
+	for _, fn := range r.hooks.syncs {
+		if err := fn(ctx); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // OnSubscriptionRequest adds fn to the hooks run after a presence

@@ -148,6 +148,8 @@ func (m *Module) Register(r *router.Router) {
 	r.AddAccountFeature(NS, NSExtended)
 	r.HookOutbound(outboundPriority, m.outbound)
 	r.HookInbound(inboundPriority, m.inbound)
+	// An acknowledged message is in the archive (XEP-0198 acks wait).
+	r.OnSync(m.w.sync)
 	const own = router.ClassSelf | router.ClassBare
 	r.HandleIQ(stanza.IQSet, own, NS, "query", m.query)
 	r.HandleIQ(stanza.IQGet, own, NS, "query", m.form)
