@@ -111,7 +111,9 @@ func (r *Router) SessionDetached(ctx context.Context, s Session) {
 // OnSync adds fn to what Sync waits for: a module that writes behind
 // (the archive's group commit) registers a function that returns once
 // everything it accepted before the call is durable.
-func (r *Router) OnSync(fn func(ctx context.Context) error) { r.hooks.syncs = append(r.hooks.syncs, fn) }
+func (r *Router) OnSync(fn func(ctx context.Context) error) {
+	r.hooks.syncs = append(r.hooks.syncs, fn)
+}
 
 // Sync waits until every stanza the server handled before the call is
 // durable in every module that writes behind; c2s calls it before it
