@@ -15,6 +15,8 @@
 #   WORK      where configs, data and JSON results go [a new /tmp/ode-compare.*]
 #   OUT       the file to write the table into [docs/performance.md];
 #             OUT=- prints it instead
+#   ODE_BEFORE  an ode binary from an earlier commit: with "odebefore" in
+#             SERVERS it gets a column of its own (ODE_BEFORE_NOTE says which)
 #   ODE_MODULES_DISABLED  ode modules turned off ["mam"]: Prosody and ejabberd
 #             run without an archive too
 set -euo pipefail
@@ -66,8 +68,10 @@ wait_port() { # host:port
 
 # --- ode -------------------------------------------------------------------
 ode_addr=127.0.0.1:5222
-start_ode() {
-	local d="$WORK/ode"
+odebefore_addr=$ode_addr
+start_ode() { # [name binary]
+	local name=${1:-ode} bin=${2:-$WORK/bin/ode}
+	local d="$WORK/$name"
 	[ "${FRESH:-0}" = 1 ] && rm -rf "$d/data"
 	mkdir -p "$d/data"
 	local disabled=""
@@ -89,12 +93,17 @@ start_ode() {
 		enabled = true
 		per_ip_per_hour = 1000000
 	TOML
-	"$WORK/bin/ode" serve -c "$d/ode.toml" >>"$d/serve.log" 2>&1 &
+	"$bin" serve -c "$d/ode.toml" >>"$d/serve.log" 2>&1 &
 	echo $! >"$d/pid"
 	wait_port $ode_addr
 }
-stop_ode() { kill "$(cat "$WORK/ode/pid")"; wait "$(cat "$WORK/ode/pid")" 2>/dev/null || true; }
+stop_ode() { kill "$(cat "$WORK/${1:-ode}/pid")"; wait "$(cat "$WORK/${1:-ode}/pid")" 2>/dev/null || true; }
 version_ode() { echo "ode $("$WORK/bin/ode" version | cut -d' ' -f2) ($(git -C "$root" rev-parse --short HEAD), $(go version | cut -d' ' -f3))"; }
+# ODE_BEFORE: an ode binary built from an earlier commit, run as the server
+# "odebefore" for a before/after column.
+start_odebefore() { mkdir -p "$WORK/odebefore"; start_ode odebefore "$ODE_BEFORE"; }
+stop_odebefore() { stop_ode odebefore; }
+version_odebefore() { echo "ode before: $("$ODE_BEFORE" version) ($ODE_BEFORE_NOTE)"; }
 
 # --- Prosody ---------------------------------------------------------------
 prosody_addr=127.0.0.1:15222
@@ -212,18 +221,24 @@ suite() { # server
 	FRESH=1 "start_$s"
 	bench register "$s" login -register -users "$IDLE" -n 1 -concurrency 16
 	"stop_$s"
-	"start_$s" # memory is measured on a freshly started server
-	bench idle "$s" idle -users "$IDLE" -hold 10s -concurrency 16
-	bench login-scram "$s" login -users "$USERS" -n "$LOGINS" -concurrency 16 -mechanism SCRAM-SHA-1
-	bench login-plain "$s" login -users "$USERS" -n "$LOGINS" -concurrency 16 -mechanism PLAIN
+	# Each measurement on a freshly started server: what one leaves behind
+	# (10,000 sessions ending, thousands of logouts) is not in the next.
+	"start_$s"
 	bench chat "$s" chat -users "$USERS" -rate "$RATES" -duration "$STEP" -concurrency 16
 	bench search "$s" chat -users "$USERS" -rate 1000 -search -max-steps "$MAX_STEPS" -duration "$STEP" -concurrency 16
+	"stop_$s"
+	"start_$s"
+	bench login-scram "$s" login -users "$USERS" -n "$LOGINS" -concurrency 16 -mechanism SCRAM-SHA-1
+	bench login-plain "$s" login -users "$USERS" -n "$LOGINS" -concurrency 16 -mechanism PLAIN
+	"stop_$s"
+	"start_$s"
+	bench idle "$s" idle -users "$IDLE" -hold 10s -concurrency 16
 	"stop_$s"
 	"version_$s" >"$WORK/results/$s.version"
 }
 
 install_peers
-mkdir -p "$WORK/bin" "$WORK/ode" "$WORK/prosody" "$WORK/ejabberd"
+mkdir -p "$WORK/bin" "$WORK/ode" "$WORK/odebefore" "$WORK/prosody" "$WORK/ejabberd"
 (cd "$root" && go build -o "$WORK/bin/ode" ./cmd/ode)
 make_cert
 log "results in $WORK/results"

@@ -9,7 +9,7 @@ import json
 import os
 import sys
 
-NAMES = {"ode": "ode", "prosody": "Prosody", "ejabberd": "ejabberd"}
+NAMES = {"ode": "ode", "odebefore": "ode (before)", "prosody": "Prosody", "ejabberd": "ejabberd"}
 BEGIN, END = "<!-- compare:begin -->", "<!-- compare:end -->"
 
 
