@@ -13,8 +13,33 @@ import (
 )
 
 // appendRows is how many rows one INSERT statement of AppendArchive
-// carries (7 parameters each).
+// carries (7 parameters each); appendSizes are the statement sizes a
+// batch is cut into, largest first.
 const appendRows = 128
+
+var appendSizes = []int{appendRows, 16, 1}
+
+// appendQueries holds the INSERT of each size in appendSizes.
+var appendQueries = func() map[int]string {
+	m := make(map[int]string)
+	for _, k := range appendSizes {
+		m[k] = `INSERT OR IGNORE INTO archive
+			(account_id, id, with_jid, with_resource, stamp, outgoing, stanza) VALUES ` +
+			strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?, ?, ?, ?), ", k), ", ")
+	}
+	return m
+}()
+
+func appendQuery(k int) string { return appendQueries[k] }
+
+// hotQueries are the statements Open prepares on the writer.
+func hotQueries() []string {
+	var qs []string
+	for _, k := range appendSizes {
+		qs = append(qs, appendQuery(k))
+	}
+	return qs
+}
 
 // AppendArchive implements storage.Archive: one write transaction for the
 // whole batch (the mam module's group commit), the accounts looked up once
@@ -26,19 +51,32 @@ func (s *Store) AppendArchive(ctx context.Context, msgs []storage.ArchivedMessag
 		args := make([]any, 0, 7*min(len(msgs), appendRows))
 		rows := 0
 		flush := func() error {
-			if rows == 0 {
-				return nil
+			// Fixed statement sizes, prepared once: 128 rows, then 16, then 1.
+			for rows > 0 {
+				k := 1
+				for _, size := range appendSizes {
+					if rows >= size {
+						k = size
+						break
+					}
+				}
+				st, err := s.stmt(ctx, tx, appendQuery(k))
+				if err != nil {
+					return err
+				}
+				res, err := st.ExecContext(ctx, args[:7*k]...)
+				if err != nil {
+					return err
+				}
+				affected, err := res.RowsAffected()
+				if err != nil {
+					return err
+				}
+				n += affected
+				args = append(args[:0], args[7*k:]...)
+				rows -= k
 			}
-			res, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO archive
-				(account_id, id, with_jid, with_resource, stamp, outgoing, stanza) VALUES `+
-				strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?, ?, ?, ?), ", rows), ", "), args...)
-			if err != nil {
-				return err
-			}
-			k, err := res.RowsAffected()
-			n += k
-			args, rows = args[:0], 0
-			return err
+			return nil
 		}
 		for _, m := range msgs {
 			key := [2]string{m.Local, m.Domain}

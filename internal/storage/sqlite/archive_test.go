@@ -105,3 +105,63 @@ func dbBytes(b *testing.B, path string) int64 {
 	}
 	return n
 }
+
+// BenchmarkQueryArchiveShared queries the latest 50 messages of one of
+// 1,000 accounts whose archives share one table, filled in time order
+// (each account's rows scattered among the others', as a server writes
+// them): 1,000 rows each by default, 10,000 each (10 million rows, a few
+// minutes to fill) with ODE_BENCH_LARGE=1.
+func BenchmarkQueryArchiveShared(b *testing.B) {
+	const users = 1000
+	perUser := 1000
+	if os.Getenv("ODE_BENCH_LARGE") == "1" {
+		perUser = 10_000
+	}
+	path := filepath.Join(b.TempDir(), "ode.db")
+	s := open(b, path)
+	ctx := b.Context()
+	for u := range users {
+		if err := s.CreateAccount(ctx, fmt.Sprintf("u%d", u), "example.org", nil); err != nil {
+			b.Fatal(err)
+		}
+	}
+	start := time.Date(2025, time.January, 1, 0, 0, 0, 0, time.UTC)
+	total := users * perUser
+	batch := make([]storage.ArchivedMessage, 0, 5000)
+	t0 := time.Now()
+	for i := range total {
+		local := fmt.Sprintf("u%d", i%users)
+		with := fmt.Sprintf("u%d@example.org", (i*7+1)%users)
+		batch = append(batch, storage.ArchivedMessage{
+			Local: local, Domain: "example.org", ID: fmt.Sprintf("%026d", i),
+			With: with, WithResource: "phone", Stamp: start.Add(time.Duration(i) * time.Millisecond), Outgoing: i%2 == 1,
+			Stanza: fmt.Appendf(nil, `<message xmlns="jabber:client" from="%s/phone" to="%s@example.org/laptop" type="chat" id="a1b2c3d4-%d">`+
+				`<body>Hello, how are you doing today? A typical chat line, message %d.</body></message>`, with, local, i, i),
+		})
+		if len(batch) == cap(batch) || i == total-1 {
+			if _, err := s.AppendArchive(ctx, batch); err != nil {
+				b.Fatal(err)
+			}
+			batch = batch[:0]
+		}
+	}
+	b.Logf("appended %d rows for %d accounts in %v (%.0f rows/s)", total, users, time.Since(t0), float64(total)/time.Since(t0).Seconds())
+	b.Run("latest50", func(b *testing.B) {
+		var times []time.Duration
+		b.ReportAllocs()
+		n := 0
+		for b.Loop() {
+			local := fmt.Sprintf("u%d", (n*389)%users) // a different account each time: cold pages too
+			n++
+			t := time.Now()
+			p, err := s.QueryArchive(ctx, local, "example.org", storage.ArchiveQuery{Max: 50, Last: true})
+			times = append(times, time.Since(t))
+			if err != nil || len(p.Messages) != 50 {
+				b.Fatalf("%d messages, %v", len(p.Messages), err)
+			}
+		}
+		slices.Sort(times)
+		b.ReportMetric(float64(times[len(times)/2].Microseconds())/1000, "p50-ms")
+		b.ReportMetric(float64(times[len(times)*99/100].Microseconds())/1000, "p99-ms")
+	})
+}

@@ -53,6 +53,8 @@ const readers = 4
 type Store struct {
 	w *sql.DB // one connection: every write transaction
 	r *sql.DB // read-only connections
+
+	stmts map[string]*sql.Stmt // the writer's hot statements, prepared at open; read-only after
 }
 
 var _ storage.Store = (*Store)(nil)
@@ -106,7 +108,11 @@ func open(ctx context.Context, path string) (*Store, error) {
 	if err != nil {
 		return nil, errors.Join(err, w.Close())
 	}
-	return &Store{w: w, r: r}, nil
+	s := &Store{w: w, r: r}
+	if err := s.prepare(ctx); err != nil {
+		return nil, errors.Join(err, s.Close())
+	}
+	return s, nil
 }
 
 // openDB opens a pool of at most n connections to the file at abs, each set
@@ -127,7 +133,35 @@ func openDB(ctx context.Context, abs string, n int, params url.Values) (*sql.DB,
 
 // Close closes the database. Calls in progress finish first.
 func (s *Store) Close() error {
-	return errors.Join(s.r.Close(), s.w.Close())
+	var errs []error
+	for _, st := range s.stmts {
+		errs = append(errs, st.Close())
+	}
+	return errors.Join(append(errs, s.r.Close(), s.w.Close())...)
+}
+
+// stmt returns query, prepared on the writer when the store was opened,
+// for tx: statements run for every message (the archive's inserts) are
+// parsed once, not per transaction.
+func (s *Store) stmt(ctx context.Context, tx *sql.Tx, query string) (*sql.Stmt, error) {
+	st, ok := s.stmts[query]
+	if !ok {
+		return nil, fmt.Errorf("sqlite: statement not prepared: %.40s", query)
+	}
+	return tx.StmtContext(ctx, st), nil
+}
+
+// prepare prepares the writer's hot statements (hotQueries).
+func (s *Store) prepare(ctx context.Context) error {
+	s.stmts = make(map[string]*sql.Stmt)
+	for _, q := range hotQueries() {
+		st, err := s.w.PrepareContext(ctx, q)
+		if err != nil {
+			return fmt.Errorf("prepare: %w", err)
+		}
+		s.stmts[q] = st
+	}
+	return nil
 }
 
 // write runs fn in a write transaction and commits it if fn returns nil.
