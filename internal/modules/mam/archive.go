@@ -34,7 +34,7 @@ func (m *Module) outbound(ctx context.Context, ev *router.Event) bool {
 	m.archive(ctx, storage.ArchivedMessage{
 		Local: owner.Local(), Domain: owner.DomainString(), ID: id,
 		With: ev.To.Bare().String(), WithResource: ev.To.Resource(),
-		Stamp: stamp, Outgoing: true, Stanza: st.AppendXML(nil, stanza.NSClient),
+		Stamp: stamp, Outgoing: true, Stanza: serialise(st),
 	})
 	ev.SenderArchiveID = id // for the sent carbons (XEP-0313 §3.5)
 	return false
@@ -54,13 +54,22 @@ func (m *Module) inbound(ctx context.Context, ev *router.Event) bool {
 		return false
 	}
 	id, stamp := m.ids.next(m.deps.Now())
-	ev.El.Append(xmlstream.NewElement(NSSID, "stanza-id").SetAttr("by", owner.String()).SetAttr("id", id))
+	ev.El.Append(&xmlstream.Element{
+		Name: xmlstream.Name{Space: NSSID, Local: "stanza-id"},
+		Attr: []xmlstream.Attr{{Name: xmlstream.Name{Local: "by"}, Value: owner.String()}, {Name: xmlstream.Name{Local: "id"}, Value: id}},
+	})
 	m.archive(ctx, storage.ArchivedMessage{
 		Local: owner.Local(), Domain: owner.DomainString(), ID: id,
 		With: ev.From.Bare().String(), WithResource: ev.From.Resource(),
-		Stamp: stamp, Stanza: ev.El.AppendXML(nil, stanza.NSClient),
+		Stamp: stamp, Stanza: serialise(ev.El),
 	})
 	return false
+}
+
+// serialise returns st as the archive keeps it, in one allocation for a
+// typical chat message.
+func serialise(st *xmlstream.Element) []byte {
+	return st.AppendXML(make([]byte, 0, 512), stanza.NSClient)
 }
 
 func (m *Module) archive(ctx context.Context, row storage.ArchivedMessage) {
