@@ -41,7 +41,9 @@ Usage:
   ode user del JID [-c FILE]
   ode user list [DOMAIN] [-c FILE]
   ode user import [-c FILE] < FILE      lines of "jid password"
-  ode check [-c FILE]                    validate the configuration
+  ode check [-c FILE]                    validate the configuration (and connect to PostgreSQL)
+  ode migrate --from sqlite:PATH|postgres:DSN --to sqlite:PATH|postgres:DSN
+                                         copy a store to the other backend (docs/operating.md)
   ode bench login|chat|idle [options]    load-test an XMPP server (docs/bench.md)
   ode version
   ode help
@@ -75,6 +77,8 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return e.user(args[1:])
 	case "check":
 		return e.check(args[1:])
+	case "migrate":
+		return e.migrateCmd(args[1:])
 	case "bench":
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 		defer stop()
@@ -144,6 +148,9 @@ func (e env) check(args []string) int {
 		return e.errorf("%v", err)
 	}
 	if err := checkCertificate(cfg, time.Now()); err != nil {
+		return e.errorf("%v", err)
+	}
+	if err := checkStorage(context.Background(), cfg, e.stdout); err != nil {
 		return e.errorf("%v", err)
 	}
 	fmt.Fprintln(e.stdout, "configuration ok")

@@ -119,3 +119,55 @@ func (s *Store) SchemaVersion(ctx context.Context) (applied, known int, err erro
 	}
 	return applied, len(migrations), nil
 }
+
+// Info is what Check reports about a database.
+type Info struct {
+	// Server is the server's version string (SELECT version()).
+	Server string
+	// User and Database are the role and database connected to.
+	User, Database string
+	// Schema is the first schema of the search_path, where ode's
+	// tables are.
+	Schema string
+	// Applied is the highest migration applied (0: none, a new
+	// database), Known the highest this program knows.
+	Applied, Known int
+}
+
+// Check connects to the database at dsn and reports on it, changing
+// nothing: `ode check` uses it. It returns an error wrapping
+// ErrSchemaTooNew if the database was written by a newer version of ode.
+func Check(ctx context.Context, dsn string, opts Options) (Info, error) {
+	cfg, err := PoolConfig(dsn, opts)
+	if err != nil {
+		return Info{}, err
+	}
+	conn, err := pgx.ConnectConfig(ctx, cfg.ConnConfig)
+	if err != nil {
+		return Info{}, fmt.Errorf("postgres: connect to %s: %w", Redact(dsn), err)
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	info := Info{Known: len(migrations)}
+	var schema *string
+	if err := conn.QueryRow(ctx, `SELECT version(), current_user, current_database(), current_schema()`).
+		Scan(&info.Server, &info.User, &info.Database, &schema); err != nil {
+		return Info{}, fmt.Errorf("postgres: %w", err)
+	}
+	if schema == nil {
+		return info, fmt.Errorf("postgres: no schema of the search_path exists in database %s", info.Database)
+	}
+	info.Schema = *schema
+	var exists bool
+	if err := conn.QueryRow(ctx, `SELECT to_regclass('schema_migrations') IS NOT NULL`).Scan(&exists); err != nil {
+		return Info{}, fmt.Errorf("postgres: %w", err)
+	}
+	if exists {
+		if err := conn.QueryRow(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&info.Applied); err != nil {
+			return Info{}, fmt.Errorf("postgres: schema version: %w", err)
+		}
+	}
+	if info.Applied > info.Known {
+		return info, fmt.Errorf("postgres: %w: database at version %d, this program knows up to %d", ErrSchemaTooNew, info.Applied, info.Known)
+	}
+	return info, nil
+}
