@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs the third-party XMPP software the interop tests drive, from Debian's
-# packages, when it is missing. Idempotent; needs root (or sudo) only when
+# Installs the third-party XMPP software the interop tests drive, and the
+# PostgreSQL server the storage tests start, from Debian's packages, when it
+# is missing. Idempotent; needs root (or sudo) only when
 # something must be installed.
 #
 # Besides Debian 12's python3-slixmpp (1.8.3) and python3-aioxmpp (0.13.3),
@@ -25,6 +26,10 @@ command -v prosody >/dev/null && command -v prosodyctl >/dev/null || need+=(pros
 lua5.4 -e 'require "lunbound"' 2>/dev/null || need+=(lua-unbound)
 # coturn's turnserver and turnutils_uclient check XEP-0215 TURN credentials.
 command -v turnserver >/dev/null && command -v turnutils_uclient >/dev/null || need+=(coturn)
+# PostgreSQL's server binaries (initdb, pg_ctl): the storage tests start
+# their own server in a temporary directory (internal/storage/postgres/pgtest).
+compgen -G '/usr/lib/postgresql/*/bin/pg_ctl' >/dev/null && compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null ||
+  need+=(postgresql)
 # Debian's Chromium runs Converse.js (web_test.go); DejaVu gives its pages
 # and screenshots a font (chromium itself depends on none).
 [ -x /usr/bin/chromium ] || need+=(chromium)
@@ -91,6 +96,15 @@ if [[ " ${need[*]} " == *" prosody "* ]]; then
   $sudo invoke-rc.d prosody stop >/dev/null 2>&1 || true
   $sudo deb-systemd-helper disable prosody.service >/dev/null 2>&1 || true
   $sudo update-rc.d prosody disable >/dev/null 2>&1 || true
+fi
+
+if [[ " ${need[*]} " == *" postgresql "* ]]; then
+  # The package creates and starts a system-wide cluster on port 5432; the
+  # tests run their own servers.
+  echo "install-peers: stopping and disabling the postgresql service" >&2
+  $sudo invoke-rc.d postgresql stop >/dev/null 2>&1 || true
+  $sudo deb-systemd-helper disable postgresql.service >/dev/null 2>&1 || true
+  $sudo update-rc.d postgresql disable >/dev/null 2>&1 || true
 fi
 
 if [ $bpo_need = 1 ]; then
