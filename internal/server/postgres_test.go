@@ -18,9 +18,10 @@ import (
 )
 
 // TestMain starts one PostgreSQL server for the package's tests and checks
-// that they leave no goroutine behind.
+// that they leave no goroutine behind. With ODE_PG_DURABLE=1 the server
+// commits durably (for the benchmarks).
 func TestMain(m *testing.M) {
-	pgtest.Main(m, pgtest.Options{}, func() int {
+	pgtest.Main(m, pgtest.Options{Durable: os.Getenv("ODE_PG_DURABLE") == "1"}, func() int {
 		code := m.Run()
 		if err := goleak.Find(); err != nil && code == 0 {
 			fmt.Fprintln(os.Stderr, "goleak:", err)
@@ -29,6 +30,9 @@ func TestMain(m *testing.M) {
 		return code
 	})
 }
+
+// pgtestShared is pgtest.Shared, for benchmarks too.
+func pgtestShared(t testing.TB) *pgtest.Cluster { return pgtest.Shared(t) }
 
 // onPostgres returns a config edit that puts the server's data in a new
 // schema of the shared PostgreSQL server.

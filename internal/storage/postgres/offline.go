@@ -3,6 +3,7 @@ package postgres
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 
@@ -11,39 +12,79 @@ import (
 	"github.com/ode-xmpp/ode/internal/storage"
 )
 
-// StoreOffline implements storage.Offline. The account's row is locked
-// while the quota is counted and the message inserted, so that stores for
-// one account are serialised (also across processes): the quota holds, and
-// IDs are committed in the order they were given out, so a reader never
-// sees an ID above one not yet committed. IDs are never reused. Stamp is
-// kept to the millisecond. Stanza must not be empty (storage.ErrInvalid).
+// StoreOffline implements storage.Offline in two round trips: BEGIN and
+// two statements sent together, then COMMIT once their results are in (a
+// call whose context ends before that commits nothing). The first
+// statement locks the account's row, so that stores for one account are serialised (also
+// across processes); the second, whose snapshot is taken once it holds
+// the lock, counts the quota and inserts. So the quota holds, and IDs are
+// committed in the order they were given out: a reader never sees an ID
+// above one not yet committed. IDs are never reused. Stamp is kept to the
+// millisecond. Stanza must not be empty (storage.ErrInvalid).
 func (s *Store) StoreOffline(ctx context.Context, local, domain string, m storage.OfflineMessage, quota int) error {
 	if len(m.Stanza) == 0 {
 		return fmt.Errorf("postgres: store offline: %w: empty stanza", storage.ErrInvalid)
 	}
-	err := s.write(ctx, func(tx pgx.Tx) error {
-		id, err := accountID(ctx, tx, local, domain, true)
-		if err != nil {
-			return err
+	var err error
+	for range retries {
+		if err = s.storeOffline(ctx, local, domain, m, quota); !retryable(err) {
+			break
 		}
-		if quota > 0 {
-			var n int
-			if err := tx.QueryRow(ctx, `SELECT COUNT(*) FROM offline_messages WHERE account_id = $1`,
-				id).Scan(&n); err != nil {
-				return err
-			}
-			if n >= quota {
-				return fmt.Errorf("%w: %d offline messages stored, the most allowed is %d", storage.ErrLimit, n, quota)
-			}
-		}
-		_, err = tx.Exec(ctx, `INSERT INTO offline_messages (account_id, stanza, stamp) VALUES ($1, $2, $3)`,
-			id, m.Stanza, millis(m.Stamp))
-		return err
-	})
+	}
 	if err != nil {
-		return fmt.Errorf("postgres: store offline: %w", err)
+		return fmt.Errorf("postgres: store offline: %w", doneErr(ctx, err))
 	}
 	return nil
+}
+
+func (s *Store) storeOffline(ctx context.Context, local, domain string, m storage.OfflineMessage, quota int) error {
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Release() // one left inside a transaction is closed, not reused
+	var b pgx.Batch
+	b.Queue(`BEGIN`)
+	var account, id int64
+	found, stored := false, false
+	b.Queue(`SELECT id FROM accounts WHERE domain = $1 AND local = $2 FOR NO KEY UPDATE`, domain, local).
+		QueryRow(func(row pgx.Row) error {
+			err := row.Scan(&account)
+			if errors.Is(err, pgx.ErrNoRows) {
+				return nil
+			}
+			found = err == nil
+			return err
+		})
+	b.Queue(`INSERT INTO offline_messages (account_id, stanza, stamp)
+		SELECT a.id, $3, $4 FROM accounts a
+		WHERE a.domain = $1 AND a.local = $2
+			AND ($5 <= 0 OR (SELECT COUNT(*) FROM offline_messages WHERE account_id = a.id) < $5)
+		RETURNING id`, domain, local, m.Stanza, millis(m.Stamp), quota).
+		QueryRow(func(row pgx.Row) error {
+			err := row.Scan(&id)
+			if errors.Is(err, pgx.ErrNoRows) {
+				return nil
+			}
+			stored = err == nil
+			return err
+		})
+	if err := conn.SendBatch(ctx, &b).Close(); err != nil {
+		return err
+	}
+	end := `COMMIT`
+	switch {
+	case !found:
+		err = fmt.Errorf("account %s@%s: %w", local, domain, storage.ErrNotFound)
+		end = `ROLLBACK`
+	case !stored:
+		err = fmt.Errorf("%w: %d offline messages stored, the most allowed", storage.ErrLimit, quota)
+		end = `ROLLBACK`
+	}
+	if _, cerr := conn.Exec(ctx, end); cerr != nil {
+		return errors.Join(err, cerr)
+	}
+	return err
 }
 
 // OfflineMessages implements storage.Offline. Stamps are in UTC.
