@@ -38,6 +38,12 @@ type ServerConfig struct {
 	// nil: a trusted reverse proxy terminated TLS. It enables PLAIN (and
 	// no -PLUS mechanism: there is no TLS state to bind to).
 	Encrypted bool
+	// Tokens, if set, makes the HT mechanisms (XEP-0484 FAST tokens)
+	// available; see TokenMechanisms.
+	Tokens TokenLookup
+	// SSDP, if set, is what the server advertised: SCRAM then sends its
+	// XEP-0474 downgrade-protection hash.
+	SSDP *SSDP
 }
 
 // Server is the server side of one SASL exchange.
@@ -64,6 +70,9 @@ type Server interface {
 func NewServer(mechanism string, cfg ServerConfig) (Server, error) {
 	if h, plus, ok := parseSCRAMName(mechanism); ok {
 		return newSCRAMServer(h, plus, cfg)
+	}
+	if typ, ok := htBinding(mechanism); ok {
+		return newHTServer(mechanism, typ, cfg)
 	}
 	switch mechanism {
 	case "PLAIN":
@@ -121,6 +130,13 @@ type ClientConfig struct {
 	// ChannelBinding is the channel-binding type for -PLUS mechanisms;
 	// "" means tls-exporter on TLS 1.3, else tls-server-end-point.
 	ChannelBinding string
+	// Token is the token for the HT mechanisms (XEP-0484), which use it
+	// instead of Password.
+	Token string
+	// SSDP, if set, is what the server advertised: a SCRAM client checks
+	// the server's XEP-0474 downgrade-protection hash against it, when
+	// the server sends one.
+	SSDP *SSDP
 }
 
 // Client is the client side of one SASL exchange.
@@ -143,6 +159,9 @@ type Client interface {
 func NewClient(mechanism string, cfg ClientConfig) (Client, error) {
 	if h, plus, ok := parseSCRAMName(mechanism); ok {
 		return newSCRAMClient(h, plus, &cfg)
+	}
+	if typ, ok := htBinding(mechanism); ok {
+		return newHTClient(mechanism, typ, &cfg)
 	}
 	switch mechanism {
 	case "PLAIN":

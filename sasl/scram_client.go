@@ -18,6 +18,7 @@ type scramClient struct {
 	username string // prepared, not escaped
 	password string // prepared
 	authzid  string
+	ssdp     *SSDP // what the server advertised, for XEP-0474
 
 	// nonce is the client nonce; tests set it before Start, otherwise it
 	// is random.
@@ -41,7 +42,7 @@ func newSCRAMClient(h Hash, plus bool, cfg *ClientConfig) (*scramClient, error) 
 	if err != nil {
 		return nil, err
 	}
-	c := &scramClient{hash: h, plus: plus, flag: "n", username: user, password: pass, authzid: cfg.AuthzID}
+	c := &scramClient{hash: h, plus: plus, flag: "n", username: user, password: pass, authzid: cfg.AuthzID, ssdp: cfg.SSDP}
 	if plus {
 		typ, err := clientBindingType(cfg)
 		if err != nil {
@@ -125,6 +126,9 @@ func (c *scramClient) final(msg []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := c.checkSSDP(attrs[3:]); err != nil {
+		return nil, err
+	}
 
 	sp, err := saltedPassword(c.hash, c.password, salt, iter)
 	if err != nil {
@@ -178,4 +182,22 @@ func (c *scramClient) verify(msg []byte) error {
 		return nil
 	}
 	return errSyntax
+}
+
+// checkSSDP compares the server's XEP-0474 hash, among the extensions of
+// its server-first-message, with the hash of what it advertised. A server
+// that sends none does not implement XEP-0474: nothing to check.
+func (c *scramClient) checkSSDP(ext []attribute) error {
+	if c.ssdp == nil {
+		return nil
+	}
+	for _, a := range ext {
+		if a.key == 'h' {
+			if subtle.ConstantTimeCompare([]byte(a.val), []byte(c.ssdp.Hash(c.hash))) != 1 {
+				return errors.New("sasl: the server advertised other mechanisms or channel bindings than it says (XEP-0474 downgrade protection)")
+			}
+			return nil
+		}
+	}
+	return nil
 }

@@ -206,6 +206,10 @@ func (s *scramServer) first(ctx context.Context, msg []byte) ([]byte, error) {
 	s.fullNonce = cnonce + s.nonce
 	s.clientFirstBare = bare
 	s.serverFirst = "r=" + s.fullNonce + ",s=" + base64.StdEncoding.EncodeToString(s.cred.Salt) + ",i=" + strconv.Itoa(s.cred.Iterations)
+	if s.cfg.SSDP != nil {
+		// XEP-0474: the advertised lists, signed by the SCRAM proofs.
+		s.serverFirst += ",h=" + s.cfg.SSDP.Hash(s.hash)
+	}
 	return []byte(s.serverFirst), nil
 }
 
