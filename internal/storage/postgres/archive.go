@@ -49,54 +49,61 @@ func (s *Store) AppendArchive(ctx context.Context, msgs []storage.ArchivedMessag
 
 // QueryArchive implements storage.Archive. The latest page of an archive
 // is a backward scan of its primary key (account_id, id); a 'with' filter
-// scans archive_by_with the same way.
+// scans archive_by_with the same way. Without ids to check it is one
+// statement (one snapshot, one round trip), the account's id a sub-query.
 func (s *Store) QueryArchive(ctx context.Context, local, domain string, q storage.ArchiveQuery) (storage.ArchivePage, error) {
-	var page storage.ArchivePage
-	err := s.read(ctx, func(tx pgx.Tx) error {
-		account, ok, err := lookupAccount(ctx, tx, local, domain, false)
-		if err != nil {
-			return err
-		}
-		want := slices.Compact(slices.Sorted(slices.Values(append(slices.Clip(q.IDs), nonEmpty(q.AfterID, q.BeforeID)...))))
-		if len(want) > 0 {
-			if err := archiveHas(ctx, tx, account, want); err != nil {
+	want := slices.Compact(slices.Sorted(slices.Values(append(slices.Clip(q.IDs), nonEmpty(q.AfterID, q.BeforeID)...))))
+	var (
+		page storage.ArchivePage
+		err  error
+	)
+	if len(want) == 0 {
+		page, err = queryArchive(ctx, s.pool, local, domain, q)
+		err = doneErr(ctx, err)
+	} else {
+		err = s.read(ctx, func(tx pgx.Tx) error {
+			if err := archiveHas(ctx, tx, local, domain, want); err != nil {
 				return err
 			}
-		}
-		if !ok {
-			page.Complete = true
-			return nil
-		}
-		where, args := archiveWhere(account, q)
-		order := "ASC"
-		if q.Last {
-			order = "DESC"
-		}
-		rows, err := tx.Query(ctx, fmt.Sprintf(`SELECT id, with_jid, with_resource, stamp, outgoing, stanza FROM archive
-			WHERE %s ORDER BY id %s LIMIT $%d`, where, order, len(args)+1), append(args, q.Max+1)...)
-		if err != nil {
+			page, err = queryArchive(ctx, tx, local, domain, q)
 			return err
-		}
-		page.Messages, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (storage.ArchivedMessage, error) {
-			m := storage.ArchivedMessage{Local: local, Domain: domain}
-			err := row.Scan(&m.ID, &m.With, &m.WithResource, &m.Stamp, &m.Outgoing, &m.Stanza)
-			m.Stamp = m.Stamp.UTC()
-			return m, err
 		})
-		if err != nil {
-			return err
-		}
-		page.Complete = len(page.Messages) <= q.Max
-		if !page.Complete {
-			page.Messages = page.Messages[:q.Max]
-		}
-		if q.Last {
-			slices.Reverse(page.Messages)
-		}
-		return nil
-	})
+	}
 	if err != nil {
 		return storage.ArchivePage{}, fmt.Errorf("postgres: query archive: %w", err)
+	}
+	return page, nil
+}
+
+// queryArchive runs the query of q; an account that does not exist has
+// no rows.
+func queryArchive(ctx context.Context, db querier, local, domain string, q storage.ArchiveQuery) (storage.ArchivePage, error) {
+	where, args := archiveWhere(local, domain, q)
+	order := "ASC"
+	if q.Last {
+		order = "DESC"
+	}
+	rows, err := db.Query(ctx, fmt.Sprintf(`SELECT id, with_jid, with_resource, stamp, outgoing, stanza FROM archive
+		WHERE %s ORDER BY id %s LIMIT $%d`, where, order, len(args)+1), append(args, q.Max+1)...)
+	if err != nil {
+		return storage.ArchivePage{}, err
+	}
+	var page storage.ArchivePage
+	page.Messages, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (storage.ArchivedMessage, error) {
+		m := storage.ArchivedMessage{Local: local, Domain: domain}
+		err := row.Scan(&m.ID, &m.With, &m.WithResource, &m.Stamp, &m.Outgoing, &m.Stanza)
+		m.Stamp = m.Stamp.UTC()
+		return m, err
+	})
+	if err != nil {
+		return storage.ArchivePage{}, err
+	}
+	page.Complete = len(page.Messages) <= q.Max
+	if !page.Complete {
+		page.Messages = page.Messages[:q.Max]
+	}
+	if q.Last {
+		slices.Reverse(page.Messages)
 	}
 	return page, nil
 }
@@ -112,11 +119,13 @@ func nonEmpty(ss ...string) []string {
 }
 
 // archiveHas returns an error wrapping storage.ErrNotFound unless every
-// id of ids (sorted, without duplicates) is in the account's archive.
-func archiveHas(ctx context.Context, tx pgx.Tx, account int64, ids []string) error {
+// id of ids (sorted, without duplicates) is in the account's archive (an
+// account that does not exist has none).
+func archiveHas(ctx context.Context, tx pgx.Tx, local, domain string, ids []string) error {
 	var n int
-	err := tx.QueryRow(ctx, `SELECT COUNT(*) FROM archive WHERE account_id = $1 AND id = ANY ($2)`,
-		account, ids).Scan(&n)
+	err := tx.QueryRow(ctx, `SELECT COUNT(*) FROM archive
+		WHERE account_id = (SELECT id FROM accounts WHERE domain = $1 AND local = $2) AND id = ANY ($3)`,
+		domain, local, ids).Scan(&n)
 	if err != nil {
 		return err
 	}
@@ -127,9 +136,9 @@ func archiveHas(ctx context.Context, tx pgx.Tx, account int64, ids []string) err
 }
 
 // archiveWhere returns the WHERE clause of q and its arguments.
-func archiveWhere(account int64, q storage.ArchiveQuery) (string, []any) {
-	conds := []string{"account_id = $1"}
-	args := []any{account}
+func archiveWhere(local, domain string, q storage.ArchiveQuery) (string, []any) {
+	conds := []string{"account_id = (SELECT id FROM accounts WHERE domain = $1 AND local = $2)"}
+	args := []any{domain, local}
 	add := func(cond string, arg any) {
 		args = append(args, arg)
 		conds = append(conds, fmt.Sprintf(cond, len(args)))
