@@ -85,6 +85,8 @@ var tables = []table{
 		{"stamp", kMillis, ""}, {"outgoing", kBool, ""}, {"stanza", kBytes, ""}}},
 	{"push_registrations", 3, []column{{"account_id", kInt, ""}, {"service", kText, ""}, {"node", kText, ""},
 		{"options", kNullBytes, ""}, {"created", kMillis, ""}}},
+	{"fast_tokens", 3, []column{{"account_id", kInt, ""}, {"client_id", kText, ""}, {"token_key", kBytes, ""},
+		{"mechanism", kText, ""}, {"created", kMillis, ""}, {"expires", kMillis, ""}}},
 }
 
 // sequences are the tables whose integer id the database hands out; the

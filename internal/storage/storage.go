@@ -63,7 +63,9 @@ type Accounts interface {
 	CreateAccounts(ctx context.Context, accounts []NewAccount) (existed []int, err error)
 
 	// SetCredentials replaces all the credentials of an account with
-	// creds. It returns ErrNotFound if there is no such account.
+	// creds and, in the same transaction, deletes its FAST tokens
+	// (FASTTokens): a password change logs every client out. It returns
+	// ErrNotFound if there is no such account.
 	SetCredentials(ctx context.Context, local, domain string, creds []Credential) error
 
 	// DeleteAccount deletes an account and everything stored for it. It
@@ -97,6 +99,7 @@ type Store interface {
 	Uploads
 	Archive
 	PushRegistrations
+	FASTTokens
 	// Close releases the store. No method may be called after Close.
 	Close() error
 }

@@ -117,6 +117,10 @@ func (s *Store) SetCredentials(ctx context.Context, local, domain string, creds 
 		if _, err := tx.Exec(ctx, `DELETE FROM credentials WHERE account_id = $1`, id); err != nil {
 			return err
 		}
+		// A new password logs every client out (XEP-0484).
+		if _, err := tx.Exec(ctx, `DELETE FROM fast_tokens WHERE account_id = $1`, id); err != nil {
+			return err
+		}
 		if len(creds) == 0 {
 			return nil
 		}

@@ -106,6 +106,10 @@ func (s *Store) SetCredentials(ctx context.Context, local, domain string, creds 
 		if _, err := tx.ExecContext(ctx, `DELETE FROM credentials WHERE account_id = ?`, id); err != nil {
 			return err
 		}
+		// A new password logs every client out (XEP-0484).
+		if _, err := tx.ExecContext(ctx, `DELETE FROM fast_tokens WHERE account_id = ?`, id); err != nil {
+			return err
+		}
 		ins, err := tx.PrepareContext(ctx, insertCredentialSQL)
 		if err != nil {
 			return err

@@ -211,6 +211,8 @@ func TestDeleteAccountLeavesNothing(t *testing.T) {
 	must(err)
 	_, err = s.PutPushRegistration(ctx, local, domain, storage.PushRegistration{Service: "push.example.com", Node: "n", Created: time.Now()}, 0)
 	must(err)
+	must(s.PutFASTToken(ctx, local, domain, storage.FASTToken{ClientID: "c", Key: []byte("k"), Mechanism: "HT-SHA-256-NONE",
+		Created: time.Now(), Expires: time.Now().Add(time.Hour)}, nil, 0))
 
 	db := raw(t, path)
 	tables := func() map[string]int {

@@ -111,6 +111,9 @@ func Populate(t testing.TB, s storage.Store) Fixture {
 	noOptions.Options = nil
 	_, err = s.PutPushRegistration(ctx, alice, home, noOptions, 0)
 	must("PutPushRegistration", err)
+
+	must("PutFASTToken", s.PutFASTToken(ctx, alice, home, fastToken("phone", 1, 1, 20), nil, 0))
+	must("PutFASTToken", s.PutFASTToken(ctx, alice, home, fastToken("", 2, 0, 21), nil, 0))
 	return f
 }
 
@@ -118,7 +121,7 @@ func Populate(t testing.TB, s storage.Store) Fixture {
 // storage interfaces: every account and its credentials, roster (items,
 // version and changes), pending subscriptions, offline messages (with
 // their ids), the documents and uploads f names, block list, last
-// activity, archive and push registrations.
+// activity, archive, push registrations and FAST tokens.
 func WantSame(t testing.TB, a, b storage.Store, f Fixture) {
 	t.Helper()
 	ctx := t.Context()
@@ -187,6 +190,11 @@ func WantSame(t testing.TB, a, b storage.Store, f Fixture) {
 		pra, errA := a.PushRegistrations(ctx, local, domain)
 		prb, errB := b.PushRegistrations(ctx, local, domain)
 		same(acct+" push registrations", pra, prb, errA, errB)
+		for _, client := range []string{"phone", ""} {
+			fa, errA := a.FASTTokens(ctx, local, domain, client)
+			fb, errB := b.FASTTokens(ctx, local, domain, client)
+			same(acct+" FAST tokens of "+client, fa, fb, errA, errB)
+		}
 	}
 	for _, id := range f.Uploads {
 		ua, errA := a.Upload(ctx, id)
