@@ -483,6 +483,7 @@ func (c *conn) resume(ctx context.Context, e *xmlstream.Element) error {
 		s.undetach(b)
 	}
 	b.conn = c
+	b.sess.SetDetached(false) // before anything is resent: what is routed now is for a connected client
 	if b.timer != nil {
 		if b.timer.Stop() {
 			s.wg.Done()
@@ -513,7 +514,6 @@ func (c *conn) resume(ctx context.Context, e *xmlstream.Element) error {
 	res := xmlstream.NewElement(session.NSSM, "resumed").SetAttr("previd", id).
 		SetAttr("h", strconv.FormatUint(uint64(handled), 10))
 	c.link.Store(q.Attach(c.t, res.AppendXML(nil, stanza.NSClient)))
-	b.sess.SetDetached(false)
 	c.b, c.full = b, b.sess.JID()
 	c.sm = true
 	c.state = stateBound

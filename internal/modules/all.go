@@ -15,6 +15,7 @@ import (
 	"github.com/ode-xmpp/ode/internal/modules/extdisco"
 	"github.com/ode-xmpp/ode/internal/modules/last"
 	"github.com/ode-xmpp/ode/internal/modules/mam"
+	"github.com/ode-xmpp/ode/internal/modules/muc"
 	"github.com/ode-xmpp/ode/internal/modules/offline"
 	"github.com/ode-xmpp/ode/internal/modules/ping"
 	"github.com/ode-xmpp/ode/internal/modules/private"
@@ -46,6 +47,7 @@ var All = []module.Info{
 	upload.Info,
 	mam.Info,
 	push.Info,
+	muc.Info,
 	// disco hashes every identity and feature declared before it: keep it last.
 	disco.Info,
 }

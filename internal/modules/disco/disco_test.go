@@ -150,7 +150,7 @@ func TestCapsStreamFeature(t *testing.T) {
 }
 
 // TestServerItems: the domain's items are the services on its
-// sub-domains (the upload service; none when it is disabled).
+// sub-domains (MUC and upload; none when they are disabled).
 func TestServerItems(t *testing.T) {
 	srv := xmpptest.Start(t, nil)
 	c := srv.Dial(t, srv.AddUser(t, "juliet", "balcony"), "balcony")
@@ -162,16 +162,16 @@ func TestServerItems(t *testing.T) {
 	for _, it := range q.ChildrenNS(stanza.NSDiscoItems) {
 		items = append(items, it.Attribute("jid"))
 	}
-	if !slices.Equal(items, []string{"upload.localhost"}) {
-		t.Errorf("items %s, want upload.localhost", q)
+	if !slices.Equal(items, []string{"conference.localhost", "upload.localhost"}) {
+		t.Errorf("items %s, want conference.localhost and upload.localhost", q)
 	}
 	_, err = discoIQ(t, c, stanza.NSDiscoItems, srv.Domain, "urn:example:unknown")
 	wantCondition(t, err, stanza.ItemNotFound)
 
-	srv = xmpptest.Start(t, func(c *config.Config) { c.Modules.Disabled = []string{"upload"} })
+	srv = xmpptest.Start(t, func(c *config.Config) { c.Modules.Disabled = []string{"upload", "muc"} })
 	c = srv.Dial(t, srv.AddUser(t, "juliet", "balcony"), "balcony")
 	if q, err = discoIQ(t, c, stanza.NSDiscoItems, srv.Domain, ""); err != nil || q.FirstChild() != nil {
-		t.Errorf("items without the upload module: %v, %v; want none", q, err)
+		t.Errorf("items without the upload and muc modules: %v, %v; want none", q, err)
 	}
 }
 

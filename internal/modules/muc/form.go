@@ -1,0 +1,177 @@
+package muc
+
+import (
+	"strconv"
+
+	"github.com/ode-xmpp/ode/stanza"
+	"github.com/ode-xmpp/ode/xmlstream"
+)
+
+// form builds a XEP-0004 data form.
+type form struct{ x *xmlstream.Element }
+
+func newForm(typ, formType string) *form {
+	f := &form{x: xmlstream.NewElement(NSData, "x").SetAttr("type", typ)}
+	f.x.Append(xmlstream.NewElement(NSData, "field").SetAttr("var", "FORM_TYPE").SetAttr("type", "hidden").
+		Append(xmlstream.NewElement(NSData, "value").AppendText(formType)))
+	return f
+}
+
+// field adds a field with one value (none when value is "" for a
+// text-private field); options are pairs of value and label.
+func (f *form) field(name, typ, value string, options ...string) *xmlstream.Element {
+	fe := xmlstream.NewElement(NSData, "field").SetAttr("var", name).SetAttr("type", typ)
+	if value != "" || typ != "text-private" {
+		fe.Append(xmlstream.NewElement(NSData, "value").AppendText(value))
+	}
+	for i := 0; i+1 < len(options); i += 2 {
+		fe.Append(xmlstream.NewElement(NSData, "option").SetAttr("label", options[i+1]).
+			Append(xmlstream.NewElement(NSData, "value").AppendText(options[i])))
+	}
+	f.x.Append(fe)
+	return fe
+}
+
+func boolValue(b bool) string {
+	if b {
+		return "1"
+	}
+	return "0"
+}
+
+// configForm is the room's muc#roomconfig form with its current values
+// (§10.2, §15.5.3).
+func (rm *room) configForm() *xmlstream.Element {
+	c := rm.cfg
+	f := newForm("form", NSConfig)
+	f.x.Append(xmlstream.NewElement(NSData, "title").AppendText("Configuration of " + rm.jid.String()))
+	f.field("muc#roomconfig_roomname", "text-single", c.name).SetAttr("label", "Name")
+	f.field("muc#roomconfig_roomdesc", "text-single", c.desc).SetAttr("label", "Description")
+	f.field("muc#roomconfig_persistentroom", "boolean", boolValue(c.persistent)).SetAttr("label", "Persistent (stays when empty)")
+	f.field("muc#roomconfig_publicroom", "boolean", boolValue(c.public)).SetAttr("label", "Listed in the directory")
+	f.field("muc#roomconfig_membersonly", "boolean", boolValue(c.membersOnly)).SetAttr("label", "Members only")
+	f.field("muc#roomconfig_moderatedroom", "boolean", boolValue(c.moderated)).SetAttr("label", "Moderated (visitors may not speak)")
+	f.field("muc#roomconfig_passwordprotectedroom", "boolean", boolValue(c.password != "")).SetAttr("label", "Password protected")
+	f.field("muc#roomconfig_roomsecret", "text-private", c.password).SetAttr("label", "Password")
+	whois := "moderators"
+	if c.whoisAnyone {
+		whois = "anyone"
+	}
+	f.field("muc#roomconfig_whois", "list-single", whois, "moderators", "Moderators", "anyone", "Anyone").SetAttr("label", "Who sees real addresses")
+	f.field("muc#roomconfig_maxusers", "list-single", strconv.Itoa(rm.maxUsersSetting()),
+		"10", "10", "20", "20", "30", "30", "50", "50", "100", "100", "200", "200", "500", "500", "1000", "1000").SetAttr("label", "Most occupants")
+	f.field("muc#roomconfig_changesubject", "boolean", boolValue(c.changeSubject)).SetAttr("label", "Occupants may change the subject")
+	f.field("muc#roomconfig_allowinvites", "boolean", boolValue(c.allowInvites)).SetAttr("label", "Occupants may invite")
+	f.field("muc#roomconfig_allowpm", "list-single", c.allowPM,
+		"anyone", "Anyone", "participants", "Participants", "moderators", "Moderators", "none", "No one").SetAttr("label", "Who may send private messages")
+	return f.x
+}
+
+func (rm *room) maxUsersSetting() int {
+	if rm.cfg.maxUsers > 0 {
+		return rm.cfg.maxUsers
+	}
+	return rm.m.cfg.MaxOccupants
+}
+
+// applyForm returns the configuration a submitted form sets: the fields
+// it has change, the others keep their value (an empty form accepts the
+// current configuration: an instant room, §10.1.2).
+func (rm *room) applyForm(x *xmlstream.Element) (roomConfig, *stanza.Error) {
+	c := rm.cfg
+	protected := c.password != ""
+	secret, secretSet := "", false
+	for _, fe := range x.ChildrenNS(NSData) {
+		if fe.Name.Local != "field" {
+			continue
+		}
+		v := childText(fe, NSData, "value")
+		b := v == "1" || v == "true"
+		okBool := v == "1" || v == "true" || v == "0" || v == "false"
+		bad := func() (roomConfig, *stanza.Error) {
+			return roomConfig{}, stanza.NewError(stanza.NotAcceptable, "bad value for "+fe.Attribute("var"))
+		}
+		switch fe.Attribute("var") {
+		case "FORM_TYPE":
+			if v != NSConfig {
+				return roomConfig{}, stanza.NewError(stanza.BadRequest, "FORM_TYPE must be "+NSConfig)
+			}
+		case "muc#roomconfig_roomname":
+			c.name = trimmed(v)
+		case "muc#roomconfig_roomdesc":
+			c.desc = trimmed(v)
+		case "muc#roomconfig_persistentroom":
+			if !okBool {
+				return bad()
+			}
+			c.persistent = b
+		case "muc#roomconfig_publicroom":
+			if !okBool {
+				return bad()
+			}
+			c.public = b
+		case "muc#roomconfig_membersonly":
+			if !okBool {
+				return bad()
+			}
+			c.membersOnly = b
+		case "muc#roomconfig_moderatedroom":
+			if !okBool {
+				return bad()
+			}
+			c.moderated = b
+		case "muc#roomconfig_passwordprotectedroom":
+			if !okBool {
+				return bad()
+			}
+			protected = b
+		case "muc#roomconfig_roomsecret":
+			secret, secretSet = v, true
+		case "muc#roomconfig_whois":
+			switch v {
+			case "anyone":
+				c.whoisAnyone = true
+			case "moderators":
+				c.whoisAnyone = false
+			default:
+				return bad()
+			}
+		case "muc#roomconfig_maxusers":
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 {
+				if v == "none" || v == "" {
+					n = 0
+				} else {
+					return bad()
+				}
+			}
+			c.maxUsers = min(n, rm.m.cfg.MaxOccupants)
+		case "muc#roomconfig_changesubject":
+			if !okBool {
+				return bad()
+			}
+			c.changeSubject = b
+		case "muc#roomconfig_allowinvites":
+			if !okBool {
+				return bad()
+			}
+			c.allowInvites = b
+		case "muc#roomconfig_allowpm":
+			switch v {
+			case "anyone", "participants", "moderators", "none":
+				c.allowPM = v
+			default:
+				return bad()
+			}
+		}
+	}
+	if secretSet {
+		c.password = secret
+	}
+	if !protected {
+		c.password = ""
+	} else if c.password == "" {
+		return roomConfig{}, stanza.NewError(stanza.NotAcceptable, "a password-protected room needs muc#roomconfig_roomsecret")
+	}
+	return c, nil
+}

@@ -1,0 +1,448 @@
+package muc
+
+import (
+	"context"
+	"slices"
+	"strconv"
+
+	"github.com/ode-xmpp/ode/internal/router"
+	"github.com/ode-xmpp/ode/jid"
+	"github.com/ode-xmpp/ode/stanza"
+	"github.com/ode-xmpp/ode/xmlstream"
+)
+
+// serveService answers stanzas to the service itself: disco#info and
+// disco#items (§6.1, §6.3).
+func (m *Module) serveService(ctx context.Context, ev *router.Event) {
+	st := ev.El
+	if st.Name.Local != "iq" {
+		return
+	}
+	typ := stanza.Type(st)
+	if typ != stanza.IQGet && typ != stanza.IQSet {
+		return
+	}
+	q := st.FirstChild()
+	if typ == stanza.IQGet && q != nil && q.Name.Local == "query" {
+		switch q.Name.Space {
+		case stanza.NSDiscoInfo:
+			if q.Attribute("node") != "" {
+				m.r.Bounce(ctx, st, stanza.NewError(stanza.ItemNotFound, ""))
+				return
+			}
+			res := xmlstream.NewElement(stanza.NSDiscoInfo, "query").Append(
+				xmlstream.NewElement(stanza.NSDiscoInfo, "identity").SetAttr("category", "conference").
+					SetAttr("type", "text").SetAttr("name", "Chatrooms"))
+			for _, f := range []string{NS, stanza.NSDiscoInfo, stanza.NSDiscoItems, "jabber:x:conference"} {
+				res.Append(xmlstream.NewElement(stanza.NSDiscoInfo, "feature").SetAttr("var", f))
+			}
+			m.reply(ctx, st, res)
+			return
+		case stanza.NSDiscoItems:
+			res := xmlstream.NewElement(stanza.NSDiscoItems, "query")
+			for _, it := range m.publicRooms(ev.To.DomainString()) {
+				res.Append(it)
+			}
+			m.reply(ctx, st, res)
+			return
+		}
+	}
+	m.r.Bounce(ctx, st, stanza.NewError(stanza.ServiceUnavailable, ""))
+}
+
+// publicRooms lists the service's public, unlocked rooms as disco items.
+func (m *Module) publicRooms(service string) []*xmlstream.Element {
+	m.mu.Lock()
+	rooms := make([]*room, 0, len(m.rooms))
+	for _, rm := range m.rooms {
+		if rm.jid.DomainString() == service {
+			rooms = append(rooms, rm)
+		}
+	}
+	m.mu.Unlock()
+	slices.SortFunc(rooms, func(a, b *room) int {
+		if a.jid.String() < b.jid.String() {
+			return -1
+		}
+		return 1
+	})
+	var out []*xmlstream.Element
+	for _, rm := range rooms {
+		rm.mu.Lock()
+		if rm.cfg.public && !rm.locked && !rm.gone {
+			it := xmlstream.NewElement(stanza.NSDiscoItems, "item").SetAttr("jid", rm.jid.String())
+			if rm.cfg.name != "" {
+				it.SetAttr("name", rm.cfg.name)
+			}
+			out = append(out, it)
+		}
+		rm.mu.Unlock()
+	}
+	return out
+}
+
+// reply routes the result of the IQ req with payload.
+func (m *Module) reply(ctx context.Context, req, payload *xmlstream.Element) {
+	res := stanza.IQResultFor(req)
+	if payload != nil {
+		res.Append(payload)
+	}
+	m.r.Route(ctx, res)
+}
+
+// iq handles an IQ to the room or to an occupant.
+func (rm *room) iq(ctx context.Context, ev *router.Event) {
+	st := ev.El
+	typ := stanza.Type(st)
+	if typ != stanza.IQGet && typ != stanza.IQSet {
+		return // answers to IQs the room never sends
+	}
+	if ev.To.Resource() != "" {
+		// IQs to occupants (vCards, pings) are not forwarded yet.
+		rm.m.r.Bounce(ctx, st, stanza.NewError(stanza.ServiceUnavailable, "IQs to occupants are not forwarded"))
+		return
+	}
+	q := st.FirstChild()
+	if q == nil {
+		rm.m.r.Bounce(ctx, st, stanza.NewError(stanza.BadRequest, ""))
+		return
+	}
+	rm.mu.Lock()
+	defer rm.mu.Unlock()
+	if rm.gone {
+		rm.m.r.Bounce(ctx, st, stanza.NewError(stanza.ItemNotFound, "the room was destroyed"))
+		return
+	}
+	var res *xmlstream.Element
+	var err *stanza.Error
+	switch {
+	case typ == stanza.IQGet && q.Name.Space == stanza.NSDiscoInfo && q.Name.Local == "query":
+		res = rm.discoInfo()
+	case typ == stanza.IQGet && q.Name.Space == stanza.NSDiscoItems && q.Name.Local == "query":
+		res = xmlstream.NewElement(stanza.NSDiscoItems, "query") // occupants stay private (§6.5)
+	case q.Name.Space == NSOwner && q.Name.Local == "query":
+		res, err = rm.owner(ctx, ev, typ, q)
+	case q.Name.Space == NSAdmin && q.Name.Local == "query":
+		res, err = rm.admin(ctx, ev, typ, q)
+	default:
+		err = stanza.NewError(stanza.ServiceUnavailable, "")
+	}
+	if err != nil {
+		rm.m.r.Bounce(ctx, st, err)
+		return
+	}
+	rm.m.reply(ctx, st, res)
+}
+
+// discoInfo is the room's disco#info (§6.4) with muc#roominfo.
+func (rm *room) discoInfo() *xmlstream.Element {
+	name := rm.cfg.name
+	if name == "" {
+		name = rm.jid.Local()
+	}
+	q := xmlstream.NewElement(stanza.NSDiscoInfo, "query").Append(
+		xmlstream.NewElement(stanza.NSDiscoInfo, "identity").SetAttr("category", "conference").
+			SetAttr("type", "text").SetAttr("name", name))
+	feats := []string{NS, stanza.NSDiscoInfo, stanza.NSDiscoItems}
+	pick := func(on bool, yes, no string) {
+		if on {
+			feats = append(feats, yes)
+		} else {
+			feats = append(feats, no)
+		}
+	}
+	pick(rm.cfg.public, "muc_public", "muc_hidden")
+	pick(rm.cfg.membersOnly, "muc_membersonly", "muc_open")
+	pick(rm.cfg.persistent, "muc_persistent", "muc_temporary")
+	pick(rm.cfg.moderated, "muc_moderated", "muc_unmoderated")
+	pick(rm.cfg.whoisAnyone, "muc_nonanonymous", "muc_semianonymous")
+	pick(rm.cfg.password != "", "muc_passwordprotected", "muc_unsecured")
+	for _, f := range feats {
+		q.Append(xmlstream.NewElement(stanza.NSDiscoInfo, "feature").SetAttr("var", f))
+	}
+	form := newForm("result", NSRoomInfo)
+	form.field("muc#roominfo_description", "text-single", rm.cfg.desc)
+	form.field("muc#roominfo_occupants", "text-single", strconv.Itoa(len(rm.occupants)))
+	subject := ""
+	if rm.subject != nil {
+		subject = childText(rm.subject, rm.subject.Name.Space, "subject")
+	}
+	form.field("muc#roominfo_subject", "text-single", subject)
+	form.field("muc#roominfo_subjectmod", "boolean", boolValue(rm.cfg.changeSubject))
+	q.Append(form.x)
+	return q
+}
+
+// owner handles muc#owner: the configuration form and destroy (§10).
+func (rm *room) owner(ctx context.Context, ev *router.Event, typ string, q *xmlstream.Element) (*xmlstream.Element, *stanza.Error) {
+	if rm.affiliation(ev.From.Bare()) != affOwner {
+		return nil, stanza.NewError(stanza.Forbidden, "only owners may configure the room")
+	}
+	if typ == stanza.IQGet {
+		return xmlstream.NewElement(NSOwner, "query").Append(rm.configForm()), nil
+	}
+	if d := q.Child(NSOwner, "destroy"); d != nil {
+		rm.destroy(ctx, d)
+		return nil, nil
+	}
+	x := q.Child(NSData, "x")
+	if x == nil {
+		return nil, stanza.NewError(stanza.BadRequest, "submit a muc#roomconfig form")
+	}
+	switch x.Attribute("type") {
+	case "cancel":
+		if rm.locked {
+			// §10.1.2: cancelling the configuration of a new room
+			// destroys it.
+			rm.destroy(ctx, nil)
+		}
+		return nil, nil
+	case "submit":
+	default:
+		return nil, stanza.NewError(stanza.BadRequest, "the form must be submitted or cancelled")
+	}
+	cfg, err := rm.applyForm(x)
+	if err != nil {
+		return nil, err
+	}
+	old := rm.cfg
+	rm.cfg = cfg
+	wasLocked := rm.locked
+	rm.locked = false
+	if !wasLocked {
+		codes := []int{statusConfigChange}
+		switch {
+		case cfg.whoisAnyone && !old.whoisAnyone:
+			codes = append(codes, statusNowNonAnon)
+		case !cfg.whoisAnyone && old.whoisAnyone:
+			codes = append(codes, statusNowSemiAnon)
+		}
+		ux := xmlstream.NewElement(NSUser, "x")
+		for _, c := range codes {
+			ux.Append(xmlstream.NewElement(NSUser, "status").SetAttr("code", strconv.Itoa(c)))
+		}
+		rm.broadcast(ctx, xmlstream.NewElement(stanza.NSClient, "message").SetAttr("from", rm.jid.String()).
+			SetAttr("type", stanza.MessageGroupchat).Append(ux))
+	}
+	if cfg.membersOnly && !old.membersOnly {
+		// §9.3: occupants without an affiliation leave a room that
+		// becomes members-only.
+		for _, o := range slices.Clone(rm.occupants) {
+			if rm.affiliation(o.bare) == affNone {
+				rm.removeLocked(ctx, o, nil, []int{statusMembersOnly})
+			}
+		}
+	}
+	if len(rm.occupants) == 0 && !rm.cfg.persistent && !rm.gone {
+		rm.gone = true
+		rm.m.gone(rm)
+	}
+	return nil, nil
+}
+
+// destroy ends the room (§10.9): every occupant leaves with the destroy
+// element (an alternate venue and reason).
+func (rm *room) destroy(ctx context.Context, d *xmlstream.Element) {
+	for _, o := range rm.occupants {
+		for _, s := range o.sessions {
+			p := stanza.NewPresence(stanza.NSClient, stanza.PresenceUnavailable, s.full.String(), rm.nickJID(o.nick), "")
+			ux := xmlstream.NewElement(NSUser, "x").Append(
+				xmlstream.NewElement(NSUser, "item").SetAttr("affiliation", affNone).SetAttr("role", roleNone))
+			fwd := xmlstream.NewElement(NSUser, "destroy")
+			if d != nil {
+				if alt := d.Attribute("jid"); alt != "" {
+					fwd.SetAttr("jid", alt)
+				}
+				if r := childText(d, NSOwner, "reason"); r != "" {
+					fwd.Append(xmlstream.NewElement(NSUser, "reason").AppendText(r))
+				}
+			}
+			ux.Append(fwd, xmlstream.NewElement(NSUser, "status").SetAttr("code", strconv.Itoa(statusSelf)))
+			p.Append(ux)
+			rm.route(ctx, p)
+		}
+	}
+	rm.occupants, rm.byNick, rm.byJID = nil, map[string]*occupant{}, map[string]*occupant{}
+	rm.gone = true
+	rm.m.gone(rm)
+}
+
+// admin handles muc#admin: roles and affiliations, and their lists.
+func (rm *room) admin(ctx context.Context, ev *router.Event, typ string, q *xmlstream.Element) (*xmlstream.Element, *stanza.Error) {
+	actor := rm.byJID[ev.From.String()]
+	actorAff := rm.affiliation(ev.From.Bare())
+	items := q.ChildrenNS(NSAdmin)
+	if len(items) == 0 {
+		return nil, stanza.NewError(stanza.BadRequest, "no item")
+	}
+	if typ == stanza.IQGet {
+		return rm.adminList(ev, actor, actorAff, items[0])
+	}
+	type change struct {
+		o         *occupant
+		bare      jid.JID
+		role, aff string
+		reason    string
+	}
+	var changes []change
+	for _, it := range items {
+		if it.Name.Local != "item" {
+			continue
+		}
+		reason := childText(it, NSAdmin, "reason")
+		switch {
+		case it.Attribute("role") != "":
+			role := it.Attribute("role")
+			o := rm.byNick[it.Attribute("nick")]
+			if o == nil {
+				return nil, stanza.NewError(stanza.ItemNotFound, "no occupant with that nick")
+			}
+			if err := rm.mayChangeRole(actor, actorAff, o, role); err != nil {
+				return nil, err
+			}
+			changes = append(changes, change{o: o, role: role, reason: reason})
+		case it.Attribute("affiliation") != "":
+			aff := it.Attribute("affiliation")
+			target, err := jid.Parse(it.Attribute("jid"))
+			if err != nil {
+				return nil, stanza.NewError(stanza.JIDMalformed, "affiliations are of bare JIDs")
+			}
+			if err := rm.mayChangeAffiliation(actorAff, ev.From.Bare(), target.Bare(), aff); err != nil {
+				return nil, err
+			}
+			changes = append(changes, change{bare: target.Bare(), aff: aff, reason: reason})
+		default:
+			return nil, stanza.NewError(stanza.BadRequest, "an item changes a role or an affiliation")
+		}
+	}
+	actorNick := ""
+	if actor != nil {
+		actorNick = actor.nick
+	}
+	for _, c := range changes {
+		if c.o != nil {
+			if c.role == roleNone {
+				rm.removeLocked(ctx, c.o, reasonEdit(c.reason, actorNick), []int{statusKicked})
+				continue
+			}
+			c.o.role = c.role
+			rm.broadcastPresence(ctx, c.o, nil)
+			continue
+		}
+		if c.aff == affNone {
+			delete(rm.affs, c.bare.String())
+		} else {
+			rm.affs[c.bare.String()] = c.aff
+		}
+		for _, o := range slices.Clone(rm.occupants) {
+			if !o.bare.Equal(c.bare) {
+				continue
+			}
+			switch {
+			case c.aff == affOutcast:
+				rm.removeLocked(ctx, o, reasonEdit(c.reason, actorNick), []int{statusBanned})
+			case c.aff == affNone && rm.cfg.membersOnly:
+				rm.removeLocked(ctx, o, reasonEdit(c.reason, actorNick), []int{statusAffChange})
+			default:
+				o.role = rm.defaultRole(c.aff)
+				rm.broadcastPresence(ctx, o, nil)
+			}
+		}
+	}
+	return nil, nil
+}
+
+// mayChangeRole applies §8.2-§8.6 and §9.6: moderators kick and give or
+// take voice from those of lower affiliation; admins and owners grant and
+// revoke moderator.
+func (rm *room) mayChangeRole(actor *occupant, actorAff string, o *occupant, role string) *stanza.Error {
+	switch role {
+	case roleNone, roleVisitor, roleParticipant, roleModerator:
+	default:
+		return stanza.NewError(stanza.BadRequest, "no such role")
+	}
+	if actor == nil || actor.role != roleModerator {
+		return stanza.NewError(stanza.Forbidden, "only moderators change roles")
+	}
+	targetAff := rm.affiliation(o.bare)
+	if role == roleModerator || o.role == roleModerator && role != roleModerator {
+		if actorAff != affOwner && actorAff != affAdmin {
+			return stanza.NewError(stanza.Forbidden, "only admins and owners grant or revoke moderation")
+		}
+	}
+	if !lower(targetAff, actorAff) && o != actor && (role == roleNone || role == roleVisitor) {
+		return stanza.NewError(stanza.NotAllowed, "not against an occupant of your affiliation or higher")
+	}
+	return nil
+}
+
+// mayChangeAffiliation applies §9 and §10: admins manage members and
+// outcasts below admin; owners manage everything, and a room keeps at
+// least one owner.
+func (rm *room) mayChangeAffiliation(actorAff string, actor, target jid.JID, aff string) *stanza.Error {
+	switch aff {
+	case affOwner, affAdmin, affMember, affOutcast, affNone:
+	default:
+		return stanza.NewError(stanza.BadRequest, "no such affiliation")
+	}
+	cur := rm.affiliation(target)
+	switch actorAff {
+	case affOwner:
+	case affAdmin:
+		if rank(cur) >= rank(affAdmin) || rank(aff) >= rank(affAdmin) {
+			return stanza.NewError(stanza.NotAllowed, "admins manage members and outcasts")
+		}
+	default:
+		return stanza.NewError(stanza.Forbidden, "only admins and owners change affiliations")
+	}
+	if cur == affOwner && aff != affOwner {
+		owners := 0
+		for _, a := range rm.affs {
+			if a == affOwner {
+				owners++
+			}
+		}
+		if owners <= 1 {
+			return stanza.NewError(stanza.Conflict, "the room needs an owner")
+		}
+	}
+	return nil
+}
+
+// adminList answers a muc#admin get: the occupants of a role, or the
+// JIDs of an affiliation.
+func (rm *room) adminList(ev *router.Event, actor *occupant, actorAff string, it *xmlstream.Element) (*xmlstream.Element, *stanza.Error) {
+	res := xmlstream.NewElement(NSAdmin, "query")
+	if role := it.Attribute("role"); role != "" {
+		if actor == nil || actor.role != roleModerator {
+			return nil, stanza.NewError(stanza.Forbidden, "only moderators list roles")
+		}
+		for _, o := range rm.occupants {
+			if o.role == role {
+				res.Append(xmlstream.NewElement(NSAdmin, "item").SetAttr("nick", o.nick).SetAttr("role", o.role).
+					SetAttr("affiliation", rm.affiliation(o.bare)).SetAttr("jid", o.latest().full.String()))
+			}
+		}
+		return res, nil
+	}
+	aff := it.Attribute("affiliation")
+	switch aff {
+	case affOwner, affAdmin, affMember, affOutcast:
+	default:
+		return nil, stanza.NewError(stanza.BadRequest, "list which affiliation?")
+	}
+	if actorAff != affOwner && actorAff != affAdmin && !(aff == affMember && actorAff == affMember) {
+		return nil, stanza.NewError(stanza.Forbidden, "only admins and owners list affiliations")
+	}
+	var jids []string
+	for j, a := range rm.affs {
+		if a == aff {
+			jids = append(jids, j)
+		}
+	}
+	slices.Sort(jids)
+	for _, j := range jids {
+		res.Append(xmlstream.NewElement(NSAdmin, "item").SetAttr("affiliation", aff).SetAttr("jid", j))
+	}
+	return res, nil
+}

@@ -1,0 +1,459 @@
+package muc_test
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ode-xmpp/ode/internal/config"
+	"github.com/ode-xmpp/ode/internal/modules/muc"
+	"github.com/ode-xmpp/ode/internal/xmpptest"
+	"github.com/ode-xmpp/ode/jid"
+	"github.com/ode-xmpp/ode/stanza"
+	"github.com/ode-xmpp/ode/xmlstream"
+)
+
+const room = "lobby@conference.localhost"
+
+func start(t *testing.T, edit func(*muc.Config)) *xmpptest.Server {
+	t.Helper()
+	srv := xmpptest.Start(t, func(c *config.Config) {
+		if edit != nil {
+			cfg := *muc.Info.Config.(*muc.Config)
+			edit(&cfg)
+			c.Modules.Settings["muc"] = &cfg
+		}
+	})
+	for _, u := range []string{"alice", "bob", "carol"} {
+		srv.AddUser(t, u, "pw")
+	}
+	return srv
+}
+
+type client struct {
+	t    *testing.T
+	r    *xmpptest.Raw
+	jid  jid.JID
+	ids  int
+	held []*xmlstream.Element // read while waiting for an IQ's answer
+}
+
+func login(t *testing.T, srv *xmpptest.Server, local, res string) *client {
+	t.Helper()
+	r := srv.DialRaw(t)
+	r.Login(local, "pw")
+	c := &client{t: t, r: r, jid: r.Bind(res)}
+	c.r.Send(`<presence/>`)
+	for {
+		e := c.r.Next()
+		if e.Name.Local == "presence" && e.Attribute("from") == c.jid.String() {
+			return c
+		}
+	}
+}
+
+// next returns the next stanza, skipping the user's own roster traffic.
+func (c *client) next() *xmlstream.Element {
+	c.t.Helper()
+	if len(c.held) > 0 {
+		e := c.held[0]
+		c.held = c.held[1:]
+		return e
+	}
+	for {
+		e := c.r.Next()
+		if e.Name.Local == "presence" && strings.HasPrefix(stanza.From(e), c.jid.Bare().String()) {
+			continue
+		}
+		return e
+	}
+}
+
+// join enters the room with nick (extra inside the MUC <x/>) and returns
+// what came up to and including the self-presence and the subject.
+func (c *client) join(nick, extra string) (others []*xmlstream.Element, self *xmlstream.Element, history []*xmlstream.Element) {
+	c.t.Helper()
+	c.r.Send(fmt.Sprintf(`<presence to='%s/%s'><x xmlns='%s'>%s</x></presence>`, room, nick, muc.NS, extra))
+	for {
+		e := c.next()
+		switch {
+		case e.Name.Local == "presence" && stanza.Type(e) == stanza.PresenceError:
+			c.t.Fatalf("join as %s: %s", nick, e)
+		case e.Name.Local == "presence" && hasStatus(e, 110):
+			self = e
+		case e.Name.Local == "presence":
+			others = append(others, e)
+		case e.Name.Local == "message" && e.Child(stanza.NSClient, "subject") != nil && e.Child(stanza.NSClient, "body") == nil:
+			return others, self, history
+		case e.Name.Local == "message":
+			history = append(history, e)
+		default:
+			c.t.Fatalf("join: unexpected %s", e)
+		}
+	}
+}
+
+// joinErr enters and expects a presence error with cond.
+func (c *client) joinErr(nick, extra string, cond stanza.Condition) {
+	c.t.Helper()
+	c.r.Send(fmt.Sprintf(`<presence to='%s/%s'><x xmlns='%s'>%s</x></presence>`, room, nick, muc.NS, extra))
+	e := c.next()
+	se, ok := stanza.ParseError(e)
+	if e.Name.Local != "presence" || !ok || se.Condition != cond {
+		c.t.Fatalf("join as %s: got %s, want %s", nick, e, cond)
+	}
+}
+
+func (c *client) iq(typ, to, payload string) *xmlstream.Element {
+	c.t.Helper()
+	c.ids++
+	id := fmt.Sprintf("q%d", c.ids)
+	c.r.Send(fmt.Sprintf(`<iq type='%s' id='%s' to='%s'>%s</iq>`, typ, id, to, payload))
+	var held []*xmlstream.Element
+	defer func() { c.held = append(c.held, held...) }()
+	for {
+		e := c.next()
+		if e.Name.Local == "iq" && stanza.ID(e) == id {
+			return e
+		}
+		held = append(held, e)
+	}
+}
+
+func (c *client) mustIQ(typ, to, payload string) *xmlstream.Element {
+	c.t.Helper()
+	res := c.iq(typ, to, payload)
+	if stanza.Type(res) != stanza.IQResult {
+		c.t.Fatalf("iq %s: %s", payload, res)
+	}
+	return res
+}
+
+func (c *client) iqErr(typ, to, payload string, cond stanza.Condition) {
+	c.t.Helper()
+	res := c.iq(typ, to, payload)
+	se, ok := stanza.ParseError(res)
+	if !ok || se.Condition != cond {
+		c.t.Fatalf("iq %s: got %s, want %s", payload, res, cond)
+	}
+}
+
+// expect reads the next stanza and checks its name and 'from'.
+func (c *client) expect(local, from string) *xmlstream.Element {
+	c.t.Helper()
+	e := c.next()
+	if e.Name.Local != local || stanza.From(e) != from {
+		c.t.Fatalf("want %s from %s, got %s", local, from, e)
+	}
+	return e
+}
+
+func hasStatus(e *xmlstream.Element, code int) bool {
+	x := e.Child(muc.NSUser, "x")
+	if x == nil {
+		return false
+	}
+	for _, s := range x.ChildrenNS(muc.NSUser) {
+		if s.Name.Local == "status" && s.Attribute("code") == fmt.Sprint(code) {
+			return true
+		}
+	}
+	return false
+}
+
+func item(e *xmlstream.Element) *xmlstream.Element {
+	if x := e.Child(muc.NSUser, "x"); x != nil {
+		return x.Child(muc.NSUser, "item")
+	}
+	return nil
+}
+
+func body(e *xmlstream.Element) string {
+	if b := e.Child(stanza.NSClient, "body"); b != nil {
+		return b.Text()
+	}
+	return ""
+}
+
+const instant = `<query xmlns='http://jabber.org/protocol/muc#owner'><x xmlns='jabber:x:data' type='submit'/></query>`
+
+// TestCreateAndChat: a room is created locked, the owner accepts the
+// instant configuration, others enter, see each other, chat, and get
+// the history and the subject.
+func TestCreateAndChat(t *testing.T) {
+	srv := start(t, nil)
+	alice := login(t, srv, "alice", "a")
+	bob := login(t, srv, "bob", "b")
+
+	others, self, _ := alice.join("Alice", "")
+	if len(others) != 0 || !hasStatus(self, 201) {
+		t.Fatalf("creation: others %v, self %s", others, self)
+	}
+	if it := item(self); it == nil || it.Attribute("affiliation") != "owner" || it.Attribute("role") != "moderator" {
+		t.Errorf("owner's self-presence: %s", self)
+	}
+	bob.joinErr("Bob", "", stanza.ItemNotFound) // locked
+	alice.mustIQ("set", room, instant)
+
+	others, self, _ = bob.join("Bob", "")
+	if len(others) != 1 || stanza.From(others[0]) != room+"/Alice" || hasStatus(self, 201) {
+		t.Fatalf("bob's entry: others %v, self %s", others, self)
+	}
+	if it := item(others[0]); it.Attribute("jid") != "" {
+		t.Errorf("a participant sees the owner's real JID in a semi-anonymous room: %s", others[0])
+	}
+	p := alice.expect("presence", room+"/Bob")
+	if it := item(p); it == nil || it.Attribute("jid") != bob.jid.String() || it.Attribute("role") != "participant" {
+		t.Errorf("the moderator sees bob as %s", p)
+	}
+
+	bob.r.Send(`<message to='` + room + `' type='groupchat' id='m1'><body>hi all</body></message>`)
+	for _, c := range []*client{alice, bob} {
+		m := c.expect("message", room+"/Bob")
+		if body(m) != "hi all" || stanza.ID(m) != "m1" || stanza.Type(m) != "groupchat" || stanza.To(m) != c.jid.String() {
+			t.Errorf("%s got %s", c.jid, m)
+		}
+	}
+	// Subject: participants may not by default; moderators may.
+	bob.r.Send(`<message to='` + room + `' type='groupchat'><subject>mine</subject></message>`)
+	if e := bob.next(); stanza.Type(e) != "error" {
+		t.Errorf("a participant changed the subject: %s", e)
+	}
+	alice.r.Send(`<message to='` + room + `' type='groupchat'><subject>Welcome</subject></message>`)
+	for _, c := range []*client{alice, bob} {
+		c.expect("message", room+"/Alice")
+	}
+
+	carol := login(t, srv, "carol", "c")
+	others, _, history := carol.join("Carol", `<history maxstanzas='5'/>`)
+	if len(others) != 2 || len(history) != 1 || body(history[0]) != "hi all" || history[0].Child(muc.NSDelay, "delay") == nil {
+		t.Fatalf("carol: others %d, history %v", len(others), history)
+	}
+	_, _, history = login(t, srv, "carol", "c2").join("Carol", `<history maxstanzas='0'/>`)
+	if len(history) != 0 {
+		t.Errorf("maxstanzas=0 sent %d messages", len(history))
+	}
+}
+
+// TestNicks: conflicts, multi-session nicks and nick changes.
+func TestNicks(t *testing.T) {
+	srv := start(t, nil)
+	alice := login(t, srv, "alice", "a")
+	bob := login(t, srv, "bob", "b")
+	alice.r.Send(`<presence to='` + room + `/Alice'/>`) // no MUC <x/>: an instant room at once
+	for e := alice.next(); !(e.Name.Local == "message"); e = alice.next() {
+	}
+	bob.joinErr("Alice", "", stanza.Conflict)
+	alice2 := login(t, srv, "alice", "a2")
+	others, self, _ := alice2.join("Alice", "")
+	if len(others) != 0 || self == nil {
+		t.Errorf("second session: others %d, self %v", len(others), self)
+	}
+	alice.expect("presence", room+"/Alice") // the second session's presence
+	bob.join("Bob", "")
+	alice.expect("presence", room+"/Bob")
+	alice2.expect("presence", room+"/Bob")
+
+	bob.r.Send(`<presence to='` + room + `/Robert'/>`)
+	for _, c := range []*client{alice, alice2, bob} {
+		p := c.expect("presence", room+"/Bob")
+		if stanza.Type(p) != "unavailable" || !hasStatus(p, 303) || item(p).Attribute("nick") != "Robert" {
+			t.Errorf("%s: nick change %s", c.jid, p)
+		}
+		if p = c.expect("presence", room+"/Robert"); stanza.Type(p) != "" {
+			t.Errorf("%s: new nick %s", c.jid, p)
+		}
+	}
+	// Private message: to every session of the nick.
+	bob.r.Send(`<message to='` + room + `/Alice' type='chat'><body>psst</body></message>`)
+	for _, c := range []*client{alice, alice2} {
+		m := c.expect("message", room+"/Robert")
+		if body(m) != "psst" || m.Child(muc.NSUser, "x") == nil {
+			t.Errorf("private message %s", m)
+		}
+	}
+	bob.r.Send(`<message to='` + room + `/Nobody' type='chat'><body>?</body></message>`)
+	if e := bob.next(); stanza.Type(e) != "error" {
+		t.Errorf("to a missing nick: %s", e)
+	}
+	// One session leaves: only it is told, the nick stays.
+	alice2.r.Send(`<presence to='` + room + `/Alice' type='unavailable'/>`)
+	if p := alice2.expect("presence", room+"/Alice"); stanza.Type(p) != "unavailable" || !hasStatus(p, 110) {
+		t.Errorf("leaving session: %s", p)
+	}
+	if p := bob.expect("presence", room+"/Alice"); stanza.Type(p) == "unavailable" {
+		t.Errorf("the nick left with one of two sessions: %s", p)
+	}
+}
+
+// TestLeaveAndGone: leaving tells everyone; an empty temporary room is
+// gone; a session that ends leaves its rooms.
+func TestLeaveAndGone(t *testing.T) {
+	srv := start(t, nil)
+	alice := login(t, srv, "alice", "a")
+	bob := login(t, srv, "bob", "b")
+	alice.join("Alice", "")
+	alice.mustIQ("set", room, instant)
+	bob.join("Bob", "")
+	alice.expect("presence", room+"/Bob")
+	items := alice.mustIQ("get", "conference.localhost", `<query xmlns='http://jabber.org/protocol/disco#items'/>`)
+	if q := items.FirstChild(); q == nil || len(q.Children) != 1 || q.FirstChild().Attribute("jid") != room {
+		t.Errorf("service items: %s", items)
+	}
+	bob.r.Close() // directed presence: the room learns bob is gone
+	if p := alice.expect("presence", room+"/Bob"); stanza.Type(p) != "unavailable" {
+		t.Errorf("bob's session ended: %s", p)
+	}
+	alice.r.Send(`<presence to='` + room + `/Alice' type='unavailable'><status>bye</status></presence>`)
+	if p := alice.expect("presence", room+"/Alice"); stanza.Type(p) != "unavailable" || !hasStatus(p, 110) {
+		t.Errorf("self leave: %s", p)
+	}
+	xmpptest.WaitFor(t, 5*time.Second, "the room gone", func() bool {
+		res := alice.mustIQ("get", "conference.localhost", `<query xmlns='http://jabber.org/protocol/disco#items'/>`)
+		return len(res.FirstChild().Children) == 0
+	})
+	alice.iqErr("get", room, `<query xmlns='http://jabber.org/protocol/disco#info'/>`, stanza.ItemNotFound)
+}
+
+// TestModeration: kicks, bans, voice in a moderated room, members-only
+// rooms with invitations, passwords, and destroy.
+func TestModeration(t *testing.T) {
+	srv := start(t, nil)
+	alice := login(t, srv, "alice", "a")
+	bob := login(t, srv, "bob", "b")
+	carol := login(t, srv, "carol", "c")
+	alice.join("Alice", "")
+	alice.mustIQ("set", room, `<query xmlns='http://jabber.org/protocol/muc#owner'><x xmlns='jabber:x:data' type='submit'>`+
+		`<field var='FORM_TYPE'><value>http://jabber.org/protocol/muc#roomconfig</value></field>`+
+		`<field var='muc#roomconfig_moderatedroom'><value>1</value></field>`+
+		`<field var='muc#roomconfig_persistentroom'><value>1</value></field></x></query>`)
+	_, self, _ := bob.join("Bob", "")
+	if item(self).Attribute("role") != "visitor" {
+		t.Fatalf("bob in a moderated room: %s", self)
+	}
+	alice.expect("presence", room+"/Bob")
+	bob.r.Send(`<message to='` + room + `' type='groupchat'><body>can I?</body></message>`)
+	if e := bob.next(); stanza.Type(e) != "error" {
+		t.Fatalf("a visitor spoke: %s", e)
+	}
+	// Voice, then a kick with a reason.
+	alice.mustIQ("set", room, `<query xmlns='`+muc.NSAdmin+`'><item nick='Bob' role='participant'/></query>`)
+	for _, c := range []*client{alice, bob} {
+		if p := c.expect("presence", room+"/Bob"); item(p).Attribute("role") != "participant" {
+			t.Errorf("voice: %s", p)
+		}
+	}
+	bob.iqErr("set", room, `<query xmlns='`+muc.NSAdmin+`'><item nick='Alice' role='none'/></query>`, stanza.Forbidden)
+	alice.mustIQ("set", room, `<query xmlns='`+muc.NSAdmin+`'><item nick='Bob' role='none'><reason>spam</reason></item></query>`)
+	for _, c := range []*client{bob, alice} {
+		p := c.expect("presence", room+"/Bob")
+		if stanza.Type(p) != "unavailable" || !hasStatus(p, 307) || childText(item(p), "reason") != "spam" {
+			t.Errorf("kick: %s", p)
+		}
+	}
+	// Ban: out, and cannot come back.
+	bob.join("Bob", "")
+	alice.expect("presence", room+"/Bob")
+	alice.mustIQ("set", room, `<query xmlns='`+muc.NSAdmin+`'><item jid='bob@localhost' affiliation='outcast'/></query>`)
+	for _, c := range []*client{bob, alice} {
+		if p := c.expect("presence", room+"/Bob"); !hasStatus(p, 301) || item(p).Attribute("affiliation") != "outcast" {
+			t.Errorf("ban: %s", p)
+		}
+	}
+	bob.joinErr("Bob", "", stanza.Forbidden)
+	list := alice.mustIQ("get", room, `<query xmlns='`+muc.NSAdmin+`'><item affiliation='outcast'/></query>`)
+	if it := list.FirstChild().FirstChild(); it == nil || it.Attribute("jid") != "bob@localhost" {
+		t.Errorf("outcast list: %s", list)
+	}
+	// The last owner stays.
+	alice.iqErr("set", room, `<query xmlns='`+muc.NSAdmin+`'><item jid='alice@localhost' affiliation='member'/></query>`, stanza.Conflict)
+
+	// Members-only and a password; an invitation makes carol a member.
+	alice.mustIQ("set", room, `<query xmlns='http://jabber.org/protocol/muc#owner'><x xmlns='jabber:x:data' type='submit'>`+
+		`<field var='muc#roomconfig_membersonly'><value>1</value></field>`+
+		`<field var='muc#roomconfig_passwordprotectedroom'><value>1</value></field>`+
+		`<field var='muc#roomconfig_roomsecret'><value>sesame</value></field></x></query>`)
+	if m := alice.expect("message", room); !hasStatus(m, 104) {
+		t.Errorf("config change: %s", m)
+	}
+	carol.joinErr("Carol", "<password>sesame</password>", stanza.RegistrationRequired)
+	alice.r.Send(`<message to='` + room + `'><x xmlns='` + muc.NSUser + `'><invite to='carol@localhost'><reason>join us</reason></invite></x></message>`)
+	inv := carol.expect("message", room)
+	if x := inv.Child(muc.NSUser, "x"); x == nil || x.Child(muc.NSUser, "invite") == nil || childText(x, "password") != "sesame" {
+		t.Fatalf("invitation: %s", inv)
+	}
+	carol.joinErr("Carol", "", stanza.NotAuthorized)
+	carol.join("Carol", "<password>sesame</password>")
+	alice.expect("presence", room+"/Carol")
+
+	info := carol.mustIQ("get", room, `<query xmlns='http://jabber.org/protocol/disco#info'/>`)
+	var feats []string
+	for _, f := range info.FirstChild().ChildrenNS("http://jabber.org/protocol/disco#info") {
+		if f.Name.Local == "feature" {
+			feats = append(feats, f.Attribute("var"))
+		}
+	}
+	for _, want := range []string{"muc_membersonly", "muc_moderated", "muc_persistent", "muc_passwordprotected", "muc_semianonymous"} {
+		if !slices.Contains(feats, want) {
+			t.Errorf("room features %v lack %s", feats, want)
+		}
+	}
+
+	// Destroy, with an alternate venue.
+	carol.iqErr("set", room, `<query xmlns='`+muc.NSOwner+`'><destroy/></query>`, stanza.Forbidden)
+	alice.mustIQ("set", room, `<query xmlns='`+muc.NSOwner+`'><destroy jid='new@conference.localhost'><reason>moved</reason></destroy></query>`)
+	for _, c := range []*client{carol} {
+		p := c.expect("presence", room+"/Carol")
+		x := p.Child(muc.NSUser, "x")
+		if stanza.Type(p) != "unavailable" || x == nil || x.Child(muc.NSUser, "destroy") == nil || x.Child(muc.NSUser, "destroy").Attribute("jid") != "new@conference.localhost" {
+			t.Errorf("destroy: %s", p)
+		}
+	}
+	carol.iqErr("get", room, `<query xmlns='http://jabber.org/protocol/disco#info'/>`, stanza.ItemNotFound)
+}
+
+func childText(e *xmlstream.Element, local string) string {
+	if e == nil {
+		return ""
+	}
+	for _, c := range e.Children {
+		if c.Elem != nil && c.Elem.Name.Local == local {
+			return c.Elem.Text()
+		}
+	}
+	return ""
+}
+
+// TestErrors: the stanza errors of bad requests.
+func TestErrors(t *testing.T) {
+	srv := start(t, func(c *muc.Config) { c.MaxRoomsPerUser = 1 })
+	alice := login(t, srv, "alice", "a")
+	bob := login(t, srv, "bob", "b")
+	alice.r.Send(`<presence to='` + room + `'/>`)
+	if e := alice.next(); stanza.Type(e) != "error" {
+		t.Errorf("presence without a nick: %s", e)
+	}
+	alice.join("Alice", "")
+	alice.r.Send(`<presence to='other@conference.localhost/Alice'><x xmlns='` + muc.NS + `'/></presence>`)
+	if e := alice.next(); stanza.Type(e) != "error" {
+		t.Errorf("a second room past max_rooms_per_user: %s", e)
+	}
+	bob.r.Send(`<message to='` + room + `' type='groupchat'><body>not in</body></message>`)
+	if e := bob.next(); stanza.Type(e) != "error" {
+		t.Errorf("a non-occupant's groupchat: %s", e)
+	}
+	bob.iqErr("get", room, `<query xmlns='`+muc.NSOwner+`'/>`, stanza.Forbidden)
+	alice.iqErr("set", room, `<query xmlns='`+muc.NSOwner+`'><x xmlns='jabber:x:data' type='submit'><field var='muc#roomconfig_whois'><value>everyone</value></field></x></query>`, stanza.NotAcceptable)
+	form := alice.mustIQ("get", room, `<query xmlns='`+muc.NSOwner+`'/>`)
+	if x := form.FirstChild().Child("jabber:x:data", "x"); x == nil || x.Attribute("type") != "form" {
+		t.Errorf("config form: %s", form)
+	}
+	alice.mustIQ("set", room, `<query xmlns='`+muc.NSOwner+`'><x xmlns='jabber:x:data' type='cancel'/></query>`)
+	alice.expect("presence", room+"/Alice") // the locked room is destroyed
+	info := alice.mustIQ("get", "conference.localhost", `<query xmlns='http://jabber.org/protocol/disco#info'/>`)
+	if id := info.FirstChild().Child("http://jabber.org/protocol/disco#info", "identity"); id == nil || id.Attribute("category") != "conference" {
+		t.Errorf("service identity: %s", info)
+	}
+}
