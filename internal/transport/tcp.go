@@ -24,8 +24,9 @@ type TCP struct {
 	writeTimeout time.Duration
 	tlsState     atomic.Pointer[tls.ConnectionState]
 
-	mu sync.Mutex // guards nc and serialises writes (and the TLS handshake)
-	nc net.Conn   // tcp, or the *tls.Conn over it
+	mu       sync.Mutex // guards nc and deadline, serialises writes (and the TLS handshake)
+	nc       net.Conn   // tcp, or the *tls.Conn over it
+	deadline time.Time  // the write deadline set on nc
 }
 
 var _ TLSStarter = (*TCP)(nil)
@@ -74,13 +75,41 @@ func (t *TCP) Write(p []byte) error {
 	return t.write(p)
 }
 
-// write writes p; t.mu is held.
+// write writes p; t.mu is held. The write deadline moves only once less
+// than three quarters of the timeout remain, so that a busy stream does
+// not reset a runtime timer per write: each write still gets between 3/4
+// of the timeout and all of it.
 func (t *TCP) write(p []byte) error {
 	if t.writeTimeout > 0 {
-		_ = t.nc.SetWriteDeadline(time.Now().Add(t.writeTimeout))
+		if now := time.Now(); t.deadline.Sub(now) < t.writeTimeout*3/4 {
+			t.deadline = now.Add(t.writeTimeout)
+			_ = t.nc.SetWriteDeadline(t.deadline)
+		}
 	}
 	_, err := t.nc.Write(p)
 	return err
+}
+
+// maxDirectWrite bounds what TryWrite writes: less than the smallest send
+// buffer Linux gives a socket (SOCK_MIN_SNDBUF, about 4.5 KiB), with room
+// for the TLS record's overhead.
+const maxDirectWrite = 4000
+
+// TryWrite writes p only when that cannot block: p is small, no other
+// write is in progress, and the socket's send queue is empty (the peer
+// has acknowledged everything written so far, so the kernel takes p at
+// once). It reports whether it wrote. A session's queue calls it from
+// the goroutine that delivered a stanza, to spare the hand-over to a
+// writer goroutine while the client keeps up.
+func (t *TCP) TryWrite(p []byte) (bool, error) {
+	if len(p) > maxDirectWrite || !t.mu.TryLock() {
+		return false, nil
+	}
+	defer t.mu.Unlock()
+	if !sendQueueEmpty(t.tcp) {
+		return false, nil
+	}
+	return true, t.write(p)
 }
 
 // Close closes the connection, with a TLS close_notify when TLS is on.
@@ -126,6 +155,7 @@ func (t *TCP) StartTLS(ctx context.Context, cfg *tls.Config, proceed []byte) err
 		return fmt.Errorf("transport: tls handshake: %w", err)
 	}
 	_ = t.tcp.SetDeadline(time.Time{})
+	t.deadline = time.Time{}
 	st := tc.ConnectionState()
 	t.tlsState.Store(&st)
 	t.nc = tc
