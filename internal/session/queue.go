@@ -337,11 +337,7 @@ func (q *Queue) writeDirect(a *Link, d DirectWriter) {
 		return
 	}
 	a.writing = false
-	if cap(out) <= 4096 {
-		q.pend = out[:0] // the one small buffer an idle session keeps
-	} else {
-		q.pend = nil
-	}
+	q.pend = nil // an idle session keeps no buffer, as after run
 	q.mu.Unlock()
 }
 
