@@ -218,6 +218,7 @@ bench() { # name server scenario args...
 
 suite() { # server
 	local s=$1
+	echo "load average before $s: $(cut -d' ' -f1-3 /proc/loadavg)" >>"$WORK/results/load.txt"
 	FRESH=1 "start_$s"
 	bench register "$s" login -register -users "$IDLE" -n 1 -concurrency 16
 	"stop_$s"
@@ -247,6 +248,7 @@ for s in $SERVERS; do suite "$s"; done
 {
 	echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(free -g | awk '/Mem:/{print $2}') GiB, Linux $(uname -r)"
 	echo "date: $(date -u +%Y-%m-%d)"
+	[ -f "$WORK/results/load.txt" ] && paste -sd';' "$WORK/results/load.txt" | sed 's/^/load (other work on the machine): /'
 	echo "settings: USERS=$USERS IDLE=$IDLE LOGINS=$LOGINS STEP=$STEP RATES=$RATES ODE_MODULES_DISABLED=$ODE_MODULES_DISABLED"
 } >"$WORK/results/machine.txt"
 python3 "$root/test/bench/table.py" "$WORK/results" "$SERVERS" "$OUT"
