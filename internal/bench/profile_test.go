@@ -15,8 +15,9 @@ import (
 // process, ode bench in a child process (so the profiles are the
 // server's), and cpu.pprof, block.pprof and mutex.pprof are written
 // there. ODE_BENCH_USERS (1000), ODE_BENCH_RATE (10000) and
-// ODE_BENCH_DURATION (15s) set the load. docs/performance.md reports
-// what it found.
+// ODE_BENCH_DURATION (15s) set the load; ODE_BENCH_SCENARIO=login
+// profiles ODE_BENCH_LOGINS (3000) logins with ODE_BENCH_MECHANISM
+// (SCRAM-SHA-1) instead. docs/performance.md reports what it found.
 func TestProfile(t *testing.T) {
 	dir := os.Getenv("ODE_BENCH_PROFILE")
 	if dir == "" {
@@ -58,7 +59,11 @@ func TestProfile(t *testing.T) {
 	if err := pprof.StartCPUProfile(f); err != nil {
 		t.Fatal(err)
 	}
-	child("chat", "-rate", rate, "-duration", duration)
+	if env("ODE_BENCH_SCENARIO", "chat") == "login" {
+		child("login", "-n", env("ODE_BENCH_LOGINS", "3000"), "-mechanism", env("ODE_BENCH_MECHANISM", "SCRAM-SHA-1"))
+	} else {
+		child("chat", "-rate", rate, "-duration", duration)
+	}
 	pprof.StopCPUProfile()
 	for _, name := range []string{"block", "mutex"} {
 		pf, err := os.Create(filepath.Join(dir, name+".pprof"))
