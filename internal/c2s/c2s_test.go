@@ -514,7 +514,11 @@ func TestAuthTimeout(t *testing.T) {
 }
 
 func TestSlowReaderIsDisconnected(t *testing.T) {
-	srv := xmpptest.Start(t, func(c *config.Config) { c.C2S.OutboundQueueBytes = 64 << 10; c.C2S.MaxStanzaBytes = 16384 })
+	srv := xmpptest.Start(t, func(c *config.Config) {
+		c.C2S.OutboundQueueBytes = 64 << 10
+		c.C2S.MaxStanzaBytes = 16384
+		c.Modules.Disabled = []string{"mam"} // 64 MB of archive writes would be the test's time
+	})
 	alice := srv.Dial(t, srv.AddUser(t, "alice", "pw"), "pw")
 	srv.AddUser(t, "bob", "pw")
 	// bob logs in by hand and then never reads.
