@@ -85,6 +85,8 @@ var tables = []table{
 		{"stamp", kMillis, ""}, {"outgoing", kBool, ""}, {"stanza", kBytes, ""}}},
 	{"push_registrations", 3, []column{{"account_id", kInt, ""}, {"service", kText, ""}, {"node", kText, ""},
 		{"options", kNullBytes, ""}, {"created", kMillis, ""}}},
+	{"rooms", 1, []column{{"jid", kText, ""}, {"service", kText, ""}, {"config", kBytes, ""}, {"subject", kNullBytes, ""}, {"created", kMillis, ""}}},
+	{"room_affiliations", 2, []column{{"room", kText, ""}, {"jid", kText, ""}, {"affiliation", kText, ""}}},
 	{"fast_tokens", 3, []column{{"account_id", kInt, ""}, {"client_id", kText, ""}, {"token_key", kBytes, ""},
 		{"mechanism", kText, ""}, {"created", kMillis, ""}, {"expires", kMillis, ""}}},
 }

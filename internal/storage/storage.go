@@ -99,6 +99,7 @@ type Store interface {
 	Uploads
 	Archive
 	PushRegistrations
+	Rooms
 	FASTTokens
 	// Close releases the store. No method may be called after Close.
 	Close() error

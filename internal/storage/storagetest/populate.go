@@ -27,7 +27,7 @@ const populated = 1200
 // two domains, with and without credentials; rosters with groups and a
 // removed item; pending subscriptions; offline messages, some delivered;
 // vCards and private XML; block lists; last activity; uploads; archives;
-// push registrations.
+// push registrations; FAST tokens; rooms.
 func Populate(t testing.TB, s storage.Store) Fixture {
 	t.Helper()
 	ctx := t.Context()
@@ -114,14 +114,25 @@ func Populate(t testing.TB, s storage.Store) Fixture {
 
 	must("PutFASTToken", s.PutFASTToken(ctx, alice, home, fastToken("phone", 1, 1, 20), nil, 0))
 	must("PutFASTToken", s.PutFASTToken(ctx, alice, home, fastToken("", 2, 0, 21), nil, 0))
+
+	must("PutRoom", s.PutRoom(ctx, storage.Room{JID: "lobby@" + RoomService, Config: []byte(`{"name":"Lobby"}`),
+		Subject: []byte(`<message xmlns="jabber:client" type="groupchat"><subject>hi</subject></message>`), Created: at(3, 0)}))
+	must("PutRoom", s.PutRoom(ctx, storage.Room{JID: "quiet@" + RoomService, Config: []byte(`{}`), Created: at(4, 0)}))
+	must("SetRoomAffiliation", s.SetRoomAffiliation(ctx, "lobby@"+RoomService, "alice@example.org", "owner"))
+	must("SetRoomAffiliation", s.SetRoomAffiliation(ctx, "lobby@"+RoomService, "eve@example.net", "outcast"))
 	return f
 }
+
+// RoomService is the MUC service whose rooms Populate stores.
+const RoomService = "conference.example.org"
+
 
 // WantSame checks that b holds the same data as a, read through the
 // storage interfaces: every account and its credentials, roster (items,
 // version and changes), pending subscriptions, offline messages (with
 // their ids), the documents and uploads f names, block list, last
-// activity, archive, push registrations and FAST tokens.
+// activity, archive, push registrations and FAST tokens, and the rooms
+// of RoomService.
 func WantSame(t testing.TB, a, b storage.Store, f Fixture) {
 	t.Helper()
 	ctx := t.Context()
@@ -196,6 +207,9 @@ func WantSame(t testing.TB, a, b storage.Store, f Fixture) {
 			same(acct+" FAST tokens of "+client, fa, fb, errA, errB)
 		}
 	}
+	ra, errA := a.Rooms(ctx, RoomService)
+	rb, errB := b.Rooms(ctx, RoomService)
+	same("rooms", ra, rb, errA, errB)
 	for _, id := range f.Uploads {
 		ua, errA := a.Upload(ctx, id)
 		ub, errB := b.Upload(ctx, id)

@@ -1,0 +1,40 @@
+package storage
+
+import (
+	"context"
+	"time"
+)
+
+// Room is a stored multi-user chat room (XEP-0045): a persistent room
+// survives restarts with its configuration, subject and affiliations.
+type Room struct {
+	// JID is the room's bare JID (room@service).
+	JID string
+	// Config is the MUC service's settings of the room, opaque to the
+	// store.
+	Config []byte
+	// Subject is the room's last subject message as XML, nil for none.
+	Subject []byte
+	// Created is when the room was first stored; kept to the
+	// millisecond.
+	Created time.Time
+	// Affiliations maps bare JIDs to their affiliation (owner, admin,
+	// member, outcast), as Rooms returns them; PutRoom ignores it.
+	Affiliations map[string]string
+}
+
+// Rooms stores MUC rooms, per service.
+type Rooms interface {
+	// PutRoom stores r, or updates its Config and Subject (Created and
+	// the affiliations stay as they are). An empty JID is ErrInvalid.
+	PutRoom(ctx context.Context, r Room) error
+	// SetRoomAffiliation sets the affiliation of the bare JID jid in
+	// room; "" removes it. The room must be stored (ErrNotFound).
+	SetRoomAffiliation(ctx context.Context, room, jid, affiliation string) error
+	// DeleteRoom removes the room and its affiliations; a room not
+	// stored is not an error.
+	DeleteRoom(ctx context.Context, room string) error
+	// Rooms returns the rooms of the service (the domain of their JIDs)
+	// with their affiliations, in JID order.
+	Rooms(ctx context.Context, service string) ([]Room, error)
+}
