@@ -126,7 +126,6 @@ func Populate(t testing.TB, s storage.Store) Fixture {
 // RoomService is the MUC service whose rooms Populate stores.
 const RoomService = "conference.example.org"
 
-
 // WantSame checks that b holds the same data as a, read through the
 // storage interfaces: every account and its credentials, roster (items,
 // version and changes), pending subscriptions, offline messages (with
