@@ -209,6 +209,14 @@ func (rm *room) owner(ctx context.Context, ev *router.Event, typ string, q *xmls
 	rm.cfg = cfg
 	wasLocked := rm.locked
 	rm.locked = false
+	switch {
+	case cfg.persistent && !old.persistent:
+		rm.persistAll(ctx)
+	case cfg.persistent:
+		rm.persist(ctx)
+	case old.persistent:
+		rm.unpersist(ctx)
+	}
 	if !wasLocked {
 		codes := []int{statusConfigChange}
 		switch {
@@ -265,6 +273,9 @@ func (rm *room) destroy(ctx context.Context, d *xmlstream.Element) {
 	rm.occupants, rm.byNick, rm.byJID = nil, map[string]*occupant{}, map[string]*occupant{}
 	rm.gone = true
 	rm.m.gone(rm)
+	if rm.cfg.persistent {
+		rm.unpersist(ctx)
+	}
 }
 
 // admin handles muc#admin: roles and affiliations, and their lists.
@@ -334,6 +345,7 @@ func (rm *room) admin(ctx context.Context, ev *router.Event, typ string, q *xmls
 		} else {
 			rm.affs[c.bare.String()] = c.aff
 		}
+		rm.persistAffiliation(ctx, c.bare.String(), c.aff)
 		for _, o := range slices.Clone(rm.occupants) {
 			if !o.bare.Equal(c.bare) {
 				continue

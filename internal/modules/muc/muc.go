@@ -1,9 +1,10 @@
 // Package muc is multi-user chat (XEP-0045, version 1.35) as a service of
 // the server on conference.<domain> for each hosted domain.
 //
-// This is the first step of the MUC service: rooms live in memory (a
-// restart empties them) and the protocol covers what a client needs to
-// chat in a room:
+// This is the first step of the MUC service: persistent rooms are stored
+// (configuration, subject, affiliations) and loaded at start; the others
+// live in memory. The protocol covers what a client needs to chat in a
+// room:
 //
 //   - Entering (§7.2): presence to room@service/nick, with or without the
 //     MUC <x/>; a new room is created by its first occupant, who becomes
@@ -41,7 +42,8 @@
 //     public rooms as items) and each room (identity, the muc_* features
 //     of its configuration and a muc#roominfo form).
 //
-// Still to come (issue 14): persistent rooms in storage, room archives
+// Still to come (issue 14): the history of stored rooms (it is kept in
+// memory only), room archives
 // (XEP-0313), self-ping (XEP-0410), occupant ids (XEP-0421), moderation
 // (XEP-0425), voice requests, registration, room vCards, the byte-shared
 // fan-out for large rooms, and per-occupant rate limits.
@@ -162,7 +164,11 @@ func (m *Module) Name() string { return "muc" }
 func (m *Module) Register(r *router.Router) {
 	m.r = r
 	for _, d := range r.Domains() {
-		r.AddService(m.cfg.Subdomain+"."+d, m.serve)
+		service := m.cfg.Subdomain + "." + d
+		r.AddService(service, m.serve)
+		if err := m.load(service); err != nil {
+			m.deps.Log.Error("muc: load rooms", "service", service, "err", err)
+		}
 	}
 }
 

@@ -457,3 +457,56 @@ func TestErrors(t *testing.T) {
 		t.Errorf("service identity: %s", info)
 	}
 }
+
+// TestPersistentRoom: a persistent room's configuration, subject and
+// affiliations are stored and come back when a server starts on the same
+// database; a destroyed room is gone from storage.
+func TestPersistentRoom(t *testing.T) {
+	srv := start(t, nil)
+	alice := login(t, srv, "alice", "a")
+	alice.join("Alice", "")
+	alice.mustIQ("set", room, `<query xmlns='`+muc.NSOwner+`'><x xmlns='jabber:x:data' type='submit'>`+
+		`<field var='muc#roomconfig_persistentroom'><value>1</value></field>`+
+		`<field var='muc#roomconfig_roomname'><value>The Lobby</value></field></x></query>`)
+	alice.r.Send(`<message to='` + room + `' type='groupchat'><subject>Welcome</subject></message>`)
+	alice.expect("message", room+"/Alice")
+	alice.mustIQ("set", room, `<query xmlns='`+muc.NSAdmin+`'><item jid='bob@localhost' affiliation='member'/></query>`)
+	rooms, err := srv.Store().Rooms(t.Context(), "conference.localhost")
+	if err != nil || len(rooms) != 1 || rooms[0].Affiliations["bob@localhost"] != "member" || rooms[0].Affiliations["alice@localhost"] != "owner" {
+		t.Fatalf("stored rooms %+v, %v", rooms, err)
+	}
+
+	// A second server on the same database loads it.
+	srv2 := xmpptest.Start(t, func(c *config.Config) { c.Server.DataDir = srv.Config.Server.DataDir })
+	bob := login(t, srv2, "bob", "b")
+	info := bob.mustIQ("get", room, `<query xmlns='http://jabber.org/protocol/disco#info'/>`)
+	if id := info.FirstChild().Child("http://jabber.org/protocol/disco#info", "identity"); id == nil || id.Attribute("name") != "The Lobby" {
+		t.Errorf("loaded room: %s", info)
+	}
+	bob.r.Send(`<presence to='` + room + `/Bob'><x xmlns='` + muc.NS + `'/></presence>`)
+	var subject string
+	for {
+		e := bob.next()
+		if e.Name.Local == "presence" && hasStatus(e, 110) {
+			if it := item(e); it.Attribute("affiliation") != "member" || hasStatus(e, 201) {
+				t.Errorf("bob's self-presence in the loaded room: %s", e)
+			}
+		}
+		if e.Name.Local == "message" {
+			subject = childText(e, "subject")
+			break
+		}
+	}
+	if subject != "Welcome" {
+		t.Errorf("subject %q after loading", subject)
+	}
+	// Leaving an empty persistent room keeps it; destroying removes it.
+	bob.r.Send(`<presence to='` + room + `/Bob' type='unavailable'/>`)
+	bob.expect("presence", room+"/Bob")
+	bob.mustIQ("get", room, `<query xmlns='http://jabber.org/protocol/disco#info'/>`)
+	alice2 := login(t, srv2, "alice", "a2")
+	alice2.mustIQ("set", room, `<query xmlns='`+muc.NSOwner+`'><destroy/></query>`)
+	if rooms, err := srv2.Store().Rooms(t.Context(), "conference.localhost"); err != nil || len(rooms) != 0 {
+		t.Errorf("after destroy: %+v, %v", rooms, err)
+	}
+}

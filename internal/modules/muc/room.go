@@ -484,6 +484,7 @@ func (rm *room) message(ctx context.Context, ev *router.Event) {
 	}
 	if subject != nil && body == nil {
 		rm.subject = out
+		rm.persist(ctx)
 	} else if body != nil {
 		rm.remember(out, len(body.Text()))
 	}
@@ -643,6 +644,7 @@ func (rm *room) invitation(ctx context.Context, ev *router.Event, o *occupant, x
 		}
 		if rm.cfg.membersOnly && rm.affiliation(to.Bare()) == affNone && privileged {
 			rm.affs[to.Bare().String()] = affMember // §9.3: invited to a members-only room
+			rm.persistAffiliation(ctx, to.Bare().String(), affMember)
 		}
 		out := stanza.NewMessage(stanza.NSClient, "", to.String(), rm.jid.String(), "")
 		ux := xmlstream.NewElement(NSUser, "x")
