@@ -98,8 +98,7 @@ func (rm *room) iq(ctx context.Context, ev *router.Event) {
 		return // answers to IQs the room never sends
 	}
 	if ev.To.Resource() != "" {
-		// IQs to occupants (vCards, pings) are not forwarded yet.
-		rm.m.r.Bounce(ctx, st, stanza.NewError(stanza.ServiceUnavailable, "IQs to occupants are not forwarded"))
+		rm.occupantIQ(ctx, ev)
 		return
 	}
 	q := st.FirstChild()
@@ -134,6 +133,36 @@ func (rm *room) iq(ctx context.Context, ev *router.Event) {
 	rm.m.reply(ctx, st, res)
 }
 
+// occupantIQ answers an IQ to room/nick. A ping from the occupant itself
+// is a self-ping (XEP-0410 §4): answered by the service, result if the
+// client is still in the room under that nick, not-acceptable if not.
+// Other IQs to occupants are not forwarded yet.
+func (rm *room) occupantIQ(ctx context.Context, ev *router.Event) {
+	st := ev.El
+	rm.mu.Lock()
+	o := rm.byJID[ev.From.String()]
+	target := rm.byNick[ev.To.Resource()]
+	rm.mu.Unlock()
+	if q := st.FirstChild(); q != nil && q.Name.Space == stanza.NSPing && q.Name.Local == "ping" && stanza.Type(st) == stanza.IQGet {
+		switch {
+		case o != nil && o == target:
+			rm.m.reply(ctx, st, nil)
+		case o == nil:
+			rm.m.r.Bounce(ctx, st, stanza.NewError(stanza.NotAcceptable, "you are not in the room"))
+		case target == nil:
+			rm.m.r.Bounce(ctx, st, stanza.NewError(stanza.ItemNotFound, "no such occupant"))
+		default:
+			rm.m.reply(ctx, st, nil) // the room answers for the occupant it pings
+		}
+		return
+	}
+	if o == nil {
+		rm.m.r.Bounce(ctx, st, stanza.NewError(stanza.NotAcceptable, "only occupants may query occupants"))
+		return
+	}
+	rm.m.r.Bounce(ctx, st, stanza.NewError(stanza.ServiceUnavailable, "IQs to occupants are not forwarded"))
+}
+
 // discoInfo is the room's disco#info (§6.4) with muc#roominfo.
 func (rm *room) discoInfo() *xmlstream.Element {
 	name := rm.cfg.name
@@ -143,7 +172,7 @@ func (rm *room) discoInfo() *xmlstream.Element {
 	q := xmlstream.NewElement(stanza.NSDiscoInfo, "query").Append(
 		xmlstream.NewElement(stanza.NSDiscoInfo, "identity").SetAttr("category", "conference").
 			SetAttr("type", "text").SetAttr("name", name))
-	feats := []string{NS, stanza.NSDiscoInfo, stanza.NSDiscoItems}
+	feats := []string{NS, stanza.NSDiscoInfo, stanza.NSDiscoItems, NSOccupantID, NSSelfPing}
 	pick := func(on bool, yes, no string) {
 		if on {
 			feats = append(feats, yes)

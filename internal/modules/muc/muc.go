@@ -38,15 +38,18 @@
 //   - Kicks and voice (§8.2-§8.4) and affiliations (§9-§10: member,
 //     admin, owner, outcast with bans) through muc#admin, with the lists.
 //   - Mediated invitations (§7.8.2) and declines.
+//   - XEP-0421 occupant ids on every presence and message from the room
+//     (a keyed hash of the user's bare JID, per room; a client's own
+//     <occupant-id/> is removed) and XEP-0410 self-pings answered by the
+//     service (muc#self-ping-optimization).
 //   - Service discovery (§6): the service (identity conference/text, its
 //     public rooms as items) and each room (identity, the muc_* features
 //     of its configuration and a muc#roominfo form).
 //
 // Still to come (issue 14): the history of stored rooms (it is kept in
-// memory only), room archives
-// (XEP-0313), self-ping (XEP-0410), occupant ids (XEP-0421), moderation
-// (XEP-0425), voice requests, registration, room vCards, the byte-shared
-// fan-out for large rooms, and per-occupant rate limits.
+// memory only), room archives (XEP-0313), moderation (XEP-0425), voice
+// requests, registration, room vCards, IQs forwarded to occupants, the
+// byte-shared fan-out for large rooms, and per-occupant rate limits.
 package muc
 
 import (
@@ -127,7 +130,7 @@ func (c *Config) Validate() []config.Problem {
 // Info describes the module to the server.
 var Info = module.Info{
 	Name: "muc",
-	XEPs: []string{"XEP-0045", "XEP-0249"},
+	XEPs: []string{"XEP-0045", "XEP-0249", "XEP-0410", "XEP-0421"},
 	Config: &Config{
 		Subdomain:       "conference",
 		Create:          "local",

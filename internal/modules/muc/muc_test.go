@@ -510,3 +510,40 @@ func TestPersistentRoom(t *testing.T) {
 		t.Errorf("after destroy: %+v, %v", rooms, err)
 	}
 }
+
+// TestOccupantIDAndSelfPing: XEP-0421 ids on presence and messages (the
+// same for a user's sessions, a client's own id stripped) and XEP-0410
+// self-pings answered by the service.
+func TestOccupantIDAndSelfPing(t *testing.T) {
+	srv := start(t, nil)
+	alice := login(t, srv, "alice", "a")
+	bob := login(t, srv, "bob", "b")
+	alice.join("Alice", "")
+	alice.mustIQ("set", room, instant)
+	others, self, _ := bob.join("Bob", "")
+	occID := func(e *xmlstream.Element) string {
+		if o := e.Child(muc.NSOccupantID, "occupant-id"); o != nil {
+			return o.Attribute("id")
+		}
+		return ""
+	}
+	aliceID, bobID := occID(others[0]), occID(self)
+	if aliceID == "" || bobID == "" || aliceID == bobID {
+		t.Fatalf("occupant ids %q, %q", aliceID, bobID)
+	}
+	alice.expect("presence", room+"/Bob")
+	bob.r.Send(`<message to='` + room + `' type='groupchat'><body>x</body><occupant-id xmlns='` + muc.NSOccupantID + `' id='forged'/></message>`)
+	m := alice.expect("message", room+"/Bob")
+	if ids := m.ChildrenNS(muc.NSOccupantID); len(ids) != 1 || ids[0].Attribute("id") != bobID {
+		t.Errorf("message occupant ids: %s", m)
+	}
+	bob.expect("message", room+"/Bob")
+
+	bob.mustIQ("get", room+"/Bob", `<ping xmlns='urn:xmpp:ping'/>`)
+	carol := login(t, srv, "carol", "c")
+	carol.iqErr("get", room+"/Bob", `<ping xmlns='urn:xmpp:ping'/>`, stanza.NotAcceptable)
+	bob.iqErr("get", room+"/Nobody", `<ping xmlns='urn:xmpp:ping'/>`, stanza.ItemNotFound)
+	bob.r.Send(`<presence to='` + room + `/Bob' type='unavailable'/>`)
+	bob.expect("presence", room+"/Bob")
+	bob.iqErr("get", room+"/Bob", `<ping xmlns='urn:xmpp:ping'/>`, stanza.NotAcceptable)
+}

@@ -2,6 +2,10 @@ package muc
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
 	"slices"
 	"strconv"
 	"strings"
@@ -106,13 +110,42 @@ type room struct {
 	affs      map[string]string    // bare JID → affiliation other than none
 	subject   *xmlstream.Element   // the last subject message, as broadcast
 	history   []histEntry
+	idKey     []byte // the key of occupant ids (XEP-0421), stable for the room's life
+}
+
+// NSOccupantID is XEP-0421's namespace.
+const NSOccupantID = "urn:xmpp:occupant-id:0"
+
+// NSSelfPing is the feature of XEP-0410 §4 (the service answers a
+// self-ping itself).
+const NSSelfPing = "http://jabber.org/protocol/muc#self-ping-optimization"
+
+// occupantID is the XEP-0421 id of a user in the room: the same for all
+// its clients and nicks, different in every room, not revealing the JID.
+func (rm *room) occupantID(bare jid.JID) string {
+	h := hmac.New(sha256.New, rm.idKey)
+	h.Write([]byte(bare.String()))
+	return base64.RawURLEncoding.EncodeToString(h.Sum(nil)[:18])
+}
+
+// occupantIDElement is the <occupant-id/> of a user.
+func (rm *room) occupantIDElement(bare jid.JID) *xmlstream.Element {
+	return &xmlstream.Element{Name: xmlstream.Name{Space: NSOccupantID, Local: "occupant-id"},
+		Attr: []xmlstream.Attr{{Name: xmlstream.Name{Local: "id"}, Value: rm.occupantID(bare)}}}
+}
+
+func newIDKey() []byte {
+	k := make([]byte, 32)
+	_, _ = rand.Read(k)
+	return k
 }
 
 func newRoom(m *Module, j, creator jid.JID, locked bool) *room {
 	return &room{
 		m: m, jid: j, creator: creator, cfg: defaultConfig(), locked: locked, fresh: true,
 		byNick: make(map[string]*occupant), byJID: make(map[string]*occupant),
-		affs: map[string]string{creator.String(): affOwner},
+		affs:  map[string]string{creator.String(): affOwner},
+		idKey: newIDKey(),
 	}
 }
 
@@ -364,7 +397,7 @@ func (rm *room) unavailable(o *occupant, to jid.JID, withJID bool, codes []int, 
 	if status != "" {
 		p.Append(xmlstream.NewElement(stanza.NSClient, "status").AppendText(status))
 	}
-	p.Append(rm.userX(o, withJID, codes))
+	p.Append(rm.userX(o, withJID, codes), rm.occupantIDElement(o.bare))
 	return p
 }
 
@@ -377,7 +410,7 @@ func (rm *room) presenceOf(o *occupant, to jid.JID, withJID bool, codes []int) *
 			p.Children = append(p.Children, c)
 		}
 	}
-	p.Append(rm.userX(o, withJID, codes))
+	p.Append(rm.userX(o, withJID, codes), rm.occupantIDElement(o.bare))
 	return p
 }
 
@@ -403,7 +436,8 @@ func clientPresence(st *xmlstream.Element) *xmlstream.Element {
 	p := xmlstream.NewElement(st.Name.Space, "presence")
 	for _, c := range st.Children {
 		e := c.Elem
-		if e == nil || (e.Name.Space == NS && e.Name.Local == "x") || (e.Name.Space == NSUser && e.Name.Local == "x") {
+		if e == nil || (e.Name.Space == NS && e.Name.Local == "x") || (e.Name.Space == NSUser && e.Name.Local == "x") ||
+			e.Name.Space == NSOccupantID {
 			continue
 		}
 		p.Append(e.Copy())
@@ -478,10 +512,12 @@ func (rm *room) message(ctx context.Context, ev *router.Event) {
 		out.SetAttr("id", id)
 	}
 	for _, c := range st.Children {
-		if e := c.Elem; e != nil && !(e.Name.Space == NSUser && e.Name.Local == "x") && !(e.Name.Space == "urn:xmpp:sid:0" && e.Name.Local == "stanza-id") {
+		if e := c.Elem; e != nil && !(e.Name.Space == NSUser && e.Name.Local == "x") &&
+			!(e.Name.Space == "urn:xmpp:sid:0" && e.Name.Local == "stanza-id") && e.Name.Space != NSOccupantID {
 			out.Append(e)
 		}
 	}
+	out.Append(rm.occupantIDElement(o.bare))
 	if subject != nil && body == nil {
 		rm.subject = out
 		rm.persist(ctx)
@@ -613,11 +649,11 @@ func (rm *room) private(ctx context.Context, ev *router.Event, o *occupant) {
 		}
 	}
 	for _, c := range st.Children {
-		if c.Elem != nil && !(c.Elem.Name.Space == NSUser && c.Elem.Name.Local == "x") {
+		if c.Elem != nil && !(c.Elem.Name.Space == NSUser && c.Elem.Name.Local == "x") && c.Elem.Name.Space != NSOccupantID {
 			out.Append(c.Elem)
 		}
 	}
-	out.Append(xmlstream.NewElement(NSUser, "x"))
+	out.Append(xmlstream.NewElement(NSUser, "x"), rm.occupantIDElement(o.bare))
 	for _, s := range to.sessions {
 		rm.route(ctx, addressed(out, s.full.String()))
 	}

@@ -25,6 +25,7 @@ type storedConfig struct {
 	ChangeSubject bool   `json:"change_subject,omitempty"`
 	AllowInvites  bool   `json:"allow_invites,omitempty"`
 	AllowPM       string `json:"allow_pm,omitempty"`
+	IDKey         []byte `json:"occupant_id_key,omitempty"` // XEP-0421 ids stay the same across restarts
 }
 
 func (c roomConfig) stored() storedConfig {
@@ -83,6 +84,9 @@ func (m *Module) load(service string) error {
 		rm := newRoom(m, j, creator, false)
 		rm.fresh = false
 		rm.cfg = sc.config()
+		if len(sc.IDKey) >= 16 {
+			rm.idKey = sc.IDKey
+		}
 		rm.affs = make(map[string]string, len(sr.Affiliations))
 		for k, a := range sr.Affiliations {
 			rm.affs[k] = a
@@ -109,7 +113,9 @@ func (rm *room) persist(ctx context.Context) {
 	if !rm.cfg.persistent {
 		return
 	}
-	b, err := json.Marshal(rm.cfg.stored())
+	sc := rm.cfg.stored()
+	sc.IDKey = rm.idKey
+	b, err := json.Marshal(sc)
 	if err != nil {
 		rm.m.deps.Log.Error("muc: encode room configuration", "room", rm.jid.String(), "err", err)
 		return
