@@ -2,8 +2,11 @@ package muc
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"slices"
 	"strconv"
+	"time"
 
 	"github.com/ode-xmpp/ode/internal/router"
 	"github.com/ode-xmpp/ode/jid"
@@ -95,7 +98,10 @@ func (rm *room) iq(ctx context.Context, ev *router.Event) {
 	st := ev.El
 	typ := stanza.Type(st)
 	if typ != stanza.IQGet && typ != stanza.IQSet {
-		return // answers to IQs the room never sends
+		if ev.To.Resource() != "" {
+			rm.forwardedAnswer(ctx, ev)
+		}
+		return
 	}
 	if ev.To.Resource() != "" {
 		rm.occupantIQ(ctx, ev)
@@ -136,7 +142,7 @@ func (rm *room) iq(ctx context.Context, ev *router.Event) {
 // occupantIQ answers an IQ to room/nick. A ping from the occupant itself
 // is a self-ping (XEP-0410 §4): answered by the service, result if the
 // client is still in the room under that nick, not-acceptable if not.
-// Other IQs to occupants are not forwarded yet.
+// Other IQs from occupants are forwarded to the occupant (§7.9).
 func (rm *room) occupantIQ(ctx context.Context, ev *router.Event) {
 	st := ev.El
 	rm.mu.Lock()
@@ -152,7 +158,7 @@ func (rm *room) occupantIQ(ctx context.Context, ev *router.Event) {
 		case target == nil:
 			rm.m.r.Bounce(ctx, st, stanza.NewError(stanza.ItemNotFound, "no such occupant"))
 		default:
-			rm.m.reply(ctx, st, nil) // the room answers for the occupant it pings
+			rm.forward(ctx, ev, o, target) // a ping of another occupant goes to it
 		}
 		return
 	}
@@ -160,7 +166,74 @@ func (rm *room) occupantIQ(ctx context.Context, ev *router.Event) {
 		rm.m.r.Bounce(ctx, st, stanza.NewError(stanza.NotAcceptable, "only occupants may query occupants"))
 		return
 	}
-	rm.m.r.Bounce(ctx, st, stanza.NewError(stanza.ServiceUnavailable, "IQs to occupants are not forwarded"))
+	if target == nil {
+		rm.m.r.Bounce(ctx, st, stanza.NewError(stanza.ItemNotFound, "no such occupant"))
+		return
+	}
+	rm.forward(ctx, ev, o, target)
+}
+
+// maxForwarded bounds the IQs a room has forwarded to occupants and not
+// yet seen answered; forwardTimeout is how long one waits.
+const (
+	maxForwarded   = 1000
+	forwardTimeout = 60 * time.Second
+)
+
+// forwarded is an IQ the room passed to an occupant (§7.9: vCards,
+// versions), with what its answer needs to go back.
+type forwarded struct {
+	requester  jid.JID // the asking client
+	id         string  // its id
+	fromNick   string  // the asker's nick, the forwarded IQ's 'from'
+	target     jid.JID // the occupant's client that was asked
+	targetNick string
+	sent       time.Time
+}
+
+// forward passes an IQ from occupant o to target's latest client, from
+// room/o's nick, under a new id (§7.9); the answer comes back to
+// forwardedAnswer. rm.mu is not held.
+func (rm *room) forward(ctx context.Context, ev *router.Event, o, target *occupant) {
+	rm.mu.Lock()
+	defer rm.mu.Unlock()
+	now := rm.m.now()
+	for id, f := range rm.pending {
+		if now.Sub(f.sent) > forwardTimeout {
+			delete(rm.pending, id)
+		}
+	}
+	if len(rm.pending) >= maxForwarded {
+		rm.m.r.Bounce(ctx, ev.El, stanza.NewError(stanza.ResourceConstraint, "too many queries to occupants"))
+		return
+	}
+	to := target.latest().full
+	id := "muc-" + newToken()
+	if rm.pending == nil {
+		rm.pending = make(map[string]forwarded)
+	}
+	rm.pending[id] = forwarded{requester: ev.From, id: stanza.ID(ev.El), fromNick: o.nick, target: to, targetNick: target.nick, sent: now}
+	out := addressed(ev.El, to.String())
+	out.SetAttr("from", rm.nickJID(o.nick))
+	out.SetAttr("id", id)
+	rm.route(ctx, out)
+}
+
+// forwardedAnswer passes the answer to a forwarded IQ back to the asker,
+// from room/nick of the occupant that answered.
+func (rm *room) forwardedAnswer(ctx context.Context, ev *router.Event) {
+	rm.mu.Lock()
+	defer rm.mu.Unlock()
+	id := stanza.ID(ev.El)
+	f, ok := rm.pending[id]
+	if !ok || !f.target.Equal(ev.From) || ev.To.Resource() != f.fromNick {
+		return
+	}
+	delete(rm.pending, id)
+	out := addressed(ev.El, f.requester.String())
+	out.SetAttr("from", rm.nickJID(f.targetNick))
+	out.SetAttr("id", f.id)
+	rm.route(ctx, out)
 }
 
 // discoInfo is the room's disco#info (§6.4) with muc#roominfo.
@@ -486,4 +559,10 @@ func (rm *room) adminList(ev *router.Event, actor *occupant, actorAff string, it
 		res.Append(xmlstream.NewElement(NSAdmin, "item").SetAttr("affiliation", aff).SetAttr("jid", j))
 	}
 	return res, nil
+}
+
+func newToken() string {
+	var b [9]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
 }

@@ -38,6 +38,8 @@
 //   - Kicks and voice (§8.2-§8.4) and affiliations (§9-§10: member,
 //     admin, owner, outcast with bans) through muc#admin, with the lists.
 //   - Mediated invitations (§7.8.2) and declines.
+//   - IQs from occupants to room/nick forwarded to that occupant under a
+//     room-chosen id, the answer sent back (§7.9).
 //   - XEP-0421 occupant ids on every presence and message from the room
 //     (a keyed hash of the user's bare JID, per room; a client's own
 //     <occupant-id/> is removed) and XEP-0410 self-pings answered by the
@@ -48,8 +50,7 @@
 //
 // Still to come (issue 14): the history of stored rooms (it is kept in
 // memory only), room archives (XEP-0313), moderation (XEP-0425), voice
-// requests, registration, room vCards, IQs forwarded to occupants, the
-// byte-shared fan-out for large rooms, and per-occupant rate limits.
+// requests, registration, room vCards, the byte-shared fan-out for large rooms, and per-occupant rate limits.
 package muc
 
 import (

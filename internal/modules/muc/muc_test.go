@@ -547,3 +547,28 @@ func TestOccupantIDAndSelfPing(t *testing.T) {
 	bob.expect("presence", room+"/Bob")
 	bob.iqErr("get", room+"/Bob", `<ping xmlns='urn:xmpp:ping'/>`, stanza.NotAcceptable)
 }
+
+// TestIQToOccupant: an IQ from an occupant to room/nick reaches that
+// occupant from the asker's room JID, and its answer comes back from
+// room/nick with the asker's id (§7.9).
+func TestIQToOccupant(t *testing.T) {
+	srv := start(t, nil)
+	alice := login(t, srv, "alice", "a")
+	bob := login(t, srv, "bob", "b")
+	alice.join("Alice", "")
+	alice.mustIQ("set", room, instant)
+	bob.join("Bob", "")
+	alice.expect("presence", room+"/Bob")
+	bob.r.Send(`<iq type='get' id='v1' to='` + room + `/Alice'><vCard xmlns='vcard-temp'/></iq>`)
+	q := alice.expect("iq", room+"/Bob")
+	if stanza.ID(q) == "v1" || q.Child("vcard-temp", "vCard") == nil || stanza.To(q) != alice.jid.String() {
+		t.Fatalf("forwarded iq: %s", q)
+	}
+	alice.r.Send(`<iq type='result' id='` + stanza.ID(q) + `' to='` + room + `/Bob'><vCard xmlns='vcard-temp'><FN>Alice</FN></vCard></iq>`)
+	res := bob.expect("iq", room+"/Alice")
+	if stanza.ID(res) != "v1" || stanza.Type(res) != "result" || stanza.To(res) != bob.jid.String() {
+		t.Errorf("answer: %s", res)
+	}
+	carol := login(t, srv, "carol", "c")
+	carol.iqErr("get", room+"/Alice", `<vCard xmlns='vcard-temp'/>`, stanza.NotAcceptable)
+}

@@ -110,7 +110,8 @@ type room struct {
 	affs      map[string]string    // bare JID → affiliation other than none
 	subject   *xmlstream.Element   // the last subject message, as broadcast
 	history   []histEntry
-	idKey     []byte // the key of occupant ids (XEP-0421), stable for the room's life
+	idKey     []byte               // the key of occupant ids (XEP-0421), stable for the room's life
+	pending   map[string]forwarded // IQs forwarded to occupants, by the id the room gave them
 }
 
 // NSOccupantID is XEP-0421's namespace.
