@@ -215,8 +215,8 @@ func lastLine(out []byte) []byte {
 
 // checkMUCPresences compares every client's MUC presences, in the order
 // they came, with what the room must have sent. Alice is a moderator and
-// sees real JIDs; the room is semi-anonymous, so bob and carol see none
-// but their own on leaving.
+// sees real JIDs; the room is semi-anonymous, so bob and carol see only
+// their own.
 func checkMUCPresences(t *testing.T, res mucResult) {
 	t.Helper()
 	const (
@@ -239,11 +239,11 @@ func checkMUCPresences(t *testing.T, res mucResult) {
 		},
 		"bob": {
 			"alice available owner/moderator",
-			"bob available none/participant codes=110",
+			"bob available none/participant jid=bob codes=110",
 			"carol available none/participant",
-			"bob available member/participant codes=110",
-			"bob unavailable member/participant codes=110,303 nick=robert",
-			"robert available member/participant codes=110",
+			"bob available member/participant jid=bob codes=110",
+			"bob unavailable member/participant jid=bob codes=110,303 nick=robert",
+			"robert available member/participant jid=bob codes=110",
 			"carol unavailable none/none " + kick,
 			"carol available none/participant",
 			"carol unavailable outcast/none " + ban,
@@ -252,14 +252,14 @@ func checkMUCPresences(t *testing.T, res mucResult) {
 		"carol": {
 			"alice available owner/moderator",
 			"bob available none/participant",
-			"carol available none/participant codes=110",
+			"carol available none/participant jid=carol codes=110",
 			"bob available member/participant",
 			"bob unavailable member/participant codes=303 nick=robert",
 			"robert available member/participant",
 			"carol unavailable none/none jid=carol codes=110,307 reason=No cake actor=alice",
 			"alice available owner/moderator",
 			"robert available member/participant",
-			"carol available none/participant codes=110",
+			"carol available none/participant jid=carol codes=110",
 			"carol unavailable outcast/none jid=carol codes=110,301 reason=Still no cake actor=alice",
 		},
 	}
@@ -300,9 +300,9 @@ func checkMUCJoins(t *testing.T, res mucResult, room string) {
 		history                         []mucMessage
 	}{
 		{"alice", "alice available owner/moderator jid=alice codes=110,201", room, "", []string{"alice"}, nil},
-		{"bob", "bob available none/participant codes=110", room, "", []string{"alice", "bob"}, nil},
-		{"carol", "carol available none/participant codes=110", room + "/alice", "Tea at four", []string{"alice", "bob", "carol"}, nil},
-		{"carol_again", "carol available none/participant codes=110", room + "/alice", "Tea at four", []string{"alice", "robert", "carol"}, history},
+		{"bob", "bob available none/participant jid=bob codes=110", room, "", []string{"alice", "bob"}, nil},
+		{"carol", "carol available none/participant jid=carol codes=110", room + "/alice", "Tea at four", []string{"alice", "bob", "carol"}, nil},
+		{"carol_again", "carol available none/participant jid=carol codes=110", room + "/alice", "Tea at four", []string{"alice", "robert", "carol"}, history},
 	} {
 		j, ok := res.Joins[c.key]
 		if !ok || j.Error != "" {

@@ -1,10 +1,18 @@
 package muc
 
 import (
+	"fmt"
 	"strconv"
+	"unicode/utf8"
 
 	"github.com/ode-xmpp/ode/stanza"
 	"github.com/ode-xmpp/ode/xmlstream"
+)
+
+// Limits of the configuration's text fields.
+const (
+	maxNameChars = 100
+	maxDescChars = 1000
 )
 
 // form builds a XEP-0004 data form.
@@ -97,9 +105,13 @@ func (rm *room) applyForm(x *xmlstream.Element) (roomConfig, *stanza.Error) {
 				return roomConfig{}, stanza.NewError(stanza.BadRequest, "FORM_TYPE must be "+NSConfig)
 			}
 		case "muc#roomconfig_roomname":
-			c.name = trimmed(v)
+			if c.name = trimmed(v); utf8.RuneCountInString(c.name) > maxNameChars {
+				return roomConfig{}, stanza.NewError(stanza.NotAcceptable, fmt.Sprintf("a room name has at most %d characters", maxNameChars))
+			}
 		case "muc#roomconfig_roomdesc":
-			c.desc = trimmed(v)
+			if c.desc = trimmed(v); utf8.RuneCountInString(c.desc) > maxDescChars {
+				return roomConfig{}, stanza.NewError(stanza.NotAcceptable, fmt.Sprintf("a description has at most %d characters", maxDescChars))
+			}
 		case "muc#roomconfig_persistentroom":
 			if !okBool {
 				return bad()

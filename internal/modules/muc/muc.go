@@ -19,7 +19,11 @@
 //     from several resources under one nick (multi-session). Limits:
 //     occupants per room (max_occupants, or the room's maxusers:
 //     service-unavailable), a password (not-authorized), members-only
-//     (registration-required), outcasts (forbidden).
+//     (registration-required), outcasts (forbidden). An occupant's
+//     messages are rate-limited (messages_per_second, bursts of ten
+//     times as many: resource-constraint, type wait); the history is
+//     bounded in messages and bytes; room names and descriptions in
+//     characters.
 //   - Presence broadcast with muc#user items (affiliation, role, and the
 //     real JID to moderators, or to all in a non-anonymous room), leaving
 //     (§7.14, status 110 to the leaver), nick changes (§7.6: 303 and the
@@ -97,6 +101,13 @@ type Config struct {
 	MaxRoomsPerUser int `toml:"max_rooms_per_user"`
 	// History is how many messages a room keeps for those who enter.
 	History int `toml:"history"`
+	// HistoryBytes bounds the bytes of a room's history.
+	HistoryBytes int `toml:"history_bytes"`
+	// MessagesPerSecond is how many messages (groupchat, private,
+	// invitations) an occupant may send per second on average, in bursts
+	// of up to 10 times as many; past it the room answers
+	// resource-constraint (type wait).
+	MessagesPerSecond float64 `toml:"messages_per_second"`
 }
 
 var labelRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
@@ -125,6 +136,12 @@ func (c *Config) Validate() []config.Problem {
 	if c.History < 0 || c.History > 1000 {
 		add("history", "must be between 0 and 1000, got %d", c.History)
 	}
+	if c.HistoryBytes < 0 {
+		add("history_bytes", "must not be negative, got %d", c.HistoryBytes)
+	}
+	if c.MessagesPerSecond <= 0 {
+		add("messages_per_second", "must be positive, got %g", c.MessagesPerSecond)
+	}
 	return ps
 }
 
@@ -133,12 +150,14 @@ var Info = module.Info{
 	Name: "muc",
 	XEPs: []string{"XEP-0045", "XEP-0249", "XEP-0410", "XEP-0421"},
 	Config: &Config{
-		Subdomain:       "conference",
-		Create:          "local",
-		MaxOccupants:    1000,
-		MaxRooms:        10000,
-		MaxRoomsPerUser: 100,
-		History:         20,
+		Subdomain:         "conference",
+		Create:            "local",
+		MaxOccupants:      1000,
+		MaxRooms:          10000,
+		MaxRoomsPerUser:   100,
+		History:           20,
+		HistoryBytes:      256 << 10,
+		MessagesPerSecond: 5,
 	},
 	New: module.Configured(New),
 }
@@ -244,14 +263,20 @@ func (m *Module) presence(ctx context.Context, ev *router.Event) {
 		m.r.Bounce(ctx, st, stanza.NewError(stanza.JIDMalformed, "enter a room as room@service/nick"))
 		return
 	}
-	if rm == nil {
-		var err *stanza.Error
-		if rm, err = m.create(ev); err != nil {
-			m.r.Bounce(ctx, st, err)
+	for range 3 {
+		if rm == nil {
+			var err *stanza.Error
+			if rm, err = m.create(ev); err != nil {
+				m.r.Bounce(ctx, st, err)
+				return
+			}
+		}
+		if rm.enter(ctx, ev) {
 			return
 		}
+		rm = nil // emptied or destroyed meanwhile: a new room
 	}
-	rm.enter(ctx, ev)
+	m.r.Bounce(ctx, st, stanza.NewError(stanza.ResourceConstraint, "the room keeps going away; try again"))
 }
 
 // create makes the room ev enters, owned by its sender, if the sender may

@@ -572,3 +572,32 @@ func TestIQToOccupant(t *testing.T) {
 	carol := login(t, srv, "carol", "c")
 	carol.iqErr("get", room+"/Alice", `<vCard xmlns='vcard-temp'/>`, stanza.NotAcceptable)
 }
+
+// TestLimits: an occupant sending faster than messages_per_second (past
+// its burst) gets resource-constraint; the history keeps to its bytes.
+func TestLimits(t *testing.T) {
+	srv := start(t, func(c *muc.Config) {
+		c.MessagesPerSecond = 0.5 // bursts of 5
+		c.HistoryBytes = 1000
+	})
+	alice := login(t, srv, "alice", "a")
+	alice.join("Alice", "")
+	alice.mustIQ("set", room, instant)
+	for i := range 5 {
+		alice.r.Send(fmt.Sprintf(`<message to='%s' type='groupchat'><body>%d %s</body></message>`, room, i, strings.Repeat("x", 300)))
+	}
+	for range 5 {
+		alice.expect("message", room+"/Alice")
+	}
+	alice.r.Send(`<message to='` + room + `' type='groupchat'><body>one too many</body></message>`)
+	e := alice.next()
+	se, ok := stanza.ParseError(e)
+	if !ok || se.Condition != stanza.ResourceConstraint || se.Type != stanza.Wait {
+		t.Fatalf("past the rate: %s", e)
+	}
+	bob := login(t, srv, "bob", "b")
+	_, _, history := bob.join("Bob", "")
+	if len(history) != 2 || !strings.HasPrefix(body(history[0]), "3 ") {
+		t.Errorf("history of %d messages under 1000 bytes, first %q", len(history), body(history[0]))
+	}
+}

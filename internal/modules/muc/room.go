@@ -79,6 +79,26 @@ type occupant struct {
 	bare     jid.JID
 	role     string
 	sessions []session
+
+	tokens float64   // the rate limit's bucket
+	filled time.Time // when tokens was last topped up
+}
+
+// allow takes one message from o's rate limit: rate per second, bursts
+// of ten times as many.
+func (o *occupant) allow(now time.Time, rate float64) bool {
+	burst := 10 * rate
+	if o.filled.IsZero() {
+		o.tokens = burst
+	} else {
+		o.tokens = min(burst, o.tokens+now.Sub(o.filled).Seconds()*rate)
+	}
+	o.filled = now
+	if o.tokens < 1 {
+		return false
+	}
+	o.tokens--
+	return true
 }
 
 // latest returns the session whose presence the room shows.
@@ -89,6 +109,7 @@ type histEntry struct {
 	msg   *xmlstream.Element // as broadcast, without 'to'
 	stamp time.Time
 	chars int
+	bytes int
 }
 
 // room is one chat room; its fields are guarded by mu, which is held
@@ -110,6 +131,7 @@ type room struct {
 	affs      map[string]string    // bare JID → affiliation other than none
 	subject   *xmlstream.Element   // the last subject message, as broadcast
 	history   []histEntry
+	histBytes int
 	idKey     []byte               // the key of occupant ids (XEP-0421), stable for the room's life
 	pending   map[string]forwarded // IQs forwarded to occupants, by the id the room gave them
 }
@@ -178,20 +200,21 @@ func (rm *room) nickJID(nick string) string { return rm.jid.String() + "/" + nic
 // seesJIDs reports whether the occupant o sees the others' real JIDs.
 func (rm *room) seesJIDs(o *occupant) bool { return rm.cfg.whoisAnyone || o.role == roleModerator }
 
-// enter handles available presence to room/nick (§7.2).
-func (rm *room) enter(ctx context.Context, ev *router.Event) {
+// enter handles available presence to room/nick (§7.2). It reports false
+// when the room is gone (emptied or destroyed meanwhile): the caller
+// creates a new one.
+func (rm *room) enter(ctx context.Context, ev *router.Event) bool {
 	rm.mu.Lock()
 	defer rm.mu.Unlock()
 	st, full, nick := ev.El, ev.From, ev.To.Resource()
 	if rm.gone {
-		rm.m.r.Bounce(ctx, st, stanza.NewError(stanza.ItemNotFound, "the room was destroyed"))
-		return
+		return false
 	}
 	pres := clientPresence(st)
 	if o := rm.byJID[full.String()]; o != nil {
 		if o.nick != nick {
 			rm.changeNick(ctx, ev, o, nick, pres)
-			return
+			return true
 		}
 		// A presence update (§7.7).
 		for i := range o.sessions {
@@ -200,32 +223,32 @@ func (rm *room) enter(ctx context.Context, ev *router.Event) {
 			}
 		}
 		rm.broadcastPresence(ctx, o, nil)
-		return
+		return true
 	}
 	aff := rm.affiliation(full.Bare())
 	x := st.Child(NS, "x")
 	switch {
 	case rm.locked && aff != affOwner:
 		rm.m.r.Bounce(ctx, st, stanza.NewError(stanza.ItemNotFound, "the room is locked until its owner configures it"))
-		return
+		return true
 	case aff == affOutcast:
 		rm.m.r.Bounce(ctx, st, stanza.NewError(stanza.Forbidden, "you are banned from this room"))
-		return
+		return true
 	case rm.cfg.membersOnly && aff == affNone:
 		rm.m.r.Bounce(ctx, st, stanza.NewError(stanza.RegistrationRequired, "the room is members-only"))
-		return
+		return true
 	case rm.cfg.password != "" && (x == nil || childText(x, NS, "password") != rm.cfg.password):
 		rm.m.r.Bounce(ctx, st, stanza.NewError(stanza.NotAuthorized, "a password is required"))
-		return
+		return true
 	}
 	o := rm.byNick[nick]
 	if o != nil && !o.bare.Equal(full.Bare()) {
 		rm.m.r.Bounce(ctx, st, stanza.NewError(stanza.Conflict, "the nick is taken"))
-		return
+		return true
 	}
 	if o == nil && aff != affOwner && aff != affAdmin && len(rm.occupants) >= rm.maxUsers() {
 		rm.m.r.Bounce(ctx, st, stanza.NewError(stanza.ServiceUnavailable, "the room is full"))
-		return
+		return true
 	}
 	created := rm.fresh
 	rm.fresh = false
@@ -259,7 +282,7 @@ func (rm *room) enter(ctx context.Context, ev *router.Event) {
 				}
 				codes = self
 			}
-			rm.route(ctx, rm.presenceOf(o, s.full, rm.seesJIDs(other), codes))
+			rm.route(ctx, rm.presenceOf(o, s.full, rm.seesJIDs(other) || other == o, codes))
 		}
 	}
 	for _, s := range o.sessions {
@@ -269,6 +292,7 @@ func (rm *room) enter(ctx context.Context, ev *router.Event) {
 	}
 	rm.sendHistory(ctx, full, x)
 	rm.sendSubject(ctx, full)
+	return true
 }
 
 // maxUsers is the room's occupant limit.
@@ -296,7 +320,7 @@ func (rm *room) changeNick(ctx context.Context, ev *router.Event, o *occupant, n
 			if other == o {
 				codes = append(codes, statusSelf)
 			}
-			p := rm.presenceOf(o, s.full, rm.seesJIDs(other), codes)
+			p := rm.presenceOf(o, s.full, rm.seesJIDs(other) || other == o, codes)
 			p.SetAttr("type", stanza.PresenceUnavailable)
 			userX(p).Child(NSUser, "item").SetAttr("nick", nick)
 			rm.route(ctx, p)
@@ -318,7 +342,7 @@ func (rm *room) broadcastPresence(ctx context.Context, o *occupant, codes []int)
 			if other == o {
 				c = append(slices.Clone(codes), statusSelf)
 			}
-			rm.route(ctx, rm.presenceOf(o, s.full, rm.seesJIDs(other), c))
+			rm.route(ctx, rm.presenceOf(o, s.full, rm.seesJIDs(other) || other == o, c))
 		}
 	}
 }
@@ -479,7 +503,16 @@ func (rm *room) message(ctx context.Context, ev *router.Event) {
 	rm.mu.Lock()
 	defer rm.mu.Unlock()
 	st := ev.El
+	if rm.gone {
+		rm.m.r.Bounce(ctx, st, stanza.NewError(stanza.ItemNotFound, "no such room"))
+		return
+	}
 	o := rm.byJID[ev.From.String()]
+	if o != nil && !o.allow(rm.m.now(), rm.m.cfg.MessagesPerSecond) {
+		rm.m.r.Bounce(ctx, st, &stanza.Error{Type: stanza.Wait, Condition: stanza.ResourceConstraint,
+			Text: "you are sending too fast for this room; wait a moment"})
+		return
+	}
 	if ev.To.Resource() != "" {
 		rm.private(ctx, ev, o)
 		return
@@ -547,17 +580,21 @@ func addressed(msg *xmlstream.Element, to string) *xmlstream.Element {
 	return &c
 }
 
-// remember adds a broadcast message to the history.
+// remember adds a broadcast message to the history, the oldest going
+// past its count or bytes.
 func (rm *room) remember(msg *xmlstream.Element, chars int) {
-	max := rm.m.cfg.History
-	if max == 0 {
+	max, maxBytes := rm.m.cfg.History, rm.m.cfg.HistoryBytes
+	size := len(msg.AppendXML(nil, stanza.NSClient))
+	if max == 0 || size > maxBytes {
 		return
 	}
-	if len(rm.history) >= max {
-		copy(rm.history, rm.history[1:])
-		rm.history = rm.history[:len(rm.history)-1]
+	for len(rm.history) > 0 && (len(rm.history) >= max || rm.histBytes+size > maxBytes) {
+		rm.histBytes -= rm.history[0].bytes
+		rm.history[0] = histEntry{}
+		rm.history = rm.history[1:]
 	}
-	rm.history = append(rm.history, histEntry{msg: msg, stamp: rm.m.now(), chars: chars})
+	rm.history = append(rm.history, histEntry{msg: msg, stamp: rm.m.now(), chars: chars, bytes: size})
+	rm.histBytes += size
 }
 
 // sendHistory sends the history to a new occupant's session, as its MUC
