@@ -27,7 +27,8 @@ func (s *Store) StoreOffline(ctx context.Context, local, domain string, m storag
 	}
 	var err error
 	for range retries {
-		if err = s.storeOffline(ctx, local, domain, m, quota); !retryable(err) {
+		var committing bool
+		if committing, err = s.storeOffline(ctx, local, domain, m, quota); committing || !retryable(err) {
 			break
 		}
 	}
@@ -37,10 +38,12 @@ func (s *Store) StoreOffline(ctx context.Context, local, domain string, m storag
 	return nil
 }
 
-func (s *Store) storeOffline(ctx context.Context, local, domain string, m storage.OfflineMessage, quota int) error {
+// storeOffline is one try of StoreOffline; committing tells that the
+// error, if any, is COMMIT's, whose outcome is then unknown.
+func (s *Store) storeOffline(ctx context.Context, local, domain string, m storage.OfflineMessage, quota int) (committing bool, err error) {
 	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
-		return err
+		return false, err
 	}
 	defer conn.Release() // one left inside a transaction is closed, not reused
 	var b pgx.Batch
@@ -70,7 +73,7 @@ func (s *Store) storeOffline(ctx context.Context, local, domain string, m storag
 			return err
 		})
 	if err := conn.SendBatch(ctx, &b).Close(); err != nil {
-		return err
+		return false, err
 	}
 	end := `COMMIT`
 	switch {
@@ -82,9 +85,9 @@ func (s *Store) storeOffline(ctx context.Context, local, domain string, m storag
 		end = `ROLLBACK`
 	}
 	if _, cerr := conn.Exec(ctx, end); cerr != nil {
-		return errors.Join(err, cerr)
+		return end == `COMMIT`, errors.Join(err, cerr)
 	}
-	return err
+	return false, err
 }
 
 // OfflineMessages implements storage.Offline. Stamps are in UTC.

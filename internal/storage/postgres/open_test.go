@@ -212,3 +212,39 @@ func TestCheck(t *testing.T) {
 		t.Errorf("Check(migrated) = %+v, %v", info, err)
 	}
 }
+
+// TestServerRestart restarts PostgreSQL under an open store: the pool's
+// connections are gone, and the next calls open new ones.
+func TestServerRestart(t *testing.T) {
+	c := pgtest.Shared(t)
+	s := open(t, c.Schema(t), postgres.Options{})
+	if err := s.CreateAccount(t.Context(), "alice", "example.org", nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Restart(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	// Writes run again on a new connection when theirs died with the
+	// server.
+	if err := s.SetLastActivity(t.Context(), "alice", "example.org", time.Now(), "bye"); err != nil {
+		t.Errorf("SetLastActivity after a restart: %v", err)
+	}
+	if err := c.Restart(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.StoreOffline(t.Context(), "alice", "example.org", storage.OfflineMessage{Stanza: []byte("<message/>"), Stamp: time.Now()}, 0); err != nil {
+		t.Errorf("StoreOffline after a restart: %v", err)
+	}
+	// A read may meet a dead connection once (the pool pings only those
+	// idle for over a second); the next one works.
+	var err error
+	for range 2 {
+		var ok bool
+		if ok, err = s.AccountExists(t.Context(), "alice", "example.org"); err == nil && ok {
+			break
+		}
+	}
+	if err != nil {
+		t.Errorf("reads after a restart: %v", err)
+	}
+}

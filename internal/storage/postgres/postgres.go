@@ -127,15 +127,23 @@ func (s *Store) Close() error {
 func (s *Store) Pool() *pgxpool.Pool { return s.pool }
 
 // retries is how often write retries a transaction that PostgreSQL aborted
-// for a deadlock or a serialisation failure.
+// for a deadlock or a serialisation failure, or whose connection had died
+// (a restart of the server ends every connection of the pool).
 const retries = 3
 
 // write runs fn in a read-write transaction and commits it if fn returns
-// nil, retrying it when PostgreSQL detected a deadlock.
+// nil, retrying it when PostgreSQL detected a deadlock or the connection
+// turned out to be dead.
 func (s *Store) write(ctx context.Context, fn func(tx pgx.Tx) error) error {
 	var err error
 	for range retries {
-		if err = pgx.BeginFunc(ctx, s.pool, fn); !retryable(err) {
+		committing := false // an error of COMMIT itself leaves the outcome unknown: never retried
+		err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+			err := fn(tx)
+			committing = err == nil
+			return err
+		})
+		if committing || !retryable(err) {
 			break
 		}
 	}
@@ -149,9 +157,24 @@ func (s *Store) read(ctx context.Context, fn func(tx pgx.Tx) error) error {
 	return doneErr(ctx, err)
 }
 
+// retryable reports whether a transaction that failed with err did not
+// commit and may run again: a deadlock or serialisation failure (40P01,
+// 40001), or a connection the server ended (57P01 admin_shutdown, 57P02
+// crash_shutdown: the transaction was rolled back) or that failed before
+// anything was sent.
 func retryable(err error) bool {
+	if err == nil {
+		return false
+	}
 	var pe *pgconn.PgError
-	return errors.As(err, &pe) && (pe.Code == "40P01" || pe.Code == "40001")
+	if errors.As(err, &pe) {
+		switch pe.Code {
+		case "40P01", "40001", "57P01", "57P02":
+			return true
+		}
+		return false
+	}
+	return pgconn.SafeToRetry(err)
 }
 
 // doneErr makes sure that an error caused by the end of ctx wraps

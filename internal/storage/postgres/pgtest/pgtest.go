@@ -219,6 +219,15 @@ func (c *Cluster) Stop() error {
 	return errors.Join(err, c.remove())
 }
 
+// Restart stops the server (fast shutdown: sessions are ended) and starts
+// it again on the same port, as an operator's restart or a failover does.
+func (c *Cluster) Restart(ctx context.Context) error {
+	if out, err := c.run(ctx, "pg_ctl", "restart", "-w", "-t", "60", "-m", "fast", "-D", c.data, "-l", filepath.Join(c.dir, "log")); err != nil {
+		return fmt.Errorf("pgtest: pg_ctl restart: %w\n%s", err, out)
+	}
+	return nil
+}
+
 func (c *Cluster) remove() error {
 	if err := os.RemoveAll(c.dir); err != nil {
 		return fmt.Errorf("pgtest: %w", err)
