@@ -227,3 +227,23 @@ func TestCheckPostgres(t *testing.T) {
 		t.Errorf("check with no server: status %d\n%s%s", st, out, errs)
 	}
 }
+
+// TestUserOnPostgres manages accounts with ode user on a PostgreSQL store.
+func TestUserOnPostgres(t *testing.T) {
+	cfg := testConfig(t, fmt.Sprintf("[storage]\ndriver = \"postgres\"\n[storage.postgres]\ndsn = %q\n", pgtest.Shared(t).Schema(t)))
+	for _, c := range []struct {
+		stdin string
+		args  []string
+		want  string
+	}{
+		{"", []string{"user", "add", "alice@example.org", "-c", cfg, "--password", "wonderland"}, "created alice@example.org"},
+		{"bob@example.org secret\ncarol@example.net s3\n", []string{"user", "import", "-c", cfg}, "imported 2 accounts"},
+		{"", []string{"user", "list", "-c", cfg}, "carol@example.net\nalice@example.org\nbob@example.org\n"},
+		{"", []string{"user", "del", "bob@example.org", "-c", cfg}, "deleted bob@example.org"},
+		{"", []string{"user", "list", "example.org", "-c", cfg}, "alice@example.org\n"},
+	} {
+		if st, out, errs := run(t, c.stdin, c.args...); st != 0 || !strings.Contains(out, c.want) {
+			t.Errorf("%v: status %d, %q %q; want %q", c.args, st, out, errs, c.want)
+		}
+	}
+}
