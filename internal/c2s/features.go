@@ -12,7 +12,7 @@ import (
 // what it offers in <stream:features/> in the stream's current state,
 // which top-level elements are its own, and what it does with them
 // (changing the state). Stream negotiation is the list features; a new
-// feature (SASL2, Bind2, FAST) is one more value in it.
+// feature is one more value in it.
 type feature struct {
 	name string // for tests and logs
 	// offer returns the feature's element for <stream:features/> in c's
@@ -30,16 +30,22 @@ type feature struct {
 // features is stream negotiation: the features in the order they are
 // offered; the first whose match accepts an element handles it. After
 // authentication the modules' own stream features (Router.StreamFeatures:
-// roster versioning, pre-approval, entity capabilities) follow.
-var features = []feature{
-	startTLSFeature,       // RFC 6120 §5
-	saslFeature,           // RFC 6120 §6
-	preAuthFeature,        // XEP-0077 in-band registration, through Config.PreAuth
-	channelBindingFeature, // XEP-0440, after pre-auth's feature as on the wire before
-	bindFeature,           // RFC 6120 §7
-	sessionFeature,        // RFC 3921 §3, RFC 6121 Appendix E
-	smFeature,             // XEP-0198
-	csiFeature,            // XEP-0352
+// roster versioning, pre-approval, entity capabilities) follow. It is set
+// in init: SASL2 writes the features that follow its success.
+var features []feature
+
+func init() {
+	features = []feature{
+		startTLSFeature,       // RFC 6120 §5
+		saslFeature,           // RFC 6120 §6
+		sasl2Feature,          // XEP-0388, with XEP-0386 Bind2 and XEP-0484 FAST inline
+		preAuthFeature,        // XEP-0077 in-band registration, through Config.PreAuth
+		channelBindingFeature, // XEP-0440, after pre-auth's feature as on the wire before
+		bindFeature,           // RFC 6120 §7
+		sessionFeature,        // RFC 3921 §3, RFC 6121 Appendix E
+		smFeature,             // XEP-0198
+		csiFeature,            // XEP-0352
+	}
 }
 
 // appendFeatures writes <stream:features> for the current state.

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/ode-xmpp/ode/jid"
 	"github.com/ode-xmpp/ode/sasl"
@@ -69,6 +70,9 @@ func (c *conn) saslConfig() sasl.ServerConfig {
 		StrictChannelBinding: c.srv.cfg.StrictChannelBinding,
 		Encrypted:            st == nil && c.secure(),
 	}
+	if c.srv.cfg.Tokens != nil {
+		cfg.Tokens = noTokens
+	}
 	if st != nil {
 		if cert := c.serverCert(st); cert != nil {
 			cfg.ServerCertificate = cert
@@ -123,19 +127,16 @@ func (c *conn) auth(ctx context.Context, e *xmlstream.Element) error {
 		return c.saslFailure(sasl.MalformedRequest, "")
 	}
 	mech := e.Attribute("mechanism")
-	offered := false
-	for _, m := range sasl.ServerMechanisms(c.saslConfig(), c.secure()) {
-		if m == mech {
-			offered = true
-		}
-	}
-	if !offered {
+	cfg := c.saslConfig()
+	mechs := sasl.ServerMechanisms(cfg, c.secure())
+	if !slices.Contains(mechs, mech) {
 		if mech == "PLAIN" && !c.secure() {
 			return c.saslFailure(sasl.EncryptionRequired, "")
 		}
 		return c.saslFailure(sasl.InvalidMechanism, "")
 	}
-	srv, err := sasl.NewServer(mech, c.saslConfig())
+	cfg.SSDP = c.ssdp(mechs)
+	srv, err := sasl.NewServer(mech, cfg)
 	if err != nil {
 		return c.saslFailure(sasl.InvalidMechanism, "")
 	}
@@ -143,46 +144,80 @@ func (c *conn) auth(ctx context.Context, e *xmlstream.Element) error {
 	if !ok {
 		return c.saslFailure(sasl.IncorrectEncoding, "")
 	}
+	final, f, err := c.exchange(ctx, srv, resp, stream.NSSASL)
+	switch {
+	case err != nil:
+		return err
+	case f != nil:
+		return c.authFailed(stream.NSSASL, mech, f)
+	}
+	return c.authenticated(srv, final)
+}
+
+// exchange runs srv from the client's initial response resp to the end,
+// with challenges and responses in namespace ns (RFC 6120 SASL or
+// XEP-0388 SASL2, whose elements have the same shape). It returns the
+// additional data of success, or the failure to report; an error ends
+// the stream.
+func (c *conn) exchange(ctx context.Context, srv sasl.Server, resp []byte, ns string) (final []byte, f *sasl.Failure, err error) {
 	for {
 		chal, done, err := srv.Next(ctx, resp)
 		if err != nil {
-			var f *sasl.Failure
 			if errors.As(err, &f) {
-				if errors.Is(err, sasl.ErrChannelBinding) {
-					// No credential was tried: say why, and do not count
-					// it as a failed login. Clients such as slixmpp try
-					// each -PLUS mechanism with a binding type they know
-					// before falling back.
-					c.log.Info("sasl channel binding not negotiated", "mechanism", mech, "why", f.Text)
-					return c.saslAttemptFailed(f.Condition, f.Text, false)
-				}
-				c.log.Info("sasl failure", "mechanism", mech, "condition", string(f.Condition), "why", f.Text)
-				return c.saslFailure(f.Condition, "")
+				return nil, f, nil
 			}
-			c.log.Error("sasl", "err", err)
-			return c.saslFailure(sasl.TemporaryAuthFailure, "")
+			c.log.Error("sasl", "mechanism", srv.Mechanism(), "err", err)
+			return nil, &sasl.Failure{Condition: sasl.TemporaryAuthFailure}, nil
 		}
 		if done {
-			return c.authenticated(srv, chal)
+			return chal, nil, nil
 		}
-		if err := c.send(appendSASL(nil, "challenge", chal)); err != nil {
-			return err
+		if err := c.send(appendSASLData(nil, ns, "challenge", chal)); err != nil {
+			return nil, nil, err
 		}
 		next, err := c.t.Next()
 		if err != nil {
-			return err
+			return nil, nil, err
 		}
 		switch {
-		case next.Name.Space == stream.NSSASL && next.Name.Local == "response":
+		case next.Name.Space == ns && next.Name.Local == "response":
+			var ok bool
 			if resp, ok = decodeSASL(next.Text(), false); !ok {
-				return c.saslFailure(sasl.IncorrectEncoding, "")
+				return nil, &sasl.Failure{Condition: sasl.IncorrectEncoding}, nil
 			}
-		case next.Name.Space == stream.NSSASL && next.Name.Local == "abort":
-			return c.saslFailure(sasl.Aborted, "")
+		case next.Name.Space == ns && next.Name.Local == "abort":
+			return nil, &sasl.Failure{Condition: sasl.Aborted}, nil
 		default:
-			return c.saslFailure(sasl.MalformedRequest, "")
+			return nil, &sasl.Failure{Condition: sasl.MalformedRequest}, nil
 		}
 	}
+}
+
+// authFailed reports a failed exchange with mechanism mech in namespace
+// ns and counts it.
+func (c *conn) authFailed(ns, mech string, f *sasl.Failure) error {
+	if errors.Is(f, sasl.ErrChannelBinding) {
+		// No credential was tried: say why, and do not count it as a
+		// failed login. Clients such as slixmpp try each -PLUS
+		// mechanism with a binding type they know before falling back.
+		c.log.Info("sasl channel binding not negotiated", "mechanism", mech, "why", f.Text)
+		return c.saslAttemptFailed(ns, f.Condition, f.Text, false)
+	}
+	c.log.Info("sasl failure", "mechanism", mech, "condition", string(f.Condition), "why", f.Text)
+	return c.saslAttemptFailed(ns, f.Condition, "", f.Condition != sasl.Aborted)
+}
+
+// ssdp returns what XEP-0474 protects on this stream: the SASL mechanisms
+// mechs (as advertised in the profile the client uses) and the XEP-0440
+// channel-binding types when they were advertised.
+func (c *conn) ssdp(mechs []string) *sasl.SSDP {
+	d := &sasl.SSDP{Mechanisms: mechs}
+	if st := c.t.TLS(); st != nil {
+		if types := sasl.ChannelBindingTypes(st); len(types) > 0 {
+			d.ChannelBindings = types
+		}
+	}
+	return d
 }
 
 // authenticated finishes a successful exchange: checks the authzid, sends
@@ -198,7 +233,7 @@ func (c *conn) authenticated(srv sasl.Server, final []byte) error {
 			return c.saslFailure(sasl.InvalidAuthzID, "")
 		}
 	}
-	if err := c.send(appendSASL(nil, "success", final)); err != nil {
+	if err := c.send(appendSASLData(nil, stream.NSSASL, "success", final)); err != nil {
 		return err
 	}
 	c.local = u.Local()
@@ -216,16 +251,18 @@ const maxSASLAttempts = 10
 // saslFailure sends <failure/> and counts it; too many failures close the
 // stream with not-authorized (RFC 6120 §6.4.5).
 func (c *conn) saslFailure(cond sasl.Condition, text string) error {
-	return c.saslAttemptFailed(cond, text, cond != sasl.Aborted)
+	return c.saslAttemptFailed(stream.NSSASL, cond, text, cond != sasl.Aborted)
 }
 
-// saslAttemptFailed sends <failure/>; credential failures count toward
-// the configured limit, every attempt toward maxSASLAttempts.
-func (c *conn) saslAttemptFailed(cond sasl.Condition, text string, credential bool) error {
-	f := xmlstream.NewElement(stream.NSSASL, "failure")
+// saslAttemptFailed sends <failure/> in namespace ns (RFC 6120 SASL, or
+// XEP-0388 SASL2 with the condition still in the RFC 6120 namespace);
+// credential failures count toward the configured limit, every attempt
+// toward maxSASLAttempts.
+func (c *conn) saslAttemptFailed(ns string, cond sasl.Condition, text string, credential bool) error {
+	f := xmlstream.NewElement(ns, "failure")
 	f.Append(xmlstream.NewElement(stream.NSSASL, string(cond)))
 	if text != "" {
-		f.Append(xmlstream.NewElement(stream.NSSASL, "text").AppendText(text))
+		f.Append(xmlstream.NewElement(ns, "text").AppendText(text))
 	}
 	if err := c.sendElement(f); err != nil {
 		return err
@@ -259,8 +296,9 @@ func decodeSASL(text string, initial bool) ([]byte, bool) {
 	return b, true
 }
 
-func appendSASL(b []byte, name string, data []byte) []byte {
-	b = append(b, "<"+name+" xmlns='"+stream.NSSASL+"'"...)
+// appendSASLData appends <name xmlns=ns> with data in base64.
+func appendSASLData(b []byte, ns, name string, data []byte) []byte {
+	b = append(b, "<"+name+" xmlns='"+ns+"'"...)
 	if len(data) == 0 {
 		return append(b, "/>"...)
 	}

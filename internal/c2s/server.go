@@ -58,6 +58,13 @@ type Config struct {
 	// without an acknowledgement.
 	MaxUnacked int
 
+	// Tokens, if set, stores XEP-0484 FAST tokens: SASL2 then offers
+	// FAST. FASTLifetime is how long a token lasts (default 21 days);
+	// a login with a token older than FASTRotateAfter (default a day)
+	// gets a new one.
+	Tokens                        storage.FASTTokens
+	FASTLifetime, FASTRotateAfter time.Duration
+
 	Accounts storage.Accounts
 	Router   *router.Router
 	Log      *slog.Logger
@@ -122,6 +129,12 @@ func NewServer(cfg Config) *Server {
 	}
 	if cfg.MaxUnacked == 0 {
 		cfg.MaxUnacked = 10000
+	}
+	if cfg.FASTLifetime == 0 {
+		cfg.FASTLifetime = 21 * 24 * time.Hour
+	}
+	if cfg.FASTRotateAfter == 0 {
+		cfg.FASTRotateAfter = 24 * time.Hour
 	}
 	if cfg.WriteTimeout == 0 {
 		cfg.WriteTimeout = 30 * time.Second

@@ -25,7 +25,8 @@ var _ router.Session = (*session.Session)(nil)
 var bindFeature = feature{
 	name: "bind",
 	offer: func(c *conn) *xmlstream.Element {
-		if c.local == "" {
+		if c.state != stateAuthed {
+			// Before authentication, or bound (by Bind2) already.
 			return nil
 		}
 		return xmlstream.NewElement(stream.NSBind, "bind")
@@ -47,7 +48,7 @@ var bindFeature = feature{
 var sessionFeature = feature{
 	name: "session",
 	offer: func(c *conn) *xmlstream.Element {
-		if c.local == "" {
+		if c.state != stateAuthed {
 			return nil
 		}
 		return xmlstream.NewElement(stream.NSSession, "session").Append(xmlstream.NewElement(stream.NSSession, "optional"))

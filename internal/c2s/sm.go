@@ -291,7 +291,10 @@ func (s *Server) endDetached() {
 var smFeature = feature{
 	name: "sm",
 	offer: func(c *conn) *xmlstream.Element {
-		if c.local == "" {
+		if c.local == "" || c.sm {
+			// Not offered again once enabled (by Bind2 or a
+			// resumption inline in SASL2): a client seeing it would
+			// enable it twice.
 			return nil
 		}
 		return xmlstream.NewElement(session.NSSM, "sm")
@@ -406,13 +409,21 @@ func parseH(v string) (uint32, error) {
 // smFailed sends <failed/> with a stanza error condition and, if known,
 // the count of handled stanzas (XEP-0198 §5).
 func (c *conn) smFailed(cond stanza.Condition, h *uint32) error {
+	return c.sendElement(smFailure(cond, h))
+}
+
+// smFailure returns <failed/> with a stanza error condition and, if
+// known, the count of handled stanzas.
+func smFailure(cond stanza.Condition, h *uint32) *xmlstream.Element {
 	f := xmlstream.NewElement(session.NSSM, "failed")
 	if h != nil {
 		f.SetAttr("h", strconv.FormatUint(uint64(*h), 10))
 	}
-	f.Append(xmlstream.NewElement(stanza.NSStanzas, string(cond)))
-	return c.sendElement(f)
+	return f.Append(xmlstream.NewElement(stanza.NSStanzas, string(cond)))
 }
+
+// smOwnElement returns the bytes that carry e by itself.
+func smOwnElement(e *xmlstream.Element) []byte { return e.AppendXML(nil, stanza.NSClient) }
 
 // enableSM answers <enable/> (XEP-0198 §3).
 func (c *conn) enableSM(e *xmlstream.Element) error {
@@ -420,6 +431,14 @@ func (c *conn) enableSM(e *xmlstream.Element) error {
 		// Before binding, or a second time.
 		return c.smFailed(stanza.UnexpectedRequest, nil)
 	}
+	return c.startSM(e, smOwnElement)
+}
+
+// startSM turns stream management on for the bound session as <enable/>
+// e asks. wrap returns the bytes that carry the <enabled/> answer (the
+// element itself, or XEP-0386's <success/> around it), written as the
+// counting starts.
+func (c *conn) startSM(e *xmlstream.Element, wrap func(enabled *xmlstream.Element) []byte) error {
 	en := xmlstream.NewElement(session.NSSM, "enabled")
 	b := c.b
 	if r := e.Attribute("resume"); r == "true" || r == "1" {
@@ -438,7 +457,7 @@ func (c *conn) enableSM(e *xmlstream.Element) error {
 	}
 	c.sm = true
 	b.sess.SetHandledCount(smStart)
-	if err := c.l().EnableSM(c.srv.cfg.MaxUnacked, smStart, en.AppendXML(nil, stanza.NSClient)); err != nil {
+	if err := c.l().EnableSM(c.srv.cfg.MaxUnacked, smStart, wrap(en)); err != nil {
 		return err
 	}
 	c.log.Debug("stream management enabled", "resumable", b.sess.SMID != "")
@@ -455,17 +474,29 @@ func newSMID() string {
 // user, detached or still attached to a connection that is dying, moves
 // to this connection with every stanza it did not acknowledge.
 func (c *conn) resume(ctx context.Context, e *xmlstream.Element) error {
+	failed, err := c.resumeWith(ctx, e, smOwnElement)
+	if failed != nil {
+		return c.sendElement(failed)
+	}
+	return err
+}
+
+// resumeWith resumes the session <resume/> e names; wrap returns the
+// bytes that carry the <resumed/> answer (the element itself, or
+// XEP-0388's <success/> around it), written before the stanzas resent.
+// A resumption that cannot be done returns the <failed/> to send.
+func (c *conn) resumeWith(ctx context.Context, e *xmlstream.Element, wrap func(resumed *xmlstream.Element) []byte) (failed *xmlstream.Element, err error) {
 	if c.state != stateAuthed {
-		return c.smFailed(stanza.UnexpectedRequest, nil)
+		return smFailure(stanza.UnexpectedRequest, nil), nil
 	}
 	h, err := parseH(e.Attribute("h"))
 	if err != nil {
-		return c.smFailed(stanza.BadRequest, nil)
+		return smFailure(stanza.BadRequest, nil), nil
 	}
 	id := e.Attribute("previd")
 	user, err := jid.New(c.local, c.domain, "")
 	if err != nil {
-		return &stream.Error{Condition: stream.InternalServerError}
+		return nil, &stream.Error{Condition: stream.InternalServerError}
 	}
 	s := c.srv
 	s.smMu.Lock()
@@ -474,9 +505,9 @@ func (c *conn) resume(ctx context.Context, e *xmlstream.Element) error {
 		g, ok := s.gone[id]
 		s.smMu.Unlock()
 		if ok && g.user.Equal(user) {
-			return c.smFailed(stanza.ItemNotFound, &g.h)
+			return smFailure(stanza.ItemNotFound, &g.h), nil
 		}
-		return c.smFailed(stanza.ItemNotFound, nil)
+		return smFailure(stanza.ItemNotFound, nil), nil
 	}
 	old := b.conn
 	if old == nil {
@@ -503,23 +534,24 @@ func (c *conn) resume(ctx context.Context, e *xmlstream.Element) error {
 		sent, _ := q.Counts()
 		c.b, c.full = b, b.sess.JID()
 		c.endSession.Store(true)
-		return handledTooHigh(h, sent)
+		return nil, handledTooHigh(h, sent)
 	}
 	if err := c.l().Flush(c.srv.cfg.WriteTimeout); err != nil {
 		c.b = b
-		return err
+		return nil, err
 	}
 	handled := b.sess.HandledCount()
 	c.sync(ctx)
 	res := xmlstream.NewElement(session.NSSM, "resumed").SetAttr("previd", id).
 		SetAttr("h", strconv.FormatUint(uint64(handled), 10))
-	c.link.Store(q.Attach(c.t, res.AppendXML(nil, stanza.NSClient)))
+	// The state first: wrap may write the stream features of it.
 	c.b, c.full = b, b.sess.JID()
 	c.sm = true
 	c.state = stateBound
+	c.link.Store(q.Attach(c.t, wrap(res)))
 	_ = c.t.SetReadDeadline(time.Time{})
 	c.log = c.log.With("jid", c.full.String())
 	sent, acked := q.Counts()
 	c.log.Info("session resumed", "resent", sent-acked)
-	return nil
+	return nil, nil
 }

@@ -195,6 +195,15 @@ type C2S struct {
 	// have sent but not had acknowledged; past it the session ends with
 	// resource-constraint (XEP-0198 §5).
 	MaxUnacked int `toml:"max_unacked"`
+	// FAST offers XEP-0484 tokens in SASL2: a client that logged in
+	// with its password gets a token and logs in with it afterwards in
+	// one round trip, without PBKDF2.
+	FAST bool `toml:"fast"`
+	// FASTTokenLifetime is how long a FAST token is valid.
+	FASTTokenLifetime Duration `toml:"fast_token_lifetime"`
+	// FASTTokenRotateAfter is the age after which a login with a token
+	// gets a new one (the old one stays valid until the new one is used).
+	FASTTokenRotateAfter Duration `toml:"fast_token_rotate_after"`
 }
 
 // Storage is the [storage] table.
@@ -237,16 +246,19 @@ func Default() Config {
 		},
 		Log: Log{Format: "text", Level: "info"},
 		C2S: C2S{
-			Listen:             []string{"127.0.0.1:5222"},
-			DirectTLS:          []string{"127.0.0.1:5223"},
-			RequireTLS:         true,
-			MaxStanzaBytes:     262144,
-			AuthTimeout:        Duration(60 * time.Second),
-			MaxAuthFailures:    3,
-			OutboundQueueBytes: 1 << 20,
-			ResumeTimeout:      Duration(300 * time.Second),
-			MaxResumeTimeout:   Duration(time.Hour),
-			MaxUnacked:         10000,
+			Listen:               []string{"127.0.0.1:5222"},
+			DirectTLS:            []string{"127.0.0.1:5223"},
+			RequireTLS:           true,
+			MaxStanzaBytes:       262144,
+			AuthTimeout:          Duration(60 * time.Second),
+			MaxAuthFailures:      3,
+			OutboundQueueBytes:   1 << 20,
+			ResumeTimeout:        Duration(300 * time.Second),
+			MaxResumeTimeout:     Duration(time.Hour),
+			MaxUnacked:           10000,
+			FAST:                 true,
+			FASTTokenLifetime:    Duration(21 * 24 * time.Hour),
+			FASTTokenRotateAfter: Duration(24 * time.Hour),
 		},
 		S2S: S2S{
 			Listen:         []string{"127.0.0.1:5269"},

@@ -76,6 +76,13 @@ func (c Config) validate(mods []ModuleSchema) Errors {
 		v.add("c2s.max_resume_timeout", "c2s.max_resume_timeout: %s is shorter than c2s.resume_timeout (%s)",
 			c.C2S.MaxResumeTimeout, c.C2S.ResumeTimeout)
 	}
+	if c.C2S.FAST && c.C2S.FASTTokenLifetime <= 0 {
+		v.add("c2s.fast_token_lifetime", "c2s.fast_token_lifetime: must be positive, got %s", c.C2S.FASTTokenLifetime)
+	}
+	if c.C2S.FAST && (c.C2S.FASTTokenRotateAfter <= 0 || c.C2S.FASTTokenRotateAfter > c.C2S.FASTTokenLifetime) {
+		v.add("c2s.fast_token_rotate_after", "c2s.fast_token_rotate_after: must be positive and at most c2s.fast_token_lifetime (%s), got %s",
+			c.C2S.FASTTokenLifetime, c.C2S.FASTTokenRotateAfter)
+	}
 	if c.C2S.MaxUnacked < 10 {
 		v.add("c2s.max_unacked", "c2s.max_unacked: must be at least 10, got %d", c.C2S.MaxUnacked)
 	}

@@ -124,6 +124,9 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, e
 		MaxResumeTimeout:     time.Duration(cfg.C2S.MaxResumeTimeout),
 		MaxUnacked:           cfg.C2S.MaxUnacked,
 		Accounts:             store,
+		Tokens:               fastTokens(cfg.C2S, store),
+		FASTLifetime:         time.Duration(cfg.C2S.FASTTokenLifetime),
+		FASTRotateAfter:      time.Duration(cfg.C2S.FASTTokenRotateAfter),
 		Router:               s.router,
 		Log:                  log,
 		PreAuth:              preAuth(s.modules),
@@ -388,4 +391,13 @@ func preAuth(ms []module.Module) c2s.PreAuthHandler {
 		}
 	}
 	return nil
+}
+
+// fastTokens returns the store of FAST tokens when c2s.fast is on, else
+// nil (no FAST).
+func fastTokens(c config.C2S, store storage.Store) storage.FASTTokens {
+	if !c.FAST {
+		return nil
+	}
+	return store
 }

@@ -150,6 +150,12 @@ var QueriedArchive = NewKey[bool]()
 // device it can wake. The owner waits for the longer of the two.
 var KeepDetached = NewKey[time.Duration]()
 
+// Carbons is set on a session that enabled XEP-0280 message carbons: by
+// the carbons module's IQ, or by c2s when a client asks for them inline
+// in XEP-0386 Bind2 (c2s offers that only when the router lists the
+// carbons feature, that is, when the module runs).
+var Carbons = NewKey[bool]()
+
 // Values holds a session's per-module state under typed keys (Key). It is
 // safe for concurrent use and empty (no allocation) until a value is set.
 type Values struct {

@@ -89,8 +89,9 @@ const HookPriority = -1000
 // offline storage (0).
 const UndeliverablePriority = 100
 
-// enabled marks the sessions that enabled carbons.
-var enabled = session.NewKey[bool]()
+// enabled marks the sessions that enabled carbons: by an IQ here, or
+// inline in XEP-0386 Bind2 (c2s), which sets the same key.
+var enabled = session.Carbons
 
 // Module is the carbons module.
 type Module struct {
