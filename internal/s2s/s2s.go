@@ -9,8 +9,10 @@
 //
 // A Manager is the router's Remote: the router hands it every stanza for a
 // domain the server does not host, and routes what inbound streams carry
-// like any other stanza. One outbound stream serves each pair of local and
-// remote domain; stanzas queue (bounded) while it is set up and bounce with
+// like any other stanza. The server's services (sub-domains such as
+// conference.example.org) federate under their own names, as hosted
+// domains do. One outbound stream serves each pair of local and remote
+// domain; stanzas queue (bounded) while it is set up and bounce with
 // remote-server-not-found or remote-server-timeout if it cannot be.
 package s2s
 
@@ -93,6 +95,9 @@ type Manager struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
+	servicesOnce sync.Once
+	services     map[string]bool // the router's services, read at first use
+
 	mu     sync.Mutex
 	out    map[pair]*outStream
 	in     map[*inStream]struct{}
@@ -142,8 +147,24 @@ func New(cfg Config) *Manager {
 // refused reports whether the configuration refuses domain.
 func (m *Manager) refused(domain string) bool { return slices.Contains(m.cfg.Refuse, domain) }
 
-// hosts reports whether domain is one of the server's.
-func (m *Manager) hosts(domain string) bool { return m.cfg.Router.Hosts(domain) }
+// hosts reports whether domain is one of the server's, or one of its
+// services (such as conference.example.org): the domains our side of a
+// stream may be, as the 'from' of what we send and the 'to' of what we
+// accept.
+func (m *Manager) hosts(domain string) bool {
+	if m.cfg.Router.Hosts(domain) {
+		return true
+	}
+	// Services are registered before the listeners start, so before
+	// any stream or stanza asks.
+	m.servicesOnce.Do(func() {
+		m.services = make(map[string]bool)
+		for _, d := range m.cfg.Router.Services() {
+			m.services[d] = true
+		}
+	})
+	return m.services[domain]
+}
 
 // Send queues st for the domain of its 'to' address; it never blocks on
 // the network. What cannot be sent is bounced to the sender.

@@ -55,6 +55,7 @@ func Start(t testing.TB, edit func(*config.Config)) *Server {
 // StartWithCA is Start with a certificate from ca, which the server also
 // trusts for server-to-server streams (unless edit sets s2s.ca_file):
 // servers started with the same CA federate with verified certificates.
+// The certificate names the domains and, with a wildcard, their services.
 // Federation listens on a loopback port; remote domains are found through
 // s2s.hosts, which edit sets.
 func StartWithCA(t testing.TB, ca *CA, edit func(*config.Config)) *Server {
@@ -70,7 +71,7 @@ func StartWithCA(t testing.TB, ca *CA, edit func(*config.Config)) *Server {
 	if edit != nil {
 		edit(&cfg)
 	}
-	cert, key, caFile, err := ca.WriteFiles(dir, append(append([]string(nil), cfg.Server.Domains...), "127.0.0.1")...)
+	cert, key, caFile, err := ca.WriteFiles(dir, certNames(cfg.Server.Domains)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,6 +112,17 @@ func StartWithCA(t testing.TB, ca *CA, edit func(*config.Config)) *Server {
 		s.HTTPAddr = hs[0].String()
 	}
 	return s
+}
+
+// certNames are the names the server's certificate is issued for: each
+// domain, its sub-domains (the services, such as conference.<domain>,
+// which federate under their own names) and 127.0.0.1.
+func certNames(domains []string) []string {
+	var names []string
+	for _, d := range domains {
+		names = append(names, d, "*."+d)
+	}
+	return append(names, "127.0.0.1")
 }
 
 type testWriter struct{ t testing.TB }
