@@ -66,6 +66,11 @@ unbound = {
 }
 
 VirtualHost {{lua .Domain}}
+{{- if .MUC}}
+
+Component {{lua .MUC}} "muc"
+	muc_room_locking = false
+{{- end}}
 `
 
 var prosodyTemplate = template.Must(template.New("prosody.cfg.lua").
@@ -84,6 +89,9 @@ type prosodyPeer struct {
 	C2SPort, S2SPort                         int
 	Forward                                  string
 	SecureAuth, Dialback                     bool
+	// MUC is the domain of Prosody's MUC component, conference.<domain>,
+	// or "" without one.
+	MUC string
 
 	config string
 	cmd    *exec.Cmd
@@ -102,6 +110,10 @@ type prosodyOptions struct {
 	SecureAuth bool
 	// Dialback loads mod_dialback (XEP-0220).
 	Dialback bool
+	// MUC adds Prosody's MUC component (XEP-0045) on conference.<domain>,
+	// whose rooms are instant (muc_room_locking = false); the certificate
+	// names it too.
+	MUC bool
 }
 
 // newProsody writes the configuration, certificate and key of a Prosody
@@ -110,7 +122,13 @@ func newProsody(t *testing.T, opt prosodyOptions) *prosodyPeer {
 	t.Helper()
 	needProsody(t)
 	dir := t.TempDir()
-	cert, key, caFile, err := opt.CA.WriteFiles(dir, opt.Domain)
+	names := []string{opt.Domain}
+	var muc string
+	if opt.MUC {
+		muc = "conference." + opt.Domain
+		names = append(names, muc)
+	}
+	cert, key, caFile, err := opt.CA.WriteFiles(dir, names...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -127,6 +145,7 @@ func newProsody(t *testing.T, opt prosodyOptions) *prosodyPeer {
 		Forward:    opt.DNS.Addr().String() + "@" + strconv.Itoa(int(opt.DNS.Port())),
 		SecureAuth: opt.SecureAuth,
 		Dialback:   opt.Dialback,
+		MUC:        muc,
 		config:     filepath.Join(dir, "prosody.cfg.lua"),
 		exited:     make(chan struct{}),
 	}
