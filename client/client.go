@@ -1,8 +1,12 @@
 // Package client is an XMPP client: it dials a server (DNS SRV lookup of
 // _xmpps-client._tcp and _xmpp-client._tcp per RFC 6120 §3.2 and XEP-0368,
 // or a given address), negotiates STARTTLS or direct TLS, authenticates
-// with SASL (SCRAM or PLAIN, RFC 6120 §6), binds a resource (RFC 6120 §7),
-// then sends and receives stanzas, matching IQ responses to requests by id.
+// with SASL (SCRAM or PLAIN, RFC 6120 §6) and binds a resource (RFC 6120
+// §7) — or, when the server offers them, logs in with SASL2 (XEP-0388)
+// and Bind2 (XEP-0386) in one round trip, and with FAST tokens (XEP-0484)
+// without the password — checking the server's XEP-0474 downgrade
+// protection either way; then sends and receives stanzas, matching IQ
+// responses to requests by id.
 package client
 
 import (
@@ -52,6 +56,27 @@ type Config struct {
 	MaxStanzaBytes int
 	// Resolver looks up SRV records; nil means net.DefaultResolver.
 	Resolver *net.Resolver
+
+	// NoSASL2 makes the client log in with RFC 6120 SASL even when the
+	// server offers XEP-0388 SASL2. With SASL2 the client binds with
+	// XEP-0386 Bind2 in the same round trip when JID has no
+	// resourcepart (the server picks the resource, with Software as its
+	// prefix), and with an IQ after success when it has one.
+	NoSASL2 bool
+	// UserAgentID identifies this installation of the client in SASL2
+	// (a UUID that stays the same across logins): FAST tokens and
+	// Bind2's stable resources are per id. Empty means a random id per
+	// Dial.
+	UserAgentID string
+	// Software names the client in SASL2's <user-agent/>.
+	Software string
+	// RequestFASTToken asks for a XEP-0484 token at this login, when the
+	// server offers FAST; see Client.FASTToken.
+	RequestFASTToken bool
+	// FASTToken, if set and offered, is used instead of Password: one
+	// round trip and no PBKDF2. If the server refuses it, the client
+	// logs in with Password (when set) and Client.FASTRefused reports it.
+	FASTToken *FASTToken
 }
 
 // Client is an established XMPP session. Its methods are safe for
@@ -73,6 +98,11 @@ type Client struct {
 	in      chan *xmlstream.Element
 	done    chan struct{}
 	closeMu sync.Once
+
+	fast       *FASTToken      // issued at this login
+	fastFailed bool            // Config.FASTToken was refused
+	requested  string          // the mechanism of our <request-token/>
+	after      stream.Features // offered after SASL2 success
 }
 
 // Dial connects, negotiates the stream and binds a resource.
@@ -257,7 +287,17 @@ func (c *Client) negotiate(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := c.authenticate(ctx, f.Mechanisms); err != nil {
+	if o, ok := parseSASL2(f); ok && !c.cfg.NoSASL2 {
+		bound, err := c.negotiate2(ctx, f, o)
+		if err != nil || bound {
+			return err
+		}
+		if !c.after.Bind {
+			return errors.New("client: server does not offer resource binding")
+		}
+		return c.bind(c.after)
+	}
+	if err := c.authenticate(ctx, f); err != nil {
 		return err
 	}
 	c.r.Reset(c.conn)
@@ -306,8 +346,10 @@ func (e *AuthError) Error() string {
 	return "client: authentication failed: " + string(e.Condition)
 }
 
-func (c *Client) authenticate(ctx context.Context, offered []string) error {
-	cc := sasl.ClientConfig{Username: c.cfg.JID.Local(), Password: c.cfg.Password, TLS: c.tls}
+func (c *Client) authenticate(ctx context.Context, f stream.Features) error {
+	offered := f.Mechanisms
+	cc := sasl.ClientConfig{Username: c.cfg.JID.Local(), Password: c.cfg.Password, TLS: c.tls,
+		SSDP: &sasl.SSDP{Mechanisms: offered, ChannelBindings: channelBindings(f)}}
 	var mech sasl.Client
 	var err error
 	if c.cfg.Mechanism != "" {
