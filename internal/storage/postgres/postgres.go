@@ -52,7 +52,8 @@ type Options struct {
 	// StatementTimeout aborts a statement that runs longer (the
 	// server's statement_timeout); 0 means none.
 	StatementTimeout time.Duration
-	// ConnectTimeout bounds opening one connection (default 10 s).
+	// ConnectTimeout bounds opening one connection (default: the DSN's
+	// connect_timeout, else DefaultConnectTimeout).
 	ConnectTimeout time.Duration
 }
 
@@ -102,8 +103,10 @@ func PoolConfig(dsn string, opts Options) (*pgxpool.Config, error) {
 	if opts.MaxConns > 0 {
 		cfg.MaxConns = opts.MaxConns
 	}
-	cfg.ConnConfig.ConnectTimeout = opts.ConnectTimeout
-	if cfg.ConnConfig.ConnectTimeout <= 0 {
+	switch {
+	case opts.ConnectTimeout > 0:
+		cfg.ConnConfig.ConnectTimeout = opts.ConnectTimeout
+	case cfg.ConnConfig.ConnectTimeout <= 0: // none in the DSN either
 		cfg.ConnConfig.ConnectTimeout = DefaultConnectTimeout
 	}
 	if opts.StatementTimeout > 0 {
