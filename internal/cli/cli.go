@@ -39,6 +39,7 @@ Usage:
   ode user add JID [-c FILE] (--password P | --password-stdin)
   ode user passwd JID [-c FILE] (--password P | --password-stdin)
   ode user del JID [-c FILE]
+  ode user logout JID [-c FILE]           invalidate the account's FAST tokens (log out everywhere)
   ode user list [DOMAIN] [-c FILE]
   ode user import [-c FILE] < FILE      lines of "jid password"
   ode check [-c FILE]                    validate the configuration (and connect to PostgreSQL)
@@ -272,11 +273,12 @@ func (e env) user(args []string) int {
 		"add":    "ode user add JID [-c FILE] (--password P | --password-stdin)",
 		"passwd": "ode user passwd JID [-c FILE] (--password P | --password-stdin)",
 		"del":    "ode user del JID [-c FILE]",
+		"logout": "ode user logout JID [-c FILE]",
 		"list":   "ode user list [DOMAIN] [-c FILE]",
 		"import": "ode user import [-c FILE] < FILE   (lines: jid password)",
 	}[sub]
 	if synopsis == "" {
-		return e.errorf("unknown user command %q (want add, passwd, del, list or import)", sub)
+		return e.errorf("unknown user command %q (want add, passwd, del, logout, list or import)", sub)
 	}
 	fs, cfgPath := e.newFlags("user "+sub, synopsis)
 	var password string
@@ -352,6 +354,22 @@ func (e env) user(args []string) int {
 			return e.errorf("delete %s: %v", u, err)
 		}
 		fmt.Fprintf(e.stdout, "deleted %s\n", u)
+		return 0
+	case "logout":
+		// XEP-0484: every client holding a token must log in with the
+		// password again. Sessions open now go on until they end.
+		ok, err := store.AccountExists(ctx, u.Local(), u.DomainString())
+		if err != nil {
+			return e.errorf("log out %s: %v", u, err)
+		}
+		if !ok {
+			return e.errorf("no account %s", u)
+		}
+		n, err := store.DeleteFASTTokens(ctx, u.Local(), u.DomainString())
+		if err != nil {
+			return e.errorf("log out %s: %v", u, err)
+		}
+		fmt.Fprintf(e.stdout, "logged out %s: %d FAST tokens invalidated\n", u, n)
 		return 0
 	}
 	if passwordStdin {

@@ -7,7 +7,10 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/ode-xmpp/ode/internal/server"
+	"github.com/ode-xmpp/ode/internal/storage"
 	"github.com/ode-xmpp/ode/internal/xmpptest"
 )
 
@@ -132,6 +135,8 @@ func TestUserLifecycle(t *testing.T) {
 		{"", []string{"user", "list", "example.com", "-c", cfg}, 1, "not served"},
 		{"", []string{"user", "passwd", "juliet@example.org", "-c", cfg, "--password", "n3w"}, 0, "password changed"},
 		{"", []string{"user", "passwd", "tybalt@example.org", "-c", cfg, "--password", "n3w"}, 1, "no account"},
+		{"", []string{"user", "logout", "juliet@example.org", "-c", cfg}, 0, "logged out juliet@example.org: 0 FAST tokens"},
+		{"", []string{"user", "logout", "tybalt@example.org", "-c", cfg}, 1, "no account"},
 		{"", []string{"user", "del", "romeo@example.net", "-c", cfg}, 0, "deleted"},
 		{"", []string{"user", "del", "romeo@example.net", "-c", cfg}, 1, "no account"},
 		{"", []string{"user", "frob", "-c", cfg}, 1, "unknown user command"},
@@ -175,5 +180,43 @@ func TestImport(t *testing.T) {
 	_, out, _ = run(t, "", "user", "list", "-c", cfg)
 	if n := strings.Count(out, "\n"); n != 201 || strings.Contains(out, "ok@example.org") {
 		t.Fatalf("%d accounts after imports", n)
+	}
+}
+
+// TestUserLogout: ode user logout removes the account's FAST tokens, and
+// only that account's.
+func TestUserLogout(t *testing.T) {
+	path := testConfig(t, "")
+	for _, u := range []string{"juliet@example.org", "romeo@example.org"} {
+		if st, _, errs := run(t, "", "user", "add", u, "-c", path, "--password", "pw"); st != 0 {
+			t.Fatal(errs)
+		}
+	}
+	cfg, err := loadConfig(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	store, err := server.OpenStore(t.Context(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	for i, local := range []string{"juliet", "juliet", "romeo"} {
+		tok := storage.FASTToken{ClientID: fmt.Sprint("client-", i), Key: []byte{byte(i)}, Mechanism: "HT-SHA-256-NONE", Created: now, Expires: now.Add(time.Hour)}
+		if err := store.PutFASTToken(t.Context(), local, "example.org", tok, nil, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	store.Close()
+	if st, out, errs := run(t, "", "user", "logout", "juliet@example.org", "-c", path); st != 0 || !strings.Contains(out, "2 FAST tokens invalidated") {
+		t.Fatalf("logout: %d %q %q", st, out, errs)
+	}
+	store, err = server.OpenStore(t.Context(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	if toks, err := store.FASTTokens(t.Context(), "romeo", "example.org", "client-2"); err != nil || len(toks) != 1 {
+		t.Errorf("romeo's tokens: %v, %v", toks, err)
 	}
 }
