@@ -72,6 +72,14 @@ func TestScenarios(t *testing.T) {
 			t.Fatalf("register %+v, login %+v", rep.Register, rep.Login)
 		}
 	})
+	t.Run("login with SASL1 and with FAST", func(t *testing.T) {
+		for _, mode := range []string{"-sasl1", "-fast"} {
+			rep, _ := runBench(t, srv, "login", "-register", "-users", "4", "-n", "8", "-concurrency", "2", mode)
+			if l := rep.Login; l == nil || l.OK != 8 || l.Failed != 0 || l.Options.SASL1 != (mode == "-sasl1") || l.Options.FAST != (mode == "-fast") {
+				t.Fatalf("%s: %+v", mode, l)
+			}
+		}
+	})
 	t.Run("chat", func(t *testing.T) {
 		rep, table := runBench(t, srv, "chat", "-register", "-users", "6", "-rate", "100,200", "-duration", "1s", "-drain", "3s")
 		c := rep.Chat

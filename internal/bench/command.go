@@ -86,7 +86,7 @@ func Command(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 // flags are the command's options.
 type flags struct {
 	addr, domain, ca, mechanism, accounts, prefix, password, json string
-	directTLS, insecure, register, presence, search               bool
+	directTLS, insecure, register, presence, search, sasl1, fast  bool
 	pid, users, logins, concurrency, body, maxSteps               int
 	rates                                                         string
 	loginRate, factor, maxRate                                    float64
@@ -125,6 +125,8 @@ func newFlagSet(stderr io.Writer, scenario string) (*flag.FlagSet, *flags) {
 		fs.IntVar(&f.logins, "n", 1000, "number of logins")
 		fs.Float64Var(&f.loginRate, "rate", 0, "login arrivals per second (Poisson; 0: as fast as -concurrency allows)")
 		fs.BoolVar(&f.presence, "presence", false, "send initial presence and wait for it before a login counts")
+		fs.BoolVar(&f.sasl1, "sasl1", false, "RFC 6120 SASL and a bind IQ even when the server offers SASL2 and Bind2")
+		fs.BoolVar(&f.fast, "fast", false, "get a FAST token per account first (XEP-0484), then log in with the tokens")
 	case "chat":
 		fs.StringVar(&f.rates, "rate", "1000", "aggregate `msgs/s`; a comma-separated list runs one step each")
 		fs.DurationVar(&f.duration, "duration", 10*time.Second, "how long each step sends")
@@ -232,7 +234,10 @@ func (f *flags) run(ctx context.Context, scenario string) (*Report, error) {
 		if f.logins < 1 || f.logins > 10_000_000 {
 			return nil, fmt.Errorf("-n %d: want 1 to 10000000", f.logins)
 		}
-		rep.Login, err = Login(ctx, t, accounts, LoginOptions{Logins: f.logins, Rate: f.loginRate, Concurrency: f.concurrency, Presence: f.presence})
+		if f.sasl1 && f.fast {
+			return nil, errors.New("-sasl1 and -fast: FAST needs SASL2")
+		}
+		rep.Login, err = Login(ctx, t, accounts, LoginOptions{Logins: f.logins, Rate: f.loginRate, Concurrency: f.concurrency, Presence: f.presence, SASL1: f.sasl1, FAST: f.fast})
 	case "chat":
 		var rates []float64
 		for _, s := range strings.Split(f.rates, ",") {

@@ -8,6 +8,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/ode-xmpp/ode/client"
 )
 
 // LoginOptions configures the login scenario.
@@ -22,6 +24,14 @@ type LoginOptions struct {
 	// Presence sends initial presence and waits for it to come back
 	// before a login counts as done.
 	Presence bool
+	// SASL1 logs in with RFC 6120 SASL, a stream restart and a bind IQ
+	// even when the server offers XEP-0388 SASL2 and XEP-0386 Bind2
+	// (which the client uses otherwise).
+	SASL1 bool `json:",omitempty"`
+	// FAST first gets a XEP-0484 token for each account with a password
+	// login (not measured), then measures logins with the tokens (SASL2,
+	// Bind2, an HT mechanism: no PBKDF2 on either side).
+	FAST bool `json:",omitempty"`
 }
 
 // LoginResult is what the login scenario measured.
@@ -59,8 +69,21 @@ func Login(ctx context.Context, t Target, accounts []Account, o LoginOptions) (*
 		failed.Add(1)
 		errOnce.Do(func() { res.FirstError = err.Error() })
 	}
+	var tokens []*client.FASTToken
+	if o.FAST {
+		var err error
+		if tokens, err = fastTokens(ctx, t, accounts, o.Concurrency); err != nil {
+			return nil, err
+		}
+	}
 	one := func(i int, scheduled time.Time) {
-		c, err := login(ctx, t, accounts[i%len(accounts)], o.Presence)
+		a := accounts[i%len(accounts)]
+		cfg := t.config(a)
+		cfg.NoSASL2 = o.SASL1
+		if o.FAST {
+			cfg.UserAgentID, cfg.FASTToken, cfg.Password = benchAgent(i%len(accounts)), tokens[i%len(accounts)], ""
+		}
+		c, err := loginWith(ctx, cfg, o.Presence)
 		if err != nil {
 			fail(err)
 			return
@@ -115,6 +138,33 @@ func Login(ctx context.Context, t Target, accounts []Account, o LoginOptions) (*
 		return res, fmt.Errorf("bench: login: %d of %d failed, the first: %s", res.Failed, res.Failed+res.OK, res.FirstError)
 	}
 	return res, nil
+}
+
+// benchAgent is the SASL2 user-agent id of account i's client.
+func benchAgent(i int) string { return fmt.Sprintf("00000000-0000-4000-8000-%012d", i) }
+
+// fastTokens logs in once with the password as each account, asking for a
+// FAST token, and returns the tokens.
+func fastTokens(ctx context.Context, t Target, accounts []Account, concurrency int) ([]*client.FASTToken, error) {
+	tokens := make([]*client.FASTToken, len(accounts))
+	errs := make([]error, len(accounts))
+	each(len(accounts), concurrency, func(i int) {
+		cfg := t.config(accounts[i])
+		cfg.UserAgentID, cfg.RequestFASTToken = benchAgent(i), true
+		c, err := loginWith(ctx, cfg, false)
+		if err != nil {
+			errs[i] = err
+			return
+		}
+		if tokens[i] = c.FASTToken(); tokens[i] == nil {
+			errs[i] = fmt.Errorf("bench: %s: the server issued no FAST token", accounts[i].JID)
+		}
+		_ = c.Close()
+	})
+	if err := errors.Join(errs...); err != nil {
+		return nil, fmt.Errorf("bench: FAST tokens: %w", err)
+	}
+	return tokens, nil
 }
 
 // wait pauses for d or until ctx ends.

@@ -18,22 +18,27 @@ const loginTimeout = 30 * time.Second
 // presence, sends initial presence and waits for the server to reflect it
 // (RFC 6121 §4.2.2), so that messages to the bare JID reach the session.
 func login(ctx context.Context, t Target, a Account, presence bool) (*client.Client, error) {
+	return loginWith(ctx, t.config(a), presence)
+}
+
+// loginWith is login with the client configuration cfg.
+func loginWith(ctx context.Context, cfg client.Config, presence bool) (*client.Client, error) {
 	ctx, cancel := context.WithTimeout(ctx, loginTimeout)
 	defer cancel()
-	c, err := client.Dial(ctx, t.config(a))
+	c, err := client.Dial(ctx, cfg)
 	if err != nil {
-		return nil, fmt.Errorf("log in as %s: %w", a.JID, err)
+		return nil, fmt.Errorf("log in as %s: %w", cfg.JID, err)
 	}
 	if presence {
 		if err := c.SendRaw([]byte("<presence/>")); err != nil {
 			c.Close()
-			return nil, fmt.Errorf("%s: initial presence: %w", a.JID, err)
+			return nil, fmt.Errorf("%s: initial presence: %w", cfg.JID, err)
 		}
 		for {
 			e, err := c.Recv(ctx)
 			if err != nil {
 				c.Close()
-				return nil, fmt.Errorf("%s: wait for own presence: %w", a.JID, err)
+				return nil, fmt.Errorf("%s: wait for own presence: %w", cfg.JID, err)
 			}
 			if e.Name.Local == "presence" && e.Attribute("type") == "" && fromSelf(e, c) {
 				break
