@@ -57,3 +57,47 @@ func BenchmarkSCRAMSHA256Server(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkHTSHA256NoneExchange is a whole HT-SHA-256-NONE exchange
+// (XEP-0484 FAST), both sides: two HMACs each, no PBKDF2.
+func BenchmarkHTSHA256NoneExchange(b *testing.B) {
+	token := NewToken()
+	cfg := ServerConfig{Tokens: tokenLookup(testUser, token), Encrypted: true}
+	b.ReportAllocs()
+	for b.Loop() {
+		s, err := NewServer(HTSHA256None, cfg)
+		if err != nil {
+			b.Fatal(err)
+		}
+		c, err := NewClient(HTSHA256None, ClientConfig{Username: testUser, Token: token})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if se, ce := exchange(c, s); se != nil || ce != nil {
+			b.Fatal(se, ce)
+		}
+	}
+}
+
+// BenchmarkHTSHA256NoneServer is the server's share of an HT exchange,
+// against two stored tokens (a client's two slots).
+func BenchmarkHTSHA256NoneServer(b *testing.B) {
+	token := NewToken()
+	cfg := ServerConfig{Tokens: tokenLookup(testUser, NewToken(), token), Encrypted: true}
+	c, err := NewClient(HTSHA256None, ClientConfig{Username: testUser, Token: token})
+	if err != nil {
+		b.Fatal(err)
+	}
+	first, _ := c.Start()
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		s, err := NewServer(HTSHA256None, cfg)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, done, err := s.Next(ctx, first); err != nil || !done {
+			b.Fatal(err)
+		}
+	}
+}
