@@ -47,56 +47,80 @@ func (s *Store) AppendArchive(ctx context.Context, msgs []storage.ArchivedMessag
 	return int(tag.RowsAffected()), nil
 }
 
-// QueryArchive implements storage.Archive. The latest page of an archive
-// is a backward scan of its primary key (account_id, id); a 'with' filter
-// scans archive_by_with the same way. Without ids to check it is one
-// statement (one snapshot, one round trip), the account's id a sub-query.
+// QueryArchive implements storage.Archive in one statement (one snapshot,
+// one round trip), the account's id a sub-query: the latest page of an
+// archive is a backward scan of its primary key (account_id, id), one with
+// a 'with' filter the same scan of archive_by_with. The ids that must be
+// in the archive (AfterID, BeforeID, IDs) are counted by the same
+// statement, in one more row after the page's.
 func (s *Store) QueryArchive(ctx context.Context, local, domain string, q storage.ArchiveQuery) (storage.ArchivePage, error) {
 	want := slices.Compact(slices.Sorted(slices.Values(append(slices.Clip(q.IDs), nonEmpty(q.AfterID, q.BeforeID)...))))
-	var (
-		page storage.ArchivePage
-		err  error
-	)
-	if len(want) == 0 {
-		page, err = queryArchive(ctx, s.pool, local, domain, q)
-		err = doneErr(ctx, err)
-	} else {
-		err = s.read(ctx, func(tx pgx.Tx) error {
-			if err := archiveHas(ctx, tx, local, domain, want); err != nil {
-				return err
-			}
-			page, err = queryArchive(ctx, tx, local, domain, q)
-			return err
-		})
-	}
+	page, err := queryArchive(ctx, s.pool, local, domain, q, want)
 	if err != nil {
-		return storage.ArchivePage{}, fmt.Errorf("postgres: query archive: %w", err)
+		return storage.ArchivePage{}, fmt.Errorf("postgres: query archive: %w", doneErr(ctx, err))
 	}
 	return page, nil
 }
 
-// queryArchive runs the query of q; an account that does not exist has
-// no rows.
-func queryArchive(ctx context.Context, db querier, local, domain string, q storage.ArchiveQuery) (storage.ArchivePage, error) {
+// queryArchive runs the query of q, checking that the ids of want are in
+// the archive; an account that does not exist has no rows.
+func queryArchive(ctx context.Context, db querier, local, domain string, q storage.ArchiveQuery, want []string) (storage.ArchivePage, error) {
 	where, args := archiveWhere(local, domain, q)
 	order := "ASC"
 	if q.Last {
 		order = "DESC"
 	}
-	rows, err := db.Query(ctx, fmt.Sprintf(`SELECT id, with_jid, with_resource, stamp, outgoing, stanza FROM archive
-		WHERE %s ORDER BY id %s LIMIT $%d`, where, order, len(args)+1), append(args, q.Max+1)...)
+	pageSQL := fmt.Sprintf(`SELECT id, with_jid, with_resource, stamp, outgoing, stanza FROM archive
+		WHERE %s ORDER BY id %s LIMIT $%d`, where, order, len(args)+1)
+	args = append(args, q.Max+1)
+	sql := pageSQL
+	if len(want) > 0 {
+		// The page's rows, then one row whose first column counts the ids
+		// found: no column is ever NULL, and the rows scan as they are.
+		args = append(args, want)
+		sql = fmt.Sprintf(`SELECT * FROM (
+				SELECT 0::bigint AS n, p.* FROM (%s) p
+				UNION ALL
+				SELECT 1 + COUNT(*), '', '', '', 'epoch', false, ''::bytea FROM archive
+				WHERE account_id = (SELECT id FROM accounts WHERE domain = $1 AND local = $2) AND id = ANY ($%d)
+			) r ORDER BY n, id %s`, pageSQL, len(args), order)
+	}
+	rows, err := db.Query(ctx, sql, args...)
 	if err != nil {
 		return storage.ArchivePage{}, err
 	}
-	var page storage.ArchivePage
-	page.Messages, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (storage.ArchivedMessage, error) {
-		m := storage.ArchivedMessage{Local: local, Domain: domain}
-		err := row.Scan(&m.ID, &m.With, &m.WithResource, &m.Stamp, &m.Outgoing, &m.Stanza)
+	defer rows.Close()
+	var (
+		page storage.ArchivePage
+		has  int64 // 1 + the ids of want found
+	)
+	var (
+		m    storage.ArchivedMessage
+		n    int64
+		dest = []any{&m.ID, &m.With, &m.WithResource, &m.Stamp, &m.Outgoing, &m.Stanza}
+	)
+	if len(want) > 0 {
+		dest = append([]any{&n}, dest...)
+	}
+	for rows.Next() {
+		m = storage.ArchivedMessage{Local: local, Domain: domain}
+		if err := rows.Scan(dest...); err != nil {
+			return storage.ArchivePage{}, err
+		}
+		if n > 0 {
+			has = n
+			continue
+		}
 		m.Stamp = m.Stamp.UTC()
-		return m, err
-	})
-	if err != nil {
+		page.Messages = append(page.Messages, m)
+	}
+	if err := rows.Err(); err != nil {
 		return storage.ArchivePage{}, err
+	}
+	if len(want) > 0 {
+		if has-1 != int64(len(want)) {
+			return storage.ArchivePage{}, fmt.Errorf("archive id: %w", storage.ErrNotFound)
+		}
 	}
 	page.Complete = len(page.Messages) <= q.Max
 	if !page.Complete {
@@ -116,23 +140,6 @@ func nonEmpty(ss ...string) []string {
 		}
 	}
 	return out
-}
-
-// archiveHas returns an error wrapping storage.ErrNotFound unless every
-// id of ids (sorted, without duplicates) is in the account's archive (an
-// account that does not exist has none).
-func archiveHas(ctx context.Context, tx pgx.Tx, local, domain string, ids []string) error {
-	var n int
-	err := tx.QueryRow(ctx, `SELECT COUNT(*) FROM archive
-		WHERE account_id = (SELECT id FROM accounts WHERE domain = $1 AND local = $2) AND id = ANY ($3)`,
-		domain, local, ids).Scan(&n)
-	if err != nil {
-		return err
-	}
-	if n != len(ids) {
-		return fmt.Errorf("archive id: %w", storage.ErrNotFound)
-	}
-	return nil
 }
 
 // archiveWhere returns the WHERE clause of q and its arguments.

@@ -132,3 +132,33 @@ func BenchmarkQueryArchive(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkAppendArchive appends batches of 512 messages (the mam
+// writer's largest group commit) spread over 10 accounts' archives, and
+// reports rows/s.
+func BenchmarkAppendArchive(b *testing.B) {
+	s := open(b, pgtest.Shared(b).Schema(b), postgres.Options{})
+	ctx := b.Context()
+	for i := range 10 {
+		if err := s.CreateAccount(ctx, fmt.Sprint("u", i), "example.org", nil); err != nil {
+			b.Fatal(err)
+		}
+	}
+	const rows = 512
+	batch := make([]storage.ArchivedMessage, rows)
+	n := 0
+	b.ReportAllocs()
+	for b.Loop() {
+		for i := range batch {
+			batch[i] = storage.ArchivedMessage{
+				Local: fmt.Sprint("u", n%10), Domain: "example.org", ID: fmt.Sprintf("%026d", n),
+				With: "contact@example.com", Stamp: time.Now(), Stanza: []byte(`<message><body>Hello, how are you doing today? A typical chat line.</body></message>`),
+			}
+			n++
+		}
+		if got, err := s.AppendArchive(ctx, batch); err != nil || got != rows {
+			b.Fatalf("AppendArchive = %d, %v", got, err)
+		}
+	}
+	b.ReportMetric(float64(b.N*rows)/b.Elapsed().Seconds(), "rows/s")
+}
