@@ -3,6 +3,7 @@ package mam
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"slices"
 	"strconv"
 	"time"
@@ -176,13 +177,34 @@ func (m *Module) query(ctx context.Context, ev *router.Event) (*xmlstream.Elemen
 	if err := m.w.sync(ctx); err != nil {
 		return nil, err
 	}
-	store := m.deps.Store
+	fetch := func(ctx context.Context, q storage.ArchiveQuery) (storage.ArchivePage, error) {
+		return m.deps.Store.QueryArchive(ctx, owner.Local(), owner.DomainString(), q)
+	}
+	return answer(ctx, req, owner, ev.From, fetch, ev.Origin.Deliver, m.deps.Log)
+}
+
+// FetchFunc reads a page of one archive.
+type FetchFunc func(ctx context.Context, q storage.ArchiveQuery) (storage.ArchivePage, error)
+
+// AnswerQuery answers the archive query q (the <query/> of an IQ set,
+// §4) on the archive of owner for to: it reads the page through fetch,
+// hands each result message to deliver and returns the <fin/>. The MUC
+// service answers queries on its rooms' archives with it.
+func AnswerQuery(ctx context.Context, q *xmlstream.Element, owner, to jid.JID, fetch FetchFunc, deliver func(*xmlstream.Element) error, log *slog.Logger) (*xmlstream.Element, error) {
+	req, err := parseQuery(q)
+	if err != nil {
+		return nil, err
+	}
+	return answer(ctx, req, owner, to, fetch, deliver, log)
+}
+
+func answer(ctx context.Context, req request, owner, to jid.JID, fetch FetchFunc, deliver func(*xmlstream.Element) error, log *slog.Logger) (*xmlstream.Element, error) {
 	if len(req.also) > 0 {
-		if _, err := store.QueryArchive(ctx, owner.Local(), owner.DomainString(), storage.ArchiveQuery{IDs: req.also}); err != nil {
+		if _, err := fetch(ctx, storage.ArchiveQuery{IDs: req.also}); err != nil {
 			return nil, notFound(err)
 		}
 	}
-	page, err := store.QueryArchive(ctx, owner.Local(), owner.DomainString(), req.q)
+	page, err := fetch(ctx, req.q)
 	if err != nil {
 		return nil, notFound(err)
 	}
@@ -201,12 +223,12 @@ func (m *Module) query(ctx context.Context, ev *router.Event) (*xmlstream.Elemen
 		slices.Reverse(send)
 	}
 	for _, am := range send {
-		res, err := result(am, req.queryID, owner, ev.From)
+		res, err := result(am, req.queryID, owner, to)
 		if err != nil {
-			m.deps.Log.Error("archive: stored message unreadable", "jid", owner.String(), "id", am.ID, "err", err)
+			log.Error("archive: stored message unreadable", "jid", owner.String(), "id", am.ID, "err", err)
 			continue
 		}
-		if err := ev.Origin.Deliver(res); err != nil {
+		if err := deliver(res); err != nil {
 			return nil, stanza.NewError(stanza.ResourceConstraint, "")
 		}
 	}

@@ -30,7 +30,7 @@ const (
 // crash loses what was queued and not yet committed: at most the messages
 // of the last few transactions' time, bounded by queueBytes.
 type writer struct {
-	store storage.Archive
+	store AppendFunc
 	log   *slog.Logger
 
 	mu      sync.Mutex
@@ -51,7 +51,7 @@ type waiter struct {
 	ch   chan struct{}
 }
 
-func newWriter(store storage.Archive, log *slog.Logger) *writer {
+func newWriter(store AppendFunc, log *slog.Logger) *writer {
 	w := &writer{store: store, log: log, wake: make(chan struct{}, 1), done: make(chan struct{})}
 	go w.run()
 	return w
@@ -185,7 +185,7 @@ func (w *writer) committed(n int) {
 func (w *writer) write(batch []storage.ArchivedMessage) {
 	for try := 1; ; try++ {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		_, err := w.store.AppendArchive(ctx, batch)
+		_, err := w.store(ctx, batch)
 		cancel()
 		if err == nil {
 			return

@@ -43,7 +43,7 @@ func (a *slowArchive) total() (rows, batches int) {
 // writes everything.
 func TestWriterGroupCommit(t *testing.T) {
 	a := &slowArchive{release: make(chan struct{})}
-	w := newWriter(a, slog.New(slog.DiscardHandler))
+	w := newWriter(a.AppendArchive, slog.New(slog.DiscardHandler))
 	row := func(size int) storage.ArchivedMessage {
 		return storage.ArchivedMessage{ID: "x", Stanza: []byte(strings.Repeat("m", size))}
 	}
