@@ -32,6 +32,7 @@ type tokenAuth struct {
 	c          *conn
 	req        sasl2Request
 	candidates []storage.FASTToken
+	stored     int                // the client's tokens, for any mechanism
 	token      *storage.FASTToken // the token that authenticated
 }
 
@@ -51,6 +52,7 @@ func (t *tokenAuth) lookup(ctx context.Context, username, mechanism string) ([][
 		return nil, err
 	}
 	now := time.Now()
+	t.stored = len(all)
 	var keys [][]byte
 	t.candidates = t.candidates[:0]
 	for _, tok := range all {
@@ -79,6 +81,11 @@ func (t *tokenAuth) use(ctx context.Context, srv sasl.Server) *sasl.Failure {
 	u, err := jid.New(srv.Username(), t.c.domain, "")
 	if err != nil {
 		return &sasl.Failure{Condition: sasl.CredentialsExpired}
+	}
+	if t.stored == 1 && !invalidate {
+		// The client's only token: nothing to remove, no write.
+		t.token = &tok
+		return nil
 	}
 	found, err := t.c.srv.cfg.Tokens.UseFASTToken(ctx, u.Local(), t.c.domain, tok.ClientID, tok.Key, invalidate)
 	if err != nil {
