@@ -87,6 +87,8 @@ var tables = []table{
 		{"options", kNullBytes, ""}, {"created", kMillis, ""}}},
 	{"rooms", 1, []column{{"jid", kText, ""}, {"service", kText, ""}, {"config", kBytes, ""}, {"subject", kNullBytes, ""}, {"created", kMillis, ""}}},
 	{"room_affiliations", 2, []column{{"room", kText, ""}, {"jid", kText, ""}, {"affiliation", kText, ""}}},
+	{"room_archive", 2, []column{{"room", kText, ""}, {"id", kText, ""}, {"with_jid", kText, ""}, {"with_resource", kText, ""},
+		{"stamp", kMillis, ""}, {"stanza", kBytes, ""}}},
 	{"fast_tokens", 3, []column{{"account_id", kInt, ""}, {"client_id", kText, ""}, {"token_key", kBytes, ""},
 		{"mechanism", kText, ""}, {"created", kMillis, ""}, {"expires", kMillis, ""}}},
 }

@@ -38,3 +38,17 @@ type Rooms interface {
 	// with their affiliations, in JID order.
 	Rooms(ctx context.Context, service string) ([]Room, error)
 }
+
+// RoomArchive stores the message archives of stored rooms (XEP-0313 on
+// a room's JID). ArchivedMessage.Local and Domain name the room; With is
+// the room's bare JID and WithResource the sender's nick. A room's
+// archive goes with the room (DeleteRoom).
+type RoomArchive interface {
+	// AppendRoomArchive stores msgs in one transaction and returns how
+	// many it stored: messages of rooms that are not stored, and those
+	// whose ID is already in the room's archive, are skipped.
+	AppendRoomArchive(ctx context.Context, msgs []ArchivedMessage) (int, error)
+	// QueryRoomArchive returns a page of the room's archive, as
+	// QueryArchive does for an account's.
+	QueryRoomArchive(ctx context.Context, room string, q ArchiveQuery) (ArchivePage, error)
+}

@@ -100,6 +100,7 @@ type Store interface {
 	Archive
 	PushRegistrations
 	Rooms
+	RoomArchive
 	FASTTokens
 	// Close releases the store. No method may be called after Close.
 	Close() error

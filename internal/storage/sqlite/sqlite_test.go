@@ -50,6 +50,7 @@ func TestLastActivity(t *testing.T)      { storagetest.TestLastActivity(t, openT
 func TestUploads(t *testing.T)           { storagetest.TestUploads(t, openTemp) }
 func TestPushRegistrations(t *testing.T) { storagetest.TestPushRegistrations(t, openTemp) }
 func TestRooms(t *testing.T)             { storagetest.TestRooms(t, openTemp) }
+func TestRoomArchive(t *testing.T)       { storagetest.TestRoomArchive(t, openTemp) }
 func TestFASTTokens(t *testing.T)        { storagetest.TestFASTTokens(t, openTemp) }
 
 // raw opens the file with the driver directly, as an operator's sqlite3 would.

@@ -120,6 +120,12 @@ func Populate(t testing.TB, s storage.Store) Fixture {
 	must("PutRoom", s.PutRoom(ctx, storage.Room{JID: "quiet@" + RoomService, Config: []byte(`{}`), Created: at(4, 0)}))
 	must("SetRoomAffiliation", s.SetRoomAffiliation(ctx, "lobby@"+RoomService, "alice@example.org", "owner"))
 	must("SetRoomAffiliation", s.SetRoomAffiliation(ctx, "lobby@"+RoomService, "eve@example.net", "outcast"))
+	var roomMsgs []storage.ArchivedMessage
+	for i := range 3 {
+		roomMsgs = append(roomMsgs, roomMsg("lobby@"+RoomService, i+1, "alice"))
+	}
+	_, err = s.AppendRoomArchive(ctx, roomMsgs)
+	must("AppendRoomArchive", err)
 	return f
 }
 
@@ -209,6 +215,9 @@ func WantSame(t testing.TB, a, b storage.Store, f Fixture) {
 	ra, errA := a.Rooms(ctx, RoomService)
 	rb, errB := b.Rooms(ctx, RoomService)
 	same("rooms", ra, rb, errA, errB)
+	raa, errA := a.QueryRoomArchive(ctx, "lobby@"+RoomService, storage.ArchiveQuery{Max: 100})
+	rab, errB := b.QueryRoomArchive(ctx, "lobby@"+RoomService, storage.ArchiveQuery{Max: 100})
+	same("room archive", raa, rab, errA, errB)
 	for _, id := range f.Uploads {
 		ua, errA := a.Upload(ctx, id)
 		ub, errB := b.Upload(ctx, id)

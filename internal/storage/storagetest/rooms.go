@@ -1,6 +1,9 @@
 package storagetest
 
 import (
+	"fmt"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -124,5 +127,99 @@ func testRoomCanceledContext(t *testing.T, s storage.Store) {
 	}
 	if err := s.DeleteRoom(ctx, "r@c.example.org"); err == nil {
 		t.Error("DeleteRoom with a canceled context succeeded")
+	}
+}
+
+// TestRoomArchive runs the conformance tests of storage.RoomArchive.
+// open must return a new, empty store for the test it is given and close
+// it when that test ends (t.Cleanup).
+func TestRoomArchive(t *testing.T, open func(t *testing.T) storage.Store) {
+	run(t, open, []subtest{
+		{"AppendAndQuery", testRoomArchiveAppendAndQuery},
+		{"GoesWithTheRoom", testRoomArchiveGoesWithTheRoom},
+	})
+}
+
+func roomMsg(room string, i int, nick string) storage.ArchivedMessage {
+	local, domain, _ := strings.Cut(room, "@")
+	return storage.ArchivedMessage{Local: local, Domain: domain, ID: fmt.Sprintf("%026d", i), With: room, WithResource: nick,
+		Stamp: at(1, i), Stanza: fmt.Appendf(nil, `<message xmlns="jabber:client" type="groupchat" from="%s/%s"><body>%d</body></message>`, room, nick, i)}
+}
+
+func testRoomArchiveAppendAndQuery(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	const room = "lobby@conference.example.org"
+	mustPutRoom(t, s, storage.Room{JID: room, Config: []byte(`{}`), Created: at(1, 0)})
+	var msgs []storage.ArchivedMessage
+	for i := 1; i <= 10; i++ {
+		nick := "alice"
+		if i%2 == 0 {
+			nick = "bob"
+		}
+		msgs = append(msgs, roomMsg(room, i, nick))
+	}
+	msgs = append(msgs, roomMsg("gone@conference.example.org", 11, "x"), msgs[0]) // not stored; a duplicate
+	n, err := s.AppendRoomArchive(ctx, msgs)
+	if err != nil || n != 10 {
+		t.Fatalf("AppendRoomArchive = %d, %v; want 10", n, err)
+	}
+	ids := func(p storage.ArchivePage) []string {
+		var out []string
+		for _, m := range p.Messages {
+			out = append(out, strings.TrimLeft(m.ID, "0"))
+		}
+		return out
+	}
+	for _, tt := range []struct {
+		name     string
+		q        storage.ArchiveQuery
+		want     []string
+		complete bool
+	}{
+		{"latest", storage.ArchiveQuery{Max: 3, Last: true}, []string{"8", "9", "10"}, false},
+		{"first", storage.ArchiveQuery{Max: 3}, []string{"1", "2", "3"}, false},
+		{"nick", storage.ArchiveQuery{Max: 10, With: room, WithResource: "bob"}, []string{"2", "4", "6", "8", "10"}, true},
+		{"after", storage.ArchiveQuery{Max: 10, AfterID: fmt.Sprintf("%026d", 7)}, []string{"8", "9", "10"}, true},
+		{"before", storage.ArchiveQuery{Max: 2, BeforeID: fmt.Sprintf("%026d", 4), Last: true}, []string{"2", "3"}, false},
+		{"ids", storage.ArchiveQuery{Max: 10, IDs: []string{fmt.Sprintf("%026d", 5), fmt.Sprintf("%026d", 1)}}, []string{"1", "5"}, true},
+		{"time", storage.ArchiveQuery{Max: 10, Start: at(1, 9), End: at(1, 10)}, []string{"9", "10"}, true},
+	} {
+		p, err := s.QueryRoomArchive(ctx, room, tt.q)
+		if err != nil {
+			t.Errorf("%s: %v", tt.name, err)
+			continue
+		}
+		if got := ids(p); !slices.Equal(got, tt.want) || p.Complete != tt.complete {
+			t.Errorf("%s: %v complete=%v, want %v complete=%v", tt.name, got, p.Complete, tt.want, tt.complete)
+		}
+	}
+	p, _ := s.QueryRoomArchive(ctx, room, storage.ArchiveQuery{Max: 1})
+	if len(p.Messages) != 1 || p.Messages[0].Local != "lobby" || p.Messages[0].Domain != "conference.example.org" ||
+		string(p.Messages[0].Stanza) != string(msgs[0].Stanza) {
+		t.Errorf("first message %+v", p.Messages)
+	}
+	wantTime(t, "Stamp", p.Messages[0].Stamp, msgs[0].Stamp)
+	_, err = s.QueryRoomArchive(ctx, room, storage.ArchiveQuery{Max: 10, AfterID: "nope"})
+	wantErr(t, "QueryRoomArchive(unknown after-id)", err, storage.ErrNotFound)
+	p, err = s.QueryRoomArchive(ctx, "other@conference.example.org", storage.ArchiveQuery{Max: 10})
+	if err != nil || len(p.Messages) != 0 || !p.Complete {
+		t.Errorf("a room not stored: %+v, %v", p, err)
+	}
+}
+
+func testRoomArchiveGoesWithTheRoom(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	const room = "lobby@conference.example.org"
+	mustPutRoom(t, s, storage.Room{JID: room, Config: []byte(`{}`), Created: at(1, 0)})
+	if _, err := s.AppendRoomArchive(ctx, []storage.ArchivedMessage{roomMsg(room, 1, "a")}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteRoom(ctx, room); err != nil {
+		t.Fatal(err)
+	}
+	mustPutRoom(t, s, storage.Room{JID: room, Config: []byte(`{}`), Created: at(2, 0)})
+	p, err := s.QueryRoomArchive(ctx, room, storage.ArchiveQuery{Max: 10})
+	if err != nil || len(p.Messages) != 0 {
+		t.Errorf("a recreated room's archive: %+v, %v", p.Messages, err)
 	}
 }
