@@ -234,11 +234,11 @@ type xmppjsResult struct {
 // WebSocket (RFC 7395) at wss://localhost:PORT/xmpp-websocket with its
 // default negotiation, trusting the test CA through NODE_EXTRA_CA_CERTS,
 // and chats with a Go client on TCP both ways. xmpp.js prefers SASL2
-// (XEP-0388) when offered, else SASL with SCRAM-SHA-1 (its only SCRAM);
-// it enables stream management (XEP-0198) with resumption when offered,
-// after binding and after its "online" event, so its first message goes
-// before <enable/>; the server acknowledges the second. xmpp.js's stop
-// waits for the server's <close/> after its own.
+// (XEP-0388), which ode offers, with SCRAM-SHA-1 (its only SCRAM), and
+// binds with Bind2 (XEP-0386, its resource option as the tag), enabling
+// stream management (XEP-0198) with resumption inline; the server
+// acknowledges its second message. xmpp.js's stop waits for the server's
+// <close/> after its own.
 func TestWebXMPPJS(t *testing.T) {
 	needNodeModules(t)
 	srv := xmpptest.Start(t, nil)
@@ -255,8 +255,14 @@ func TestWebXMPPJS(t *testing.T) {
 		"--experimental-websocket", "--no-warnings", "xmppjs_chat.mjs",
 		service, srv.Domain, alice.Local(), "wonderland", bob.jid.String())
 
-	wantFrom := alice.String() + "/xmppjs"
-	m, err := bob.message(t, func(f string) bool { return f == wantFrom }, 30*time.Second, node.done)
+	// Bind2 (XEP-0386): the resource is xmpp.js's tag, "/", the server's part.
+	wantFrom := ""
+	m, err := bob.message(t, func(f string) bool {
+		if strings.HasPrefix(f, alice.String()+"/xmppjs/") {
+			wantFrom = f
+		}
+		return wantFrom != ""
+	}, 30*time.Second, node.done)
 	if err != nil {
 		t.Errorf("bob got no message from %s: %v", wantFrom, err)
 	} else {
@@ -289,8 +295,8 @@ func TestWebXMPPJS(t *testing.T) {
 	if res.JID != wantFrom {
 		t.Errorf("xmpp.js bound %q, want %q", res.JID, wantFrom)
 	}
-	if res.SASL != "sasl" || res.Mech != "SCRAM-SHA-1" {
-		t.Errorf("xmpp.js authenticated with %s %s, want sasl SCRAM-SHA-1 (its preferred mechanism; ode offers no SASL2)", res.SASL, res.Mech)
+	if res.SASL != "sasl2" || res.Mech != "SCRAM-SHA-1" {
+		t.Errorf("xmpp.js authenticated with %s %s, want sasl2 SCRAM-SHA-1 (its preferred profile and mechanism)", res.SASL, res.Mech)
 	}
 	if r := res.Received; r == nil || r.Body != "hello from Go" || r.From != bob.jid.String() || r.Type != "chat" || r.To != wantFrom {
 		t.Errorf("xmpp.js received %+v, want chat \"hello from Go\" from %s to %s", r, bob.jid, wantFrom)

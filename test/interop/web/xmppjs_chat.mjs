@@ -38,6 +38,12 @@ xmpp.on("send", (el) => {
   } else if (el.is("authenticate", "urn:xmpp:sasl:2")) {
     res.sasl = "sasl2";
     res.mech = el.attrs.mechanism;
+    // Bind2 (XEP-0386) carries the <enable/> of stream management.
+    const enable = el.getChild("bind", "urn:xmpp:bind:0")?.getChild("enable", "urn:xmpp:sm:3");
+    if (enable) {
+      res.sm.enable_sent = true;
+      res.sm.enable_resume = enable.attrs.resume === "true";
+    }
   } else if (el.is("enable", "urn:xmpp:sm:3")) {
     res.sm.enable_sent = true;
     res.sm.enable_resume = el.attrs.resume === "true";
@@ -45,6 +51,8 @@ xmpp.on("send", (el) => {
   log(`sent <${el.name} xmlns='${el.attrs.xmlns ?? ""}'>`);
 });
 xmpp.on("element", (el) => {
+  // With Bind2, <enabled/> comes inside SASL2's <success/>.
+  if (el.is("success", "urn:xmpp:sasl:2")) el = el.getChild("bound", "urn:xmpp:bind:0")?.getChild("enabled", "urn:xmpp:sm:3") ?? el;
   if (el.is("enabled", "urn:xmpp:sm:3")) {
     res.sm.enabled = true;
     res.sm.resume = el.attrs.resume === "true" || el.attrs.resume === "1";
