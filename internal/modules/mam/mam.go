@@ -40,6 +40,7 @@ import (
 	"github.com/ode-xmpp/ode/internal/config"
 	"github.com/ode-xmpp/ode/internal/module"
 	"github.com/ode-xmpp/ode/internal/router"
+	"github.com/ode-xmpp/ode/internal/storage"
 	"github.com/ode-xmpp/ode/stanza"
 )
 
@@ -140,7 +141,9 @@ func (m *Module) Name() string { return "mam" }
 // Register implements module.Module. It starts the archive's writer and,
 // with expire_after, the goroutine that deletes old messages.
 func (m *Module) Register(r *router.Router) {
-	m.w = newWriter(m.deps.Store.AppendArchive, m.deps.Log)
+	m.w = newWriter(func(ctx context.Context, msgs []storage.ArchivedMessage) (int, error) {
+		return m.deps.Store.AppendArchive(ctx, msgs)
+	}, m.deps.Log)
 	// XEP-0313 §8 wants the features on the account's bare JID; the disco
 	// module answers there with a fixed list, so they are on the domain too.
 	r.AddFeature(NS, NSExtended, NSSID)

@@ -70,6 +70,7 @@ func (rm *room) configForm() *xmlstream.Element {
 		"10", "10", "20", "20", "30", "30", "50", "50", "100", "100", "200", "200", "500", "500", "1000", "1000").SetAttr("label", "Most occupants")
 	f.field("muc#roomconfig_changesubject", "boolean", boolValue(c.changeSubject)).SetAttr("label", "Occupants may change the subject")
 	f.field("muc#roomconfig_allowinvites", "boolean", boolValue(c.allowInvites)).SetAttr("label", "Occupants may invite")
+	f.field("muc#roomconfig_enablearchiving", "boolean", boolValue(c.archive)).SetAttr("label", "Keep an archive (persistent rooms)")
 	f.field("muc#roomconfig_allowpm", "list-single", c.allowPM,
 		"anyone", "Anyone", "participants", "Participants", "moderators", "Moderators", "none", "No one").SetAttr("label", "Who may send private messages")
 	return f.x
@@ -163,6 +164,11 @@ func (rm *room) applyForm(x *xmlstream.Element) (roomConfig, *stanza.Error) {
 				return bad()
 			}
 			c.changeSubject = b
+		case "muc#roomconfig_enablearchiving", "mam":
+			if !okBool {
+				return bad()
+			}
+			c.archive = b
 		case "muc#roomconfig_allowinvites":
 			if !okBool {
 				return bad()

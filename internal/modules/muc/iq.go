@@ -4,11 +4,14 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"slices"
 	"strconv"
 	"time"
 
+	"github.com/ode-xmpp/ode/internal/modules/mam"
 	"github.com/ode-xmpp/ode/internal/router"
+	"github.com/ode-xmpp/ode/internal/storage"
 	"github.com/ode-xmpp/ode/jid"
 	"github.com/ode-xmpp/ode/stanza"
 	"github.com/ode-xmpp/ode/xmlstream"
@@ -110,6 +113,10 @@ func (rm *room) iq(ctx context.Context, ev *router.Event) {
 	q := st.FirstChild()
 	if q == nil {
 		rm.m.r.Bounce(ctx, st, stanza.NewError(stanza.BadRequest, ""))
+		return
+	}
+	if q.Name.Space == mam.NS && q.Name.Local == "query" && typ == stanza.IQSet {
+		rm.queryArchive(ctx, ev, q)
 		return
 	}
 	rm.mu.Lock()
@@ -236,6 +243,48 @@ func (rm *room) forwardedAnswer(ctx context.Context, ev *router.Event) {
 	rm.route(ctx, out)
 }
 
+// queryArchive answers a XEP-0313 query on the room's archive, outside
+// the room's lock (it reads the store).
+func (rm *room) queryArchive(ctx context.Context, ev *router.Event, q *xmlstream.Element) {
+	st := ev.El
+	rm.mu.Lock()
+	archiving, gone := rm.archiving(), rm.gone
+	aff := rm.affiliation(ev.From.Bare())
+	occupant := rm.byJID[ev.From.String()] != nil
+	open := rm.cfg.public && !rm.cfg.membersOnly
+	rm.mu.Unlock()
+	switch {
+	case gone:
+		rm.m.r.Bounce(ctx, st, stanza.NewError(stanza.ItemNotFound, "the room was destroyed"))
+		return
+	case !archiving:
+		rm.m.r.Bounce(ctx, st, stanza.NewError(stanza.ServiceUnavailable, "the room keeps no archive"))
+		return
+	case aff == affOutcast, !open && !occupant && rank(aff) < rank(affMember):
+		rm.m.r.Bounce(ctx, st, stanza.NewError(stanza.Forbidden, "the archive is for the room's members"))
+		return
+	}
+	if err := rm.m.w.Sync(ctx); err != nil {
+		rm.m.r.Bounce(ctx, st, stanza.NewError(stanza.InternalServerError, ""))
+		return
+	}
+	fetch := func(ctx context.Context, aq storage.ArchiveQuery) (storage.ArchivePage, error) {
+		return rm.m.deps.Store.QueryRoomArchive(ctx, rm.jid.String(), aq)
+	}
+	deliver := func(res *xmlstream.Element) error { rm.m.r.Route(ctx, res); return nil }
+	fin, err := mam.AnswerQuery(ctx, q, rm.jid, ev.From, fetch, deliver, rm.m.deps.Log)
+	if err != nil {
+		var se *stanza.Error
+		if !errors.As(err, &se) {
+			rm.m.deps.Log.Error("muc: archive query", "room", rm.jid.String(), "err", err)
+			se = stanza.NewError(stanza.InternalServerError, "")
+		}
+		rm.m.r.Bounce(ctx, st, se)
+		return
+	}
+	rm.m.reply(ctx, st, fin)
+}
+
 // discoInfo is the room's disco#info (§6.4) with muc#roominfo.
 func (rm *room) discoInfo() *xmlstream.Element {
 	name := rm.cfg.name
@@ -259,6 +308,9 @@ func (rm *room) discoInfo() *xmlstream.Element {
 	pick(rm.cfg.moderated, "muc_moderated", "muc_unmoderated")
 	pick(rm.cfg.whoisAnyone, "muc_nonanonymous", "muc_semianonymous")
 	pick(rm.cfg.password != "", "muc_passwordprotected", "muc_unsecured")
+	if rm.archiving() {
+		feats = append(feats, mam.NS, mam.NSExtended, NSStanzaID)
+	}
 	for _, f := range feats {
 		q.Append(xmlstream.NewElement(stanza.NSDiscoInfo, "feature").SetAttr("var", f))
 	}

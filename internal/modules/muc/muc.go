@@ -42,6 +42,13 @@
 //   - Kicks and voice (§8.2-§8.4) and affiliations (§9-§10: member,
 //     admin, owner, outcast with bans) through muc#admin, with the lists.
 //   - Mediated invitations (§7.8.2) and declines.
+//   - Room archives (XEP-0313 on the room's JID) for stored rooms with
+//     muc#roomconfig_enablearchiving (on by default): groupchat messages
+//     with a body get a <stanza-id by='room'/> (XEP-0359) and are written
+//     behind by a group-commit writer (acknowledgements wait for it, as
+//     for user archives); status 170 on entry; queries with the user
+//     archive's form fields and paging, open to anyone but outcasts in a
+//     public open room, to members and occupants otherwise.
 //   - IQs from occupants to room/nick forwarded to that occupant under a
 //     room-chosen id, the answer sent back (§7.9).
 //   - XEP-0421 occupant ids on every presence and message from the room
@@ -53,7 +60,7 @@
 //     of its configuration and a muc#roominfo form).
 //
 // Still to come (issue 14): the history of stored rooms (it is kept in
-// memory only), room archives (XEP-0313), moderation (XEP-0425), voice
+// memory only), moderation (XEP-0425), voice
 // requests, registration, room vCards, the byte-shared fan-out for large rooms, and per-occupant rate limits.
 package muc
 
@@ -66,6 +73,7 @@ import (
 
 	"github.com/ode-xmpp/ode/internal/config"
 	"github.com/ode-xmpp/ode/internal/module"
+	"github.com/ode-xmpp/ode/internal/modules/mam"
 	"github.com/ode-xmpp/ode/internal/router"
 	"github.com/ode-xmpp/ode/jid"
 	"github.com/ode-xmpp/ode/stanza"
@@ -167,13 +175,18 @@ type Module struct {
 	deps module.Deps
 	cfg  Config
 	r    *router.Router
+	w    *mam.Writer // the rooms' archives, written behind
+	ids  mam.IDs
 
 	mu    sync.Mutex
 	rooms map[string]*room // by bare room JID
 	owned map[string]int   // rooms created per user (bare JID)
 }
 
-var _ module.Module = (*Module)(nil)
+var (
+	_ module.Module  = (*Module)(nil)
+	_ module.Stopper = (*Module)(nil)
+)
 
 // New returns the MUC module.
 func New(deps module.Deps, cfg Config) (*Module, error) {
@@ -186,12 +199,24 @@ func (m *Module) Name() string { return "muc" }
 // Register implements module.Module.
 func (m *Module) Register(r *router.Router) {
 	m.r = r
+	if m.deps.Store != nil {
+		m.w = mam.NewWriter(m.deps.Store.AppendRoomArchive, m.deps.Log)
+		r.OnSync(m.w.Sync) // an acknowledged groupchat message is archived
+	}
 	for _, d := range r.Domains() {
 		service := m.cfg.Subdomain + "." + d
 		r.AddService(service, m.serve)
 		if err := m.load(service); err != nil {
 			m.deps.Log.Error("muc: load rooms", "service", service, "err", err)
 		}
+	}
+}
+
+// Stop implements module.Stopper: the archive writer writes what it
+// holds.
+func (m *Module) Stop() {
+	if m.w != nil {
+		m.w.Stop()
 	}
 }
 

@@ -601,3 +601,63 @@ func TestLimits(t *testing.T) {
 		t.Errorf("history of %d messages under 1000 bytes, first %q", len(history), body(history[0]))
 	}
 }
+
+// TestRoomArchive: a stored room archives its groupchat messages with a
+// stanza-id by the room, announces it with 170, and answers XEP-0313
+// queries (to occupants and members of a members-only room only).
+func TestRoomArchive(t *testing.T) {
+	srv := start(t, nil)
+	alice := login(t, srv, "alice", "a")
+	alice.join("Alice", "")
+	alice.mustIQ("set", room, `<query xmlns='`+muc.NSOwner+`'><x xmlns='jabber:x:data' type='submit'>`+
+		`<field var='muc#roomconfig_persistentroom'><value>1</value></field></x></query>`)
+	var ids []string
+	for i := range 3 {
+		alice.r.Send(fmt.Sprintf(`<message to='%s' type='groupchat' id='m%d'><body>msg %d</body></message>`, room, i, i))
+		m := alice.expect("message", room+"/Alice")
+		sid := m.Child(muc.NSStanzaID, "stanza-id")
+		if sid == nil || sid.Attribute("by") != room || sid.Attribute("id") == "" {
+			t.Fatalf("reflected message without the room's stanza-id: %s", m)
+		}
+		ids = append(ids, sid.Attribute("id"))
+	}
+	bob := login(t, srv, "bob", "b")
+	_, self, _ := bob.join("Bob", "")
+	if !hasStatus(self, 170) {
+		t.Errorf("no 170 in an archived room: %s", self)
+	}
+	alice.expect("presence", room+"/Bob")
+	query := `<query xmlns='urn:xmpp:mam:2' queryid='q1'><set xmlns='http://jabber.org/protocol/rsm'><max>2</max><before/></set></query>`
+	res := bob.mustIQ("set", room, query)
+	fin := res.Child("urn:xmpp:mam:2", "fin")
+	if fin == nil || fin.Attribute("complete") == "true" {
+		t.Errorf("fin: %s", res)
+	}
+	var got []string
+	for range 2 {
+		m := bob.expect("message", room)
+		r := m.Child("urn:xmpp:mam:2", "result")
+		if r == nil || r.Attribute("queryid") != "q1" {
+			t.Fatalf("result: %s", m)
+		}
+		fwd := r.Child("urn:xmpp:forward:0", "forwarded").Child(stanza.NSClient, "message")
+		if stanza.From(fwd) != room+"/Alice" {
+			t.Errorf("archived message from %s", stanza.From(fwd))
+		}
+		got = append(got, r.Attribute("id")+":"+body(fwd))
+	}
+	want := []string{ids[1] + ":msg 1", ids[2] + ":msg 2"}
+	if !slices.Equal(got, want) {
+		t.Errorf("archive page %v, want %v", got, want)
+	}
+	// Members-only: someone outside the room and without membership may
+	// not read it.
+	alice.mustIQ("set", room, `<query xmlns='`+muc.NSOwner+`'><x xmlns='jabber:x:data' type='submit'>`+
+		`<field var='muc#roomconfig_membersonly'><value>1</value></field></x></query>`)
+	carol := login(t, srv, "carol", "c")
+	carol.iqErr("set", room, query, stanza.Forbidden)
+	info := carol.mustIQ("get", room, `<query xmlns='http://jabber.org/protocol/disco#info'/>`)
+	if !strings.Contains(info.String(), "urn:xmpp:mam:2") {
+		t.Errorf("room features without mam: %s", info)
+	}
+}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/ode-xmpp/ode/internal/router"
+	"github.com/ode-xmpp/ode/internal/storage"
 	"github.com/ode-xmpp/ode/jid"
 	"github.com/ode-xmpp/ode/stanza"
 	"github.com/ode-xmpp/ode/xmlstream"
@@ -61,10 +62,11 @@ type roomConfig struct {
 	changeSubject bool   // participants may change the subject
 	allowInvites  bool   // participants may invite
 	allowPM       string // who may send private messages: anyone, participants, moderators, none
+	archive       bool   // keep an archive (stored rooms only)
 }
 
 func defaultConfig() roomConfig {
-	return roomConfig{public: true, allowPM: "anyone"}
+	return roomConfig{public: true, allowPM: "anyone", archive: true}
 }
 
 // session is one of an occupant's client resources and its presence.
@@ -172,6 +174,9 @@ func newRoom(m *Module, j, creator jid.JID, locked bool) *room {
 	}
 }
 
+// archiving reports whether the room keeps an archive.
+func (rm *room) archiving() bool { return rm.cfg.persistent && rm.cfg.archive && rm.m.w != nil }
+
 // affiliation returns the affiliation of the bare JID.
 func (rm *room) affiliation(bare jid.JID) string {
 	if a, ok := rm.affs[bare.String()]; ok {
@@ -269,6 +274,9 @@ func (rm *room) enter(ctx context.Context, ev *router.Event) bool {
 	self := []int{statusSelf}
 	if rm.cfg.whoisAnyone {
 		self = append(self, statusNonAnonymous)
+	}
+	if rm.archiving() {
+		self = append(self, statusLogging)
 	}
 	if created {
 		self = append(self, statusCreated)
@@ -556,10 +564,29 @@ func (rm *room) message(ctx context.Context, ev *router.Event) {
 		rm.subject = out
 		rm.persist(ctx)
 	} else if body != nil {
+		if rm.archiving() {
+			rm.archive(ctx, out, o.nick)
+		}
 		rm.remember(out, len(body.Text()))
 	}
 	rm.broadcast(ctx, out)
 }
+
+// archive gives a groupchat message its stanza-id by the room (XEP-0359)
+// and queues it for the room's archive; rm.mu is held.
+func (rm *room) archive(ctx context.Context, out *xmlstream.Element, nick string) {
+	id, stamp := rm.m.ids.Next(rm.m.now())
+	out.Append(&xmlstream.Element{Name: xmlstream.Name{Space: NSStanzaID, Local: "stanza-id"},
+		Attr: []xmlstream.Attr{{Name: xmlstream.Name{Local: "by"}, Value: rm.jid.String()}, {Name: xmlstream.Name{Local: "id"}, Value: id}}})
+	row := storage.ArchivedMessage{Local: rm.jid.Local(), Domain: rm.jid.DomainString(), ID: id,
+		With: rm.jid.String(), WithResource: nick, Stamp: stamp, Stanza: out.AppendXML(make([]byte, 0, 512), stanza.NSClient)}
+	if err := rm.m.w.Enqueue(ctx, row); err != nil {
+		rm.m.deps.Log.Warn("muc: message not archived", "room", rm.jid.String(), "err", err)
+	}
+}
+
+// NSStanzaID is XEP-0359's namespace.
+const NSStanzaID = "urn:xmpp:sid:0"
 
 // broadcast sends msg (without 'to') to every occupant's sessions.
 func (rm *room) broadcast(ctx context.Context, msg *xmlstream.Element) {

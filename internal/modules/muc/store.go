@@ -25,19 +25,20 @@ type storedConfig struct {
 	ChangeSubject bool   `json:"change_subject,omitempty"`
 	AllowInvites  bool   `json:"allow_invites,omitempty"`
 	AllowPM       string `json:"allow_pm,omitempty"`
+	NoArchive     bool   `json:"no_archive,omitempty"`
 	IDKey         []byte `json:"occupant_id_key,omitempty"` // XEP-0421 ids stay the same across restarts
 }
 
 func (c roomConfig) stored() storedConfig {
 	return storedConfig{Name: c.name, Desc: c.desc, Public: c.public, MembersOnly: c.membersOnly, Moderated: c.moderated,
 		Password: c.password, WhoisAnyone: c.whoisAnyone, MaxUsers: c.maxUsers, ChangeSubject: c.changeSubject,
-		AllowInvites: c.allowInvites, AllowPM: c.allowPM}
+		AllowInvites: c.allowInvites, AllowPM: c.allowPM, NoArchive: !c.archive}
 }
 
 func (s storedConfig) config() roomConfig {
 	c := roomConfig{name: s.Name, desc: s.Desc, persistent: true, public: s.Public, membersOnly: s.MembersOnly,
 		moderated: s.Moderated, password: s.Password, whoisAnyone: s.WhoisAnyone, maxUsers: s.MaxUsers,
-		changeSubject: s.ChangeSubject, allowInvites: s.AllowInvites, allowPM: s.AllowPM}
+		changeSubject: s.ChangeSubject, allowInvites: s.AllowInvites, allowPM: s.AllowPM, archive: !s.NoArchive}
 	switch c.allowPM {
 	case "anyone", "participants", "moderators", "none":
 	default:
