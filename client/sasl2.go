@@ -19,10 +19,12 @@ import (
 // Namespaces of the modern login: XEP-0388 SASL2, XEP-0386 Bind2, XEP-0484
 // FAST, XEP-0198 stream management (inline) and XEP-0440.
 const (
-	NSSASL2  = "urn:xmpp:sasl:2"
-	NSBind2  = "urn:xmpp:bind:0"
+	// NSSASL2 is XEP-0388's namespace (Extensible SASL Profile).
+	NSSASL2 = "urn:xmpp:sasl:2"
+	// NSBind2 is XEP-0386's namespace (Bind 2).
+	NSBind2 = "urn:xmpp:bind:0"
+	// NSFAST is XEP-0484's namespace (FAST tokens).
 	NSFAST   = "urn:xmpp:fast:0"
-	nsSM     = "urn:xmpp:sm:3"
 	nsSASLCB = "urn:xmpp:sasl-cb:0"
 )
 

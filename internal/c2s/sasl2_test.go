@@ -467,3 +467,29 @@ func hasSM(f stream.Features) bool {
 	}
 	return false
 }
+
+// TestBind2Inactive: a session bound with <inactive/> inline starts
+// inactive (XEP-0352): a presence for it is held, the answer to its own
+// ping is not, and <active/> releases the presence.
+func TestBind2Inactive(t *testing.T) {
+	srv := xmpptest.Start(t, nil)
+	srv.AddUser(t, "alice", "pw")
+	srv.AddUser(t, "bob", "pw")
+	alice, succ := bind2Login(t, srv, "alice", "pw", "", `<inactive xmlns='urn:xmpp:csi:0'/>`)
+	full := authzid(succ)
+	bob := srv.DialRaw(t)
+	bob.Login("bob", "pw")
+	bob.Bind("desk")
+	bob.Send(`<presence to='` + full + `'><status>here</status></presence>`)
+	// bob's ping is answered after his presence reached alice's queue.
+	bob.Send(`<iq type='get' id='p1' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>`)
+	bob.Expect(stanza.NSClient, "iq")
+	alice.Send(`<iq type='get' id='p2' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>`)
+	if e := alice.Next(); e.Name.Local != "iq" || e.Attribute("id") != "p2" {
+		t.Fatalf("inactive session got %s before its ping's answer", e)
+	}
+	alice.Send(`<active xmlns='urn:xmpp:csi:0'/>`)
+	if e := alice.Expect(stanza.NSClient, "presence"); e.Attribute("from") != "bob@localhost/desk" {
+		t.Fatalf("got %s", e)
+	}
+}
