@@ -51,4 +51,8 @@ type RoomArchive interface {
 	// QueryRoomArchive returns a page of the room's archive, as
 	// QueryArchive does for an account's.
 	QueryRoomArchive(ctx context.Context, room string, q ArchiveQuery) (ArchivePage, error)
+	// ReplaceRoomArchived replaces the stanza of the message id in the
+	// room's archive (a moderator retracted it: XEP-0425's tombstone);
+	// ErrNotFound if there is none.
+	ReplaceRoomArchived(ctx context.Context, room, id string, stanza []byte) error
 }

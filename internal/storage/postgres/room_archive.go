@@ -120,3 +120,15 @@ func (s *Store) QueryRoomArchive(ctx context.Context, room string, q storage.Arc
 	}
 	return page, nil
 }
+
+// ReplaceRoomArchived implements storage.RoomArchive.
+func (s *Store) ReplaceRoomArchived(ctx context.Context, room, id string, stanza []byte) error {
+	tag, err := s.pool.Exec(ctx, `UPDATE room_archive SET stanza = $1 WHERE room = $2 AND id = $3`, stanza, room, id)
+	if err != nil {
+		return fmt.Errorf("postgres: replace room archived: %w", doneErr(ctx, err))
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("postgres: replace room archived: archive id %s: %w", id, storage.ErrNotFound)
+	}
+	return nil
+}

@@ -101,3 +101,24 @@ func (s *Store) QueryRoomArchive(ctx context.Context, room string, q storage.Arc
 	}
 	return page, nil
 }
+
+// ReplaceRoomArchived implements storage.RoomArchive.
+func (s *Store) ReplaceRoomArchived(ctx context.Context, room, id string, stanza []byte) error {
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE room_archive SET stanza = ? WHERE room = ? AND id = ?`, stanza, room, id)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil || n == 0 {
+			if err == nil {
+				err = fmt.Errorf("archive id %s: %w", id, storage.ErrNotFound)
+			}
+			return err
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("sqlite: replace room archived: %w", err)
+	}
+	return nil
+}

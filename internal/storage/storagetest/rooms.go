@@ -199,6 +199,15 @@ func testRoomArchiveAppendAndQuery(t *testing.T, s storage.Store) {
 		t.Errorf("first message %+v", p.Messages)
 	}
 	wantTime(t, "Stamp", p.Messages[0].Stamp, msgs[0].Stamp)
+	tomb := []byte(`<message xmlns="jabber:client" type="groupchat"><retracted xmlns="urn:xmpp:message-retract:1"/></message>`)
+	if err := s.ReplaceRoomArchived(ctx, room, msgs[2].ID, tomb); err != nil {
+		t.Fatalf("ReplaceRoomArchived: %v", err)
+	}
+	p, _ = s.QueryRoomArchive(ctx, room, storage.ArchiveQuery{Max: 1, IDs: []string{msgs[2].ID}})
+	if len(p.Messages) != 1 || string(p.Messages[0].Stanza) != string(tomb) {
+		t.Errorf("after ReplaceRoomArchived: %+v", p.Messages)
+	}
+	wantErr(t, "ReplaceRoomArchived(unknown id)", s.ReplaceRoomArchived(ctx, room, "nope", tomb), storage.ErrNotFound)
 	_, err = s.QueryRoomArchive(ctx, room, storage.ArchiveQuery{Max: 10, AfterID: "nope"})
 	wantErr(t, "QueryRoomArchive(unknown after-id)", err, storage.ErrNotFound)
 	p, err = s.QueryRoomArchive(ctx, "other@conference.example.org", storage.ArchiveQuery{Max: 10})
