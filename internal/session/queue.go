@@ -273,80 +273,16 @@ func (q *Queue) Inactive() (bool, int) {
 	return q.inactive, len(q.held)
 }
 
-// DirectWriter is a Writer that can tell when a write would return at
-// once (transport.TCP: nothing is waiting in the socket's send queue).
-type DirectWriter interface {
-	Writer
-	// TryWrite writes p if that cannot block and reports whether it did.
-	TryWrite(p []byte) (bool, error)
-}
-
-// kick starts the writer if needed; q.mu is held and is released. When
-// the connection takes the pending bytes at once (a DirectWriter whose
-// client keeps up), the calling goroutine writes them itself instead of
-// handing them to a new writer goroutine: no goroutine is started, no
-// other thread woken. A receiver that does not keep up still never
-// makes a sender wait: its bytes go to the writer goroutine.
+// kick starts the writer if needed; q.mu is held and is released.
 func (q *Queue) kick() {
 	a := q.att
-	if a == nil || a.writing {
-		q.mu.Unlock()
-		return
-	}
-	a.writing = true
-	if d, ok := a.w.(DirectWriter); ok && q.drained == nil && !a.closing && !a.failed && len(q.pend) > 0 {
-		q.writeDirect(a, d)
-		return
+	start := a != nil && !a.writing
+	if start {
+		a.writing = true
 	}
 	q.mu.Unlock()
-	go q.run(a)
-}
-
-// writeDirect writes what is pending from the calling goroutine if d
-// takes it at once; otherwise, and when more arrived meanwhile or the
-// link changed, the writer goroutine takes over. q.mu is held and is
-// released; a.writing is set.
-func (q *Queue) writeDirect(a *Link, d DirectWriter) {
-	q.askAck()
-	out := q.pend
-	q.pend = q.spare[:0]
-	q.spare = nil
-	q.mu.Unlock()
-
-	wrote, err := d.TryWrite(out)
-
-	q.mu.Lock()
-	if !wrote {
-		q.pend = append(out, q.pend...)
-		q.mu.Unlock()
+	if start {
 		go q.run(a)
-		return
-	}
-	if err != nil {
-		// As in run: the connection is dead; closing it (a TLS
-		// close_notify with its own timeout) is not this goroutine's job.
-		a.failed = true
-		a.writing = false
-		q.mu.Unlock()
-		go a.w.Close()
-		return
-	}
-	if len(q.pend) > 0 || q.drained != nil || a.closing || q.att != a {
-		q.mu.Unlock()
-		go q.run(a)
-		return
-	}
-	a.writing = false
-	q.pend = nil // an idle session keeps no buffer, as after run
-	q.mu.Unlock()
-}
-
-// askAck appends an <r/> after a burst of counted stanzas (XEP-0198 §4)
-// unless one is outstanding; q.mu is held.
-func (q *Queue) askAck() {
-	if q.sm && !q.requested && len(q.ends) > 0 {
-		q.pend = append(q.pend, "<r xmlns='"+NSSM+"'/>"...)
-		q.requested = true
 	}
 }
 
@@ -387,7 +323,11 @@ func (q *Queue) run(a *Link) {
 			close(a.done)
 			return
 		}
-		q.askAck()
+		if q.sm && !q.requested && len(q.ends) > 0 {
+			// Ask for an acknowledgement after each burst (XEP-0198 §4).
+			q.pend = append(q.pend, "<r xmlns='"+NSSM+"'/>"...)
+			q.requested = true
+		}
 		out := q.pend
 		q.pend = q.spare[:0]
 		q.mu.Unlock()

@@ -90,28 +90,6 @@ func (t *TCP) write(p []byte) error {
 	return err
 }
 
-// maxDirectWrite bounds what TryWrite writes: less than the smallest send
-// buffer Linux gives a socket (SOCK_MIN_SNDBUF, about 4.5 KiB), with room
-// for the TLS record's overhead.
-const maxDirectWrite = 4000
-
-// TryWrite writes p only when that cannot block: p is small, no other
-// write is in progress, and the socket's send queue is empty (the peer
-// has acknowledged everything written so far, so the kernel takes p at
-// once). It reports whether it wrote. A session's queue calls it from
-// the goroutine that delivered a stanza, to spare the hand-over to a
-// writer goroutine while the client keeps up.
-func (t *TCP) TryWrite(p []byte) (bool, error) {
-	if len(p) > maxDirectWrite || !t.mu.TryLock() {
-		return false, nil
-	}
-	defer t.mu.Unlock()
-	if !sendQueueEmpty(t.tcp) {
-		return false, nil
-	}
-	return true, t.write(p)
-}
-
 // Close closes the connection, with a TLS close_notify when TLS is on.
 func (t *TCP) Close() { _ = t.conn().Close() }
 
