@@ -136,6 +136,8 @@ func (rm *room) iq(ctx context.Context, ev *router.Event) {
 		res, err = rm.owner(ctx, ev, typ, q)
 	case q.Name.Space == NSAdmin && q.Name.Local == "query":
 		res, err = rm.admin(ctx, ev, typ, q)
+	case typ == stanza.IQSet && q.Name.Space == NSModerate && q.Name.Local == "moderate":
+		res, err = rm.moderate(ctx, ev, q)
 	default:
 		err = stanza.NewError(stanza.ServiceUnavailable, "")
 	}
@@ -309,7 +311,7 @@ func (rm *room) discoInfo() *xmlstream.Element {
 	pick(rm.cfg.whoisAnyone, "muc_nonanonymous", "muc_semianonymous")
 	pick(rm.cfg.password != "", "muc_passwordprotected", "muc_unsecured")
 	if rm.archiving() {
-		feats = append(feats, mam.NS, mam.NSExtended, NSStanzaID)
+		feats = append(feats, mam.NS, mam.NSExtended, NSStanzaID, NSModerate)
 	}
 	for _, f := range feats {
 		q.Append(xmlstream.NewElement(stanza.NSDiscoInfo, "feature").SetAttr("var", f))

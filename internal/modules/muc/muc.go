@@ -49,6 +49,10 @@
 //     for user archives); status 170 on entry; queries with the user
 //     archive's form fields and paging, open to anyone but outcasts in a
 //     public open room, to members and occupants otherwise.
+//   - Moderation (XEP-0425 0.3, urn:xmpp:message-moderate:1): a moderator
+//     retracts an archived message by its stanza-id; occupants get the
+//     XEP-0424 <retract/>, the archive keeps a tombstone, the history
+//     forgets it.
 //   - IQs from occupants to room/nick forwarded to that occupant under a
 //     room-chosen id, the answer sent back (§7.9).
 //   - XEP-0421 occupant ids on every presence and message from the room
@@ -60,7 +64,7 @@
 //     of its configuration and a muc#roominfo form).
 //
 // Still to come (issue 14): the history of stored rooms (it is kept in
-// memory only), moderation (XEP-0425), voice
+// memory only), moderation's older urn:xmpp:message-moderate:0, voice
 // requests, registration, room vCards, the byte-shared fan-out for large rooms, and per-occupant rate limits.
 package muc
 
@@ -156,7 +160,7 @@ func (c *Config) Validate() []config.Problem {
 // Info describes the module to the server.
 var Info = module.Info{
 	Name: "muc",
-	XEPs: []string{"XEP-0045", "XEP-0249", "XEP-0410", "XEP-0421"},
+	XEPs: []string{"XEP-0045", "XEP-0249", "XEP-0410", "XEP-0421", "XEP-0425"},
 	Config: &Config{
 		Subdomain:         "conference",
 		Create:            "local",

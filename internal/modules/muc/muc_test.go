@@ -661,3 +661,44 @@ func TestRoomArchive(t *testing.T) {
 		t.Errorf("room features without mam: %s", info)
 	}
 }
+
+// TestModerate: a moderator retracts a message for everyone (XEP-0425):
+// occupants get the retraction, the archive a tombstone, and those who
+// enter no longer get it in the history.
+func TestModerate(t *testing.T) {
+	srv := start(t, nil)
+	alice := login(t, srv, "alice", "a")
+	bob := login(t, srv, "bob", "b")
+	alice.join("Alice", "")
+	alice.mustIQ("set", room, `<query xmlns='`+muc.NSOwner+`'><x xmlns='jabber:x:data' type='submit'>`+
+		`<field var='muc#roomconfig_persistentroom'><value>1</value></field></x></query>`)
+	bob.join("Bob", "")
+	alice.expect("presence", room+"/Bob")
+	bob.r.Send(`<message to='` + room + `' type='groupchat'><body>spam spam</body></message>`)
+	m := alice.expect("message", room+"/Bob")
+	bob.expect("message", room+"/Bob")
+	id := m.Child(muc.NSStanzaID, "stanza-id").Attribute("id")
+
+	bob.iqErr("set", room, `<moderate xmlns='`+muc.NSModerate+`' id='`+id+`'><retract xmlns='`+muc.NSRetract+`'/></moderate>`, stanza.Forbidden)
+	alice.iqErr("set", room, `<moderate xmlns='`+muc.NSModerate+`' id='nope'><retract xmlns='`+muc.NSRetract+`'/></moderate>`, stanza.ItemNotFound)
+	alice.mustIQ("set", room, `<moderate xmlns='`+muc.NSModerate+`' id='`+id+`'><retract xmlns='`+muc.NSRetract+`'/><reason>spam</reason></moderate>`)
+	for _, c := range []*client{alice, bob} {
+		r := c.expect("message", room).Child(muc.NSRetract, "retract")
+		if r == nil || r.Attribute("id") != id || r.Child(muc.NSModerate, "moderated") == nil ||
+			r.Child(muc.NSModerate, "moderated").Attribute("by") != room+"/Alice" {
+			t.Errorf("%s: retraction %v", c.jid, r)
+		}
+	}
+	alice.mustIQ("set", room, `<query xmlns='urn:xmpp:mam:2'><x xmlns='jabber:x:data' type='submit'>`+
+		`<field var='FORM_TYPE'><value>urn:xmpp:mam:2</value></field><field var='ids'><value>`+id+`</value></field></x></query>`)
+	tomb := alice.expect("message", room).Child("urn:xmpp:mam:2", "result").Child("urn:xmpp:forward:0", "forwarded").Child(stanza.NSClient, "message")
+	if tomb.Child(stanza.NSClient, "body") != nil || tomb.Child(muc.NSRetract, "retracted") == nil {
+		t.Errorf("archived tombstone: %s", tomb)
+	}
+	_, _, history := login(t, srv, "carol", "c").join("Carol", "")
+	for _, h := range history {
+		if body(h) == "spam spam" {
+			t.Errorf("the retracted message is still in the history")
+		}
+	}
+}
