@@ -170,10 +170,11 @@ func (c *conn) authenticate2(ctx context.Context, e *xmlstream.Element) error {
 	return c.sasl2Success(ctx, req, u, final, tokens)
 }
 
-// sasl2Success builds and sends <success/> with what was done inline,
-// followed by the stream features. A resumption or Bind2 that enables
-// stream management writes it as the counting starts (resumeWith,
-// startSM), before the session is visible to anyone else.
+// sasl2Success builds and sends <success/> with what was done inline
+// (a FAST token, a resumption or its failure, Bind2's <bound/>), followed
+// by the stream features, in one write. A resumption or a Bind2 that
+// enables stream management writes it as the counting starts
+// (resumeWith, startSM), so that no stanza is counted before it.
 func (c *conn) sasl2Success(ctx context.Context, req sasl2Request, user jid.JID, final []byte, tokens *tokenAuth) error {
 	succ := xmlstream.NewElement(NSSASL2, "success")
 	if len(final) > 0 {
