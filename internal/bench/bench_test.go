@@ -132,6 +132,23 @@ func TestScenarios(t *testing.T) {
 	})
 }
 
+// TestJSONToStdout: with -json -, standard output is one JSON document.
+func TestJSONToStdout(t *testing.T) {
+	srv := start(t)
+	var stdout, stderr bytes.Buffer
+	args := []string{"idle", "-register", "-users", "2", "-hold", "1ms", "-addr", srv.Addr, "-domain", srv.Domain, "-ca", srv.CAFile, "-json", "-"}
+	if st := bench.Command(t.Context(), args, &stdout, &stderr); st != 0 {
+		t.Fatalf("status %d\n%s", st, stderr.String())
+	}
+	var rep bench.Report
+	if err := json.Unmarshal(stdout.Bytes(), &rep); err != nil || rep.Idle == nil || rep.Idle.Options.Sessions != 2 {
+		t.Fatalf("%v %+v\n%s", err, rep, stdout.String())
+	}
+	if !strings.Contains(stderr.String(), "KiB/session") {
+		t.Errorf("no table on standard error:\n%s", stderr.String())
+	}
+}
+
 func TestErrors(t *testing.T) {
 	srv := start(t)
 	for _, tc := range []struct {

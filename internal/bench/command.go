@@ -63,7 +63,11 @@ func Command(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	rep, err := f.run(ctx, scenario)
 	if rep != nil {
-		if werr := rep.WriteTable(stdout); werr != nil && err == nil {
+		table := stdout
+		if f.json == "-" {
+			table = stderr // standard output carries the JSON alone
+		}
+		if werr := rep.WriteTable(table); werr != nil && err == nil {
 			err = werr
 		}
 		if f.json != "" {
@@ -119,7 +123,7 @@ func newFlagSet(stderr io.Writer, scenario string) (*flag.FlagSet, *flags) {
 	fs.BoolVar(&f.register, "register", false, "create the accounts first by in-band registration (XEP-0077)")
 	fs.IntVar(&f.concurrency, "concurrency", 32, "logins in progress at once")
 	fs.DurationVar(&f.timeout, "timeout", 15*time.Minute, "bound on the whole run")
-	fs.StringVar(&f.json, "json", "", "also write the results as JSON to `file` (- for standard output)")
+	fs.StringVar(&f.json, "json", "", "also write the results as JSON to `file` (-: to standard output, the table then to standard error)")
 	switch scenario {
 	case "login":
 		fs.IntVar(&f.logins, "n", 1000, "number of logins")
