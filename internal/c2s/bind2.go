@@ -5,10 +5,12 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"slices"
 	"strings"
 
 	"github.com/ode-xmpp/ode/internal/session"
+	"github.com/ode-xmpp/ode/internal/storage"
 	"github.com/ode-xmpp/ode/jid"
 	"github.com/ode-xmpp/ode/stream"
 	"github.com/ode-xmpp/ode/xmlstream"
@@ -101,6 +103,9 @@ func (c *conn) bind2(ctx context.Context, req sasl2Request, smResult *xmlstream.
 		}
 	}
 	bound := xmlstream.NewElement(NSBind2, "bound")
+	if md := c.archiveMetadata(ctx, bare); md != nil {
+		bound.Append(md)
+	}
 	if smEnable != nil {
 		err = c.startSM(smEnable, func(en *xmlstream.Element) []byte { return wrap(smResult, bound.Append(en)) })
 	} else {
@@ -146,4 +151,45 @@ func bind2Resource(bare jid.JID, tag, clientID string) (prefix, res string) {
 	sum := sha256.Sum256([]byte(bare.String() + "\x00" + clientID))
 	prefix += hex.EncodeToString(sum[:4]) + "."
 	return prefix, prefix + hex.EncodeToString(r[:])
+}
+
+// nsMAM is XEP-0313's namespace: the archive module runs when the router
+// lists it.
+const nsMAM = "urn:xmpp:mam:2"
+
+// mamStamp is the archive's time format (XEP-0082 with milliseconds).
+const mamStamp = "2006-01-02T15:04:05.000Z"
+
+// archiveMetadata returns the XEP-0313 <metadata/> of the account's
+// archive as it is at binding, for <bound/> (XEP-0386 §3.2): its first
+// and last message, or none for an empty archive; nil when the archive
+// module is off or the archive cannot be read.
+func (c *conn) archiveMetadata(ctx context.Context, bare jid.JID) *xmlstream.Element {
+	a := c.srv.cfg.Archive
+	if a == nil || !slices.Contains(c.srv.cfg.Router.Features(), nsMAM) {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, syncTimeout)
+	defer cancel()
+	// What was routed before the binding is in the archive first (its
+	// writes are batched).
+	if err := c.srv.cfg.Router.Sync(ctx); err != nil {
+		c.log.Warn("archive metadata may miss the latest messages", "err", err)
+	}
+	md := xmlstream.NewElement(nsMAM, "metadata")
+	first, last, err := a.ArchiveBounds(ctx, bare.Local(), bare.DomainString())
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		return md
+	case err != nil:
+		c.log.Error("archive metadata", "err", err)
+		return nil
+	}
+	for _, b := range []struct {
+		name string
+		m    storage.ArchivedMessage
+	}{{"start", first}, {"end", last}} {
+		md.Append(xmlstream.NewElement(nsMAM, b.name).SetAttr("id", b.m.ID).SetAttr("timestamp", b.m.Stamp.UTC().Format(mamStamp)))
+	}
+	return md
 }

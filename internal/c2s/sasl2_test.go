@@ -493,3 +493,30 @@ func TestBind2Inactive(t *testing.T) {
 		t.Fatalf("got %s", e)
 	}
 }
+
+// TestBind2ArchiveMetadata: <bound/> carries the XEP-0313 metadata of the
+// account's archive at binding (XEP-0386 §3.2): empty, then the first and
+// last message once there are some.
+func TestBind2ArchiveMetadata(t *testing.T) {
+	srv := xmpptest.Start(t, nil)
+	srv.AddUser(t, "alice", "pw")
+	srv.AddUser(t, "bob", "pw")
+	alice, succ := bind2Login(t, srv, "alice", "pw", "", "")
+	md := succ.Child(nsBind2, "bound").Child("urn:xmpp:mam:2", "metadata")
+	if md == nil || len(md.Children) != 0 {
+		t.Fatalf("bound %s, want an empty <metadata/>", succ)
+	}
+	bob := srv.DialRaw(t)
+	bob.Login("bob", "pw")
+	bob.Bind("desk")
+	for _, body := range []string{"one", "two"} {
+		bob.Send(`<message type='chat' to='` + authzid(succ) + `'><body>` + body + `</body></message>`)
+		alice.Expect(stanza.NSClient, "message")
+	}
+	_, succ = bind2Login(t, srv, "alice", "pw", "", "")
+	md = succ.Child(nsBind2, "bound").Child("urn:xmpp:mam:2", "metadata")
+	start, end := md.Child("urn:xmpp:mam:2", "start"), md.Child("urn:xmpp:mam:2", "end")
+	if start == nil || end == nil || start.Attribute("id") == "" || start.Attribute("id") == end.Attribute("id") || end.Attribute("timestamp") == "" {
+		t.Fatalf("metadata %s, want the first and last of two messages", md)
+	}
+}

@@ -64,6 +64,9 @@ type Config struct {
 	// gets a new one.
 	Tokens                        storage.FASTTokens
 	FASTLifetime, FASTRotateAfter time.Duration
+	// Archive, if set, gives Bind2's <bound/> the XEP-0313 metadata of
+	// the account's archive while the archive module runs.
+	Archive storage.Archive
 
 	Accounts storage.Accounts
 	Router   *router.Router

@@ -125,6 +125,7 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, e
 		MaxUnacked:           cfg.C2S.MaxUnacked,
 		Accounts:             store,
 		Tokens:               fastTokens(cfg.C2S, store),
+		Archive:              store,
 		FASTLifetime:         time.Duration(cfg.C2S.FASTTokenLifetime),
 		FASTRotateAfter:      time.Duration(cfg.C2S.FASTTokenRotateAfter),
 		Router:               s.router,
