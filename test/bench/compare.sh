@@ -276,6 +276,8 @@ suite() { # server
 }
 
 install_peers
+# ejabberd starts Erlang's epmd daemon; stop it at the end unless it ran before.
+epmd_before=$(pgrep -x epmd || true)
 mkdir -p "$WORK/bin" "$WORK/ode" "$WORK/odebefore" "$WORK/prosody" "$WORK/ejabberd"
 (cd "$root" && go build -o "$WORK/bin/ode" ./cmd/ode)
 make_cert
@@ -289,4 +291,7 @@ for s in $SERVERS; do suite "$s"; done
 	echo "settings: USERS=$USERS IDLE=$IDLE LOGINS=$LOGINS STEP=$STEP RATES=$RATES ODE_MODULES_DISABLED=$ODE_MODULES_DISABLED"
 } >"$WORK/results/machine.txt"
 python3 "$root/test/bench/table.py" "$WORK/results" "$SERVERS" "$OUT"
+if [ -z "$epmd_before" ] && pgrep -x epmd >/dev/null; then
+	HOME=/var/lib/ejabberd setpriv --reuid=ejabberd --regid=ejabberd --init-groups epmd -kill >/dev/null 2>&1 || true
+fi
 log "done: $WORK/results"
