@@ -2,7 +2,7 @@
 # interop tests drive (Debian packages, only when missing) and runs every test.
 GO ?= go
 
-.PHONY: test peers build fuzz
+.PHONY: test peers build fuzz test-postgres
 
 build:
 	$(GO) build -o ode ./cmd/ode
@@ -12,6 +12,11 @@ peers:
 
 test: peers
 	$(GO) test -race -timeout 15m ./...
+
+# test-postgres runs the server's integration tests on PostgreSQL (CI runs
+# it after test).
+test-postgres: peers
+	bash .ci/postgres-tests.sh
 
 # fuzz runs every fuzz target for FUZZTIME each (CI uses this).
 FUZZTIME ?= 20s

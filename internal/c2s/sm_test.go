@@ -10,7 +10,7 @@ import (
 
 	"github.com/ode-xmpp/ode/internal/c2s"
 	"github.com/ode-xmpp/ode/internal/config"
-	"github.com/ode-xmpp/ode/internal/storage/sqlite"
+	"github.com/ode-xmpp/ode/internal/server"
 	"github.com/ode-xmpp/ode/internal/xmpptest"
 	"github.com/ode-xmpp/ode/jid"
 	"github.com/ode-xmpp/ode/stream"
@@ -454,7 +454,7 @@ func TestSMShutdownEndsDetached(t *testing.T) {
 	if err := srv.Shutdown(ctx); err != nil {
 		t.Fatal(err)
 	}
-	st, err := sqlite.Open(t.Context(), srv.Config.DataPath("ode.db"))
+	st, err := server.OpenStore(t.Context(), srv.Config) // SQLite, or PostgreSQL under xmpptest.PostgresEnv
 	if err != nil {
 		t.Fatal(err)
 	}

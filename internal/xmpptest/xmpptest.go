@@ -8,11 +8,16 @@ package xmpptest
 import (
 	"context"
 	"crypto/tls"
+	"fmt"
 	"log/slog"
 	"net"
 	"os"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/ode-xmpp/ode/client"
 	"github.com/ode-xmpp/ode/internal/config"
@@ -68,6 +73,10 @@ func StartWithCA(t testing.TB, ca *CA, edit func(*config.Config)) *Server {
 	cfg.S2S.Listen = []string{"127.0.0.1:0"}
 	cfg.HTTP.Listen = []string{"127.0.0.1:0"}
 	cfg.S2S.ConnectTimeout = config.Duration(10 * time.Second)
+	if dsn := os.Getenv(PostgresEnv); dsn != "" {
+		cfg.Storage.Driver = "postgres"
+		cfg.Storage.Postgres.DSN = postgresSchema(t, dsn)
+	}
 	if edit != nil {
 		edit(&cfg)
 	}
@@ -123,6 +132,45 @@ func certNames(domains []string) []string {
 		names = append(names, d, "*."+d)
 	}
 	return append(names, "127.0.0.1")
+}
+
+// PostgresEnv names the environment variable that runs the servers of
+// tests on PostgreSQL: the superuser's DSN of a server (CI starts one with
+// internal/storage/postgres/pgtest/pgserve); each server gets its own
+// schema there, dropped when its test ends. Unset, servers use SQLite.
+const PostgresEnv = "ODE_TEST_POSTGRES"
+
+var schemas atomic.Int64
+
+// postgresSchema creates an empty schema for t at the server dsn names
+// and returns a DSN whose search_path is that schema.
+func postgresSchema(t testing.TB, dsn string) string {
+	t.Helper()
+	name := fmt.Sprintf("xt%d_%d", os.Getpid(), schemas.Add(1))
+	exec := func(sql string) error {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		conn, err := pgx.Connect(ctx, dsn)
+		if err != nil {
+			return err
+		}
+		defer conn.Close(ctx)
+		_, err = conn.Exec(ctx, sql)
+		return err
+	}
+	if err := exec("CREATE SCHEMA " + name); err != nil {
+		t.Fatalf("xmpptest: %s: %v", PostgresEnv, err)
+	}
+	t.Cleanup(func() {
+		if err := exec("DROP SCHEMA " + name + " CASCADE"); err != nil {
+			t.Errorf("xmpptest: drop schema %s: %v", name, err)
+		}
+	})
+	sep := "?"
+	if strings.Contains(dsn, "?") {
+		sep = "&"
+	}
+	return dsn + sep + "search_path=" + name
 }
 
 type testWriter struct{ t testing.TB }

@@ -477,7 +477,10 @@ func TestPersistentRoom(t *testing.T) {
 	}
 
 	// A second server on the same database loads it.
-	srv2 := xmpptest.Start(t, func(c *config.Config) { c.Server.DataDir = srv.Config.Server.DataDir })
+	srv2 := xmpptest.Start(t, func(c *config.Config) {
+		c.Server.DataDir = srv.Config.Server.DataDir
+		c.Storage = srv.Config.Storage // the same database on PostgreSQL too
+	})
 	bob := login(t, srv2, "bob", "b")
 	info := bob.mustIQ("get", room, `<query xmlns='http://jabber.org/protocol/disco#info'/>`)
 	if id := info.FirstChild().Child("http://jabber.org/protocol/disco#info", "identity"); id == nil || id.Attribute("name") != "The Lobby" {

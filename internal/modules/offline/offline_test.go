@@ -40,7 +40,10 @@ func TestDeliveredOnce(t *testing.T) {
 	}{
 		{"sqlite", func(t *testing.T) (first, second func(*config.Config)) {
 			dir := t.TempDir()
-			same := func(c *config.Config) { c.Server.DataDir = dir }
+			same := func(c *config.Config) {
+				c.Server.DataDir = dir
+				c.Storage.Driver = "sqlite" // even when xmpptest.PostgresEnv is set
+			}
 			return same, same
 		}},
 		{"postgres", func(t *testing.T) (first, second func(*config.Config)) {
