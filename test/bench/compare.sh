@@ -291,7 +291,11 @@ for s in $SERVERS; do suite "$s"; done
 	echo "settings: USERS=$USERS IDLE=$IDLE LOGINS=$LOGINS STEP=$STEP RATES=$RATES ODE_MODULES_DISABLED=$ODE_MODULES_DISABLED"
 } >"$WORK/results/machine.txt"
 python3 "$root/test/bench/table.py" "$WORK/results" "$SERVERS" "$OUT"
-if [ -z "$epmd_before" ] && pgrep -x epmd >/dev/null; then
-	HOME=/var/lib/ejabberd setpriv --reuid=ejabberd --regid=ejabberd --init-groups epmd -kill >/dev/null 2>&1 || true
+if [ -z "$epmd_before" ]; then
+	for _ in $(seq 50); do # it refuses while a node is still registered
+		pgrep -x epmd >/dev/null || break
+		HOME=/var/lib/ejabberd setpriv --reuid=ejabberd --regid=ejabberd --init-groups epmd -kill >/dev/null 2>&1 || true
+		sleep 0.2
+	done
 fi
 log "done: $WORK/results"
