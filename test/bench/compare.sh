@@ -263,8 +263,8 @@ suite() { # server
 	fi
 	if has login; then
 		"start_$s"
-		bench login-scram "$s" login -users "$USERS" -n "$LOGINS" -concurrency 16 -mechanism SCRAM-SHA-1
-		bench login-plain "$s" login -users "$USERS" -n "$LOGINS" -concurrency 16 -mechanism PLAIN
+		bench login-scram "$s" login -users "$USERS" -n "$LOGINS" -concurrency 16 -mechanism SCRAM-SHA-1 -sasl1
+		bench login-plain "$s" login -users "$USERS" -n "$LOGINS" -concurrency 16 -mechanism PLAIN -sasl1
 		"stop_$s"
 	fi
 	if has idle; then
