@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"strconv"
+	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/ode-xmpp/ode/internal/router"
@@ -41,8 +43,7 @@ type queued interface{ Queue() *session.Queue }
 func important(st *xmlstream.Element) (string, bool) {
 	switch stanza.Type(st) {
 	case stanza.MessageError, stanza.MessageHeadline, stanza.MessageGroupchat:
-		// Groupchat waits for mentions (with the MUC service).
-		return "", false
+		return "", false // groupchat: see mention
 	}
 	found := false
 	body := ""
@@ -78,16 +79,22 @@ func important(st *xmlstream.Element) (string, bool) {
 func (m *Module) delivered(_ context.Context, ev *router.Event, to []router.Session) {
 	var body string
 	checked, ok := false, false
+	groupchat := stanza.Type(ev.El) == stanza.MessageGroupchat
 	for _, s := range to {
 		st, has := sessKey.Get(s.Values())
 		if !has {
 			continue
 		}
-		if !checked {
+		if groupchat {
+			body, ok = mention(ev, st)
+		} else if !checked {
 			body, ok = important(ev.El)
 			checked = true
 		}
 		if !ok {
+			if groupchat {
+				continue
+			}
 			return
 		}
 		if s.Detached() {
@@ -430,4 +437,66 @@ func truncate(s string, n int) string {
 		n--
 	}
 	return s[:n]
+}
+
+// mention reports whether a groupchat message names the session's nick
+// in the room it comes from, and returns its body.
+func mention(ev *router.Event, st *sessState) (string, bool) {
+	b := ev.El.Child(ev.El.Name.Space, "body")
+	if b == nil {
+		return "", false
+	}
+	st.mu.Lock()
+	nick := st.nicks[ev.From.Bare().String()]
+	st.mu.Unlock()
+	if nick == "" || ev.From.Resource() == nick {
+		return "", false // not in the room that we know of, or our own message
+	}
+	body := b.Text()
+	return body, containsWord(strings.ToLower(body), strings.ToLower(nick))
+}
+
+// containsWord reports whether word occurs in s between non-letters.
+func containsWord(s, word string) bool {
+	for i := 0; ; {
+		j := strings.Index(s[i:], word)
+		if j < 0 {
+			return false
+		}
+		start, end := i+j, i+j+len(word)
+		before, _ := utf8.DecodeLastRuneInString(s[:start])
+		after, _ := utf8.DecodeRuneInString(s[end:])
+		if (start == 0 || !unicode.IsLetter(before) && !unicode.IsDigit(before)) &&
+			(end == len(s) || !unicode.IsLetter(after) && !unicode.IsDigit(after)) {
+			return true
+		}
+		i = start + 1
+	}
+}
+
+// outbound remembers, for sessions that enabled push, their nick in the
+// rooms they enter (presence to room@service/nick), to tell mentions.
+func (m *Module) outbound(_ context.Context, ev *router.Event) bool {
+	if ev.El.Name.Local != "presence" || ev.Origin == nil || ev.To.Resource() == "" || ev.Class != router.ClassRemote && ev.Class != router.ClassService {
+		return false
+	}
+	st, ok := sessKey.Get(ev.Origin.Values())
+	if !ok {
+		return false
+	}
+	room := ev.To.Bare().String()
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	switch stanza.Type(ev.El) {
+	case "":
+		if st.nicks == nil {
+			st.nicks = make(map[string]string)
+		}
+		if _, known := st.nicks[room]; known || len(st.nicks) < maxRooms {
+			st.nicks[room] = ev.To.Resource()
+		}
+	case stanza.PresenceUnavailable:
+		delete(st.nicks, room)
+	}
+	return false
 }

@@ -33,6 +33,9 @@
 //     sets include_sender and include_body (they leave the server, in
 //     clear, for a third party) — and the registration's publish-options.
 //     A remote app server is reached over s2s.
+//   - Groupchat mentions: a groupchat message whose body names the
+//     session's nick in that room (the nick of its last presence to the
+//     room, local or remote) is important too.
 //   - Throttling: at most one notification per registration per throttle
 //     interval; what arrives meanwhile is counted into one notification
 //     at the end of the interval.
@@ -187,6 +190,7 @@ func (m *Module) Register(r *router.Router) {
 	r.OnDetached(m.detached)
 	r.OnSubscriptionRequest(m.subscriptionRequest)
 	r.OnSessionEnd(m.sessionEnd)
+	r.HookOutbound(-2000, m.outbound)
 }
 
 // UndeliverablePriority is the priority of the undeliverable hook, which
@@ -226,7 +230,13 @@ type sessState struct {
 	mark   uint32
 	marked bool
 	timer  *time.Timer // ack_delay check
+	// nicks holds the session's nick in each room it entered (bare room
+	// JID → nick), to tell mentions in groupchat messages.
+	nicks map[string]string
 }
+
+// maxRooms bounds the rooms whose nick a session's state remembers.
+const maxRooms = 1000
 
 var sessKey = session.NewKey[*sessState]()
 

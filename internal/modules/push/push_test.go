@@ -580,3 +580,43 @@ func TestRemoteAppServer(t *testing.T) {
 		return err == nil && len(regs) == 0
 	})
 }
+
+// TestGroupchatMention: a groupchat message to a detached session wakes
+// its device only when it names the session's nick in that room.
+func TestGroupchatMention(t *testing.T) {
+	cfg := defaults()
+	cfg.IncludeBody = true
+	srv := start(t, &cfg)
+	app := login(t, srv, "app", "srv")
+	alice := login(t, srv, "alice", "phone").online().sm(0)
+	alice.enable(app.jid.String(), "dev1", "")
+	const room = "lobby@conference.localhost"
+	enter := func(c *client, nick string) {
+		c.r.Send(`<presence to='` + room + `/` + nick + `'/>`)
+		for e := c.r.Next(); !(e.Name.Local == "message" && e.Child("jabber:client", "subject") != nil); e = c.r.Next() {
+		}
+	}
+	enter(alice, "Alice")
+	bob := login(t, srv, "bob", "pc").online()
+	enter(bob, "Bob")
+	alice.r.Drop()
+	waitDetached(t, srv, alice.jid)
+	say := func(text string) {
+		bob.r.Send(`<message to='` + room + `' type='groupchat'><body>` + text + `</body></message>`)
+		for e := bob.r.Next(); e.Name.Local != "message"; e = bob.r.Next() {
+		}
+	}
+	say("hello everyone")
+	say("Malice is not a name")
+	say("what do you think, alice?")
+	// The first notification is the mention's: the two messages before
+	// it woke nothing.
+	n := app.nextPush()
+	if n.node != "dev1" || n.fields["last-message-body"] != "what do you think, alice?" {
+		t.Errorf("mention push %+v", n)
+	}
+	bob.send(alice.jid.String(), "direct")
+	if n := app.nextPush(); n.fields["last-message-body"] != "direct" {
+		t.Errorf("after the mention: %+v", n)
+	}
+}
