@@ -91,6 +91,7 @@ func Command(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 type flags struct {
 	addr, domain, ca, mechanism, accounts, prefix, password, json string
 	directTLS, insecure, register, presence, search, sasl1, fast  bool
+	tlsResume                                                     bool
 	pid, users, logins, concurrency, body, maxSteps               int
 	rates                                                         string
 	loginRate, factor, maxRate                                    float64
@@ -131,6 +132,7 @@ func newFlagSet(stderr io.Writer, scenario string) (*flag.FlagSet, *flags) {
 		fs.BoolVar(&f.presence, "presence", false, "send initial presence and wait for it before a login counts")
 		fs.BoolVar(&f.sasl1, "sasl1", false, "RFC 6120 SASL and a bind IQ even when the server offers SASL2 and Bind2")
 		fs.BoolVar(&f.fast, "fast", false, "get a FAST token per account first (XEP-0484), then log in with the tokens")
+		fs.BoolVar(&f.tlsResume, "tls-resume", false, "resume TLS sessions (tickets), as a phone reconnecting does")
 	case "chat":
 		fs.StringVar(&f.rates, "rate", "1000", "aggregate `msgs/s`; a comma-separated list runs one step each")
 		fs.DurationVar(&f.duration, "duration", 10*time.Second, "how long each step sends")
@@ -162,6 +164,9 @@ func (f *flags) target() (Target, error) {
 			return t, fmt.Errorf("-ca: no certificate in %s", f.ca)
 		}
 		tc.RootCAs = pool
+	}
+	if f.tlsResume {
+		tc.ClientSessionCache = tls.NewLRUClientSessionCache(4096)
 	}
 	t.TLS = tc
 	switch {
