@@ -158,11 +158,21 @@ type Blocklists interface {
 	Unblock(ctx context.Context, local, domain string, jids []string) error
 }
 
+// LastActivityRecord is one account's logout time and status.
+type LastActivityRecord struct {
+	Local, Domain string
+	At            time.Time
+	Status        string
+}
+
 // LastActivity stores when a user's last session ended (XEP-0012) and the
 // status of their last unavailable presence.
 type LastActivity interface {
 	// SetLastActivity records the logout time and status.
 	SetLastActivity(ctx context.Context, local, domain string, at time.Time, status string) error
+	// SetLastActivities records several in one transaction; accounts
+	// that do not exist are skipped.
+	SetLastActivities(ctx context.Context, records []LastActivityRecord) error
 	// LastActivity returns them, or ErrNotFound if never recorded.
 	LastActivity(ctx context.Context, local, domain string) (time.Time, string, error)
 }

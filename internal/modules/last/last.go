@@ -10,13 +10,18 @@
 //
 // When an account's last session ends, the module records the time (with
 // an empty status: the status of the final unavailable presence is not
-// known here).
+// known here). The records are written behind, many in one transaction
+// (a mass logout of 10,000 sessions is a few transactions, not 10,000
+// commits, and a logout costs no disk flush of its own); a query sees a
+// record not yet written. A crash may lose the records of the last
+// moments, which only make a user's last logout look older.
 package last
 
 import (
 	"context"
 	"errors"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/ode-xmpp/ode/internal/module"
@@ -35,9 +40,22 @@ type Module struct {
 	deps    module.Deps
 	r       *router.Router
 	started time.Time
+
+	mu      sync.Mutex
+	pending map[jid.JID]time.Time // logouts not yet written, by bare JID
+	writing bool                  // the writer goroutine runs
+	stopped bool
+	wg      sync.WaitGroup
 }
 
-var _ module.Module = (*Module)(nil)
+var (
+	_ module.Module  = (*Module)(nil)
+	_ module.Stopper = (*Module)(nil)
+)
+
+// maxPending bounds the records waiting to be written; past it a logout
+// is written at once, on the caller's goroutine.
+const maxPending = 100000
 
 // Info describes the module to the server.
 var Info = module.Info{
@@ -49,7 +67,16 @@ var Info = module.Info{
 // New returns the last activity module; the server's uptime counts from
 // here.
 func New(deps module.Deps) (*Module, error) {
-	return &Module{deps: deps, started: deps.Now()}, nil
+	return &Module{deps: deps, started: deps.Now(), pending: make(map[jid.JID]time.Time)}, nil
+}
+
+// Stop implements module.Stopper: what is pending is written.
+func (m *Module) Stop() {
+	m.mu.Lock()
+	m.stopped = true
+	m.mu.Unlock()
+	m.wg.Wait()
+	m.flush() // anything the writer had not taken
 }
 
 // Name implements module.Module.
@@ -80,6 +107,12 @@ func (m *Module) get(ctx context.Context, ev *router.Event) (*xmlstream.Element,
 		if _, available := s.Presence(); available {
 			return result(0, ""), nil
 		}
+	}
+	m.mu.Lock()
+	at, queued := m.pending[account]
+	m.mu.Unlock()
+	if queued {
+		return result(m.deps.Now().Sub(at), ""), nil
 	}
 	at, status, err := m.deps.Store.LastActivity(ctx, account.Local(), account.DomainString())
 	if errors.Is(err, storage.ErrNotFound) {
@@ -126,7 +159,59 @@ func (m *Module) sessionEnded(ctx context.Context, s router.Session) {
 	if len(m.r.Sessions(bare)) > 0 {
 		return
 	}
-	if err := m.deps.Store.SetLastActivity(ctx, bare.Local(), bare.DomainString(), m.deps.Now(), ""); err != nil {
-		m.deps.Log.Error("record last activity", "jid", bare.String(), "err", err)
+	now := m.deps.Now()
+	m.mu.Lock()
+	if m.stopped || len(m.pending) >= maxPending {
+		m.mu.Unlock()
+		if err := m.deps.Store.SetLastActivity(ctx, bare.Local(), bare.DomainString(), now, ""); err != nil {
+			m.deps.Log.Error("record last activity", "jid", bare.String(), "err", err)
+		}
+		return
 	}
+	m.pending[bare] = now
+	if !m.writing {
+		m.writing = true
+		m.wg.Add(1)
+		go m.write()
+	}
+	m.mu.Unlock()
+}
+
+// write writes the pending records until there are none, one
+// transaction per round (what arrives during one goes in the next).
+func (m *Module) write() {
+	defer m.wg.Done()
+	for m.flush() {
+	}
+}
+
+// flush writes what is pending in one transaction and reports whether
+// there was anything; when there is nothing it ends the writer's turn.
+func (m *Module) flush() bool {
+	m.mu.Lock()
+	if len(m.pending) == 0 {
+		m.writing = false
+		m.mu.Unlock()
+		return false
+	}
+	records := make([]storage.LastActivityRecord, 0, len(m.pending))
+	for j, at := range m.pending {
+		records = append(records, storage.LastActivityRecord{Local: j.Local(), Domain: j.DomainString(), At: at})
+	}
+	m.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	err := m.deps.Store.SetLastActivities(ctx, records)
+	cancel()
+	if err != nil {
+		m.deps.Log.Error("record last activity", "records", len(records), "err", err)
+	}
+	m.mu.Lock()
+	for _, r := range records {
+		j, _ := jid.New(r.Local, r.Domain, "")
+		if at, ok := m.pending[j]; ok && at.Equal(r.At) {
+			delete(m.pending, j) // written (or given up); a newer logout stays
+		}
+	}
+	m.mu.Unlock()
+	return true
 }

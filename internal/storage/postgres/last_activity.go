@@ -47,3 +47,23 @@ func (s *Store) LastActivity(ctx context.Context, local, domain string) (time.Ti
 	}
 	return at.UTC(), status, nil
 }
+
+// SetLastActivities implements storage.LastActivity in one statement over
+// arrays.
+func (s *Store) SetLastActivities(ctx context.Context, records []storage.LastActivityRecord) error {
+	n := len(records)
+	locals, domains, statuses, ats := make([]string, n), make([]string, n), make([]string, n), make([]time.Time, n)
+	for i, r := range records {
+		locals[i], domains[i], statuses[i], ats[i] = r.Local, r.Domain, r.Status, millis(r.At)
+	}
+	_, err := s.pool.Exec(ctx, `INSERT INTO last_activity (account_id, at, status)
+		SELECT a.id, r.at, r.status
+		FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::text[]) AS r (local, domain, at, status)
+		JOIN accounts a ON a.domain = r.domain AND a.local = r.local
+		ON CONFLICT (account_id) DO UPDATE SET at = excluded.at, status = excluded.status`,
+		locals, domains, ats, statuses)
+	if err != nil {
+		return fmt.Errorf("postgres: set last activities: %w", doneErr(ctx, err))
+	}
+	return nil
+}

@@ -1237,7 +1237,34 @@ func TestLastActivity(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"MissingAccount", testLastMissingAccount},
 		{"AccountDeleted", testLastAccountDeleted},
 		{"CanceledContext", testLastCanceledContext},
+		{"Batch", testLastBatch},
 	})
+}
+
+func testLastBatch(t *testing.T, s storage.Store) {
+	mustCreateAliceBob(t, s)
+	mustSetLast(t, s, bob, at(1, 0), "old")
+	err := s.SetLastActivities(t.Context(), []storage.LastActivityRecord{
+		{Local: alice, Domain: home, At: at(2, 5), Status: "a"},
+		{Local: bob, Domain: home, At: at(3, 0)},
+		{Local: "nobody", Domain: home, At: at(3, 0)}, // skipped
+	})
+	if err != nil {
+		t.Fatalf("SetLastActivities: %v", err)
+	}
+	for _, w := range []struct {
+		local, status string
+		when          time.Time
+	}{{alice, "a", at(2, 5)}, {bob, "", at(3, 0)}} {
+		got, status, err := s.LastActivity(t.Context(), w.local, home)
+		if err != nil || status != w.status {
+			t.Errorf("LastActivity(%s) = %v, %q, %v", w.local, got, status, err)
+		}
+		wantTime(t, "LastActivity("+w.local+")", got, w.when)
+	}
+	if err := s.SetLastActivities(t.Context(), nil); err != nil {
+		t.Errorf("SetLastActivities(none): %v", err)
+	}
 }
 
 func mustSetLast(t *testing.T, s storage.Store, local string, when time.Time, status string) {
