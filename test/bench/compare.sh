@@ -20,7 +20,7 @@
 #   ODE_BEFORE  an ode binary from an earlier commit: with "odebefore" in
 #             SERVERS it gets a column of its own (ODE_BEFORE_NOTE says which)
 #   ODE_COMMIT  names the commit when the tree has no .git (an export)
-#   ODE_MODULES_DISABLED  ode modules turned off ["mam"]: Prosody and ejabberd
+#   ODE_MODULES_DISABLED  ode modules turned off ["mam"; "" for none]: Prosody and ejabberd
 #             run without an archive too
 set -euo pipefail
 
@@ -35,7 +35,7 @@ MAX_STEPS=${MAX_STEPS:-12}
 SCENARIOS=${SCENARIOS:-"register chat search login idle"}
 WORK=${WORK:-$(mktemp -d /tmp/ode-compare.XXXXXX)}
 OUT=${OUT:-$root/docs/performance.md}
-ODE_MODULES_DISABLED=${ODE_MODULES_DISABLED:-mam}
+ODE_MODULES_DISABLED=${ODE_MODULES_DISABLED-mam} # empty: none
 mkdir -p "$WORK/results"
 chmod 755 "$WORK"
 log() { echo "compare: $*" >&2; }

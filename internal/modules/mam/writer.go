@@ -21,6 +21,12 @@ const (
 	// tried retries times and then dropped (logged).
 	retryEvery = 200 * time.Millisecond
 	retries    = 5
+	// gatherDelay is how long the writer waits for a full batch once
+	// rows are queued: rows of many accounts land on many index pages,
+	// and each commit rewrites every page it touched, so fewer, larger
+	// commits write far less. A Sync (an acknowledgement, a query) ends
+	// the wait at once.
+	gatherDelay = 10 * time.Millisecond
 )
 
 // writer writes archived messages in batches (group commit, DESIGN
@@ -102,6 +108,10 @@ func (w *writer) sync(ctx context.Context) error {
 	w.waiters = append(w.waiters, waiter{upTo: w.queued, ch: ch})
 	w.mu.Unlock()
 	select {
+	case w.wake <- struct{}{}: // end the writer's gathering
+	default:
+	}
+	select {
 	case <-ch:
 		return nil
 	case <-ctx.Done():
@@ -125,6 +135,7 @@ func (w *writer) run() {
 	defer close(w.done)
 	for {
 		<-w.wake
+		w.gather()
 		for {
 			batch, closed := w.take()
 			if len(batch) == 0 {
@@ -135,6 +146,26 @@ func (w *writer) run() {
 			}
 			w.write(batch)
 			w.committed(len(batch))
+		}
+	}
+}
+
+// gather waits up to gatherDelay for a full batch, unless a Sync waits
+// or the writer stops.
+func (w *writer) gather() {
+	t := time.NewTimer(gatherDelay)
+	defer t.Stop()
+	for {
+		w.mu.Lock()
+		enough := len(w.rows) >= batchRows || len(w.waiters) > 0 || w.closed || w.room != nil
+		w.mu.Unlock()
+		if enough {
+			return
+		}
+		select {
+		case <-w.wake:
+		case <-t.C:
+			return
 		}
 	}
 }

@@ -94,6 +94,9 @@ func open(ctx context.Context, path string) (*Store, error) {
 		"_synchronous":  {"FULL"},
 		"_foreign_keys": {"1"},
 		"_txlock":       {"immediate"}, // take the write lock at BEGIN, so busy_timeout applies
+		// The writer's page cache: 64 MiB (the default is 2 MiB), so
+		// that the index pages a busy archive writes to stay in memory.
+		"_pragma": {"cache_size(-65536)"},
 	})
 	if err != nil {
 		return nil, err
