@@ -144,8 +144,14 @@ func nonEmpty(ss ...string) []string {
 
 // archiveWhere returns the WHERE clause of q and its arguments.
 func archiveWhere(local, domain string, q storage.ArchiveQuery) (string, []any) {
-	conds := []string{"account_id = (SELECT id FROM accounts WHERE domain = $1 AND local = $2)"}
-	args := []any{domain, local}
+	return queryWhere("account_id = (SELECT id FROM accounts WHERE domain = $1 AND local = $2)", []any{domain, local}, q)
+}
+
+// queryWhere returns the WHERE clause of q's filters after owner (a
+// condition on the archive's owner, with its arguments args), for the
+// user and the room archives alike.
+func queryWhere(owner string, args []any, q storage.ArchiveQuery) (string, []any) {
+	conds := []string{owner}
 	add := func(cond string, arg any) {
 		args = append(args, arg)
 		conds = append(conds, fmt.Sprintf(cond, len(args)))

@@ -58,39 +58,14 @@ func (s *Store) QueryRoomArchive(ctx context.Context, room string, q storage.Arc
 				return fmt.Errorf("archive id: %w", storage.ErrNotFound)
 			}
 		}
-		conds, args := []string{"room = $1"}, []any{room}
-		add := func(cond string, arg any) {
-			args = append(args, arg)
-			conds = append(conds, fmt.Sprintf(cond, len(args)))
-		}
-		if q.With != "" {
-			add("with_jid = $%d", q.With)
-			if q.WithResource != "" {
-				add("with_resource = $%d", q.WithResource)
-			}
-		}
-		if !q.Start.IsZero() {
-			add("stamp >= $%d", millis(q.Start))
-		}
-		if !q.End.IsZero() {
-			add("stamp <= $%d", millis(q.End))
-		}
-		if q.AfterID != "" {
-			add("id > $%d", q.AfterID)
-		}
-		if q.BeforeID != "" {
-			add("id < $%d", q.BeforeID)
-		}
-		if len(q.IDs) > 0 {
-			add("id = ANY ($%d)", q.IDs)
-		}
+		where, args := queryWhere("room = $1", []any{room}, q)
 		order := "ASC"
 		if q.Last {
 			order = "DESC"
 		}
 		args = append(args, q.Max+1)
 		rows, err := tx.Query(ctx, fmt.Sprintf(`SELECT id, with_jid, with_resource, stamp, stanza FROM room_archive
-			WHERE %s ORDER BY id %s LIMIT $%d`, strings.Join(conds, " AND "), order, len(args)), args...)
+			WHERE %s ORDER BY id %s LIMIT $%d`, where, order, len(args)), args...)
 		if err != nil {
 			return err
 		}
