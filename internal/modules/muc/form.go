@@ -90,6 +90,17 @@ func (rm *room) applyForm(x *xmlstream.Element) (roomConfig, *stanza.Error) {
 	c := rm.cfg
 	protected := c.password != ""
 	secret, secretSet := "", false
+	bools := map[string]*bool{
+		"muc#roomconfig_persistentroom":        &c.persistent,
+		"muc#roomconfig_publicroom":            &c.public,
+		"muc#roomconfig_membersonly":           &c.membersOnly,
+		"muc#roomconfig_moderatedroom":         &c.moderated,
+		"muc#roomconfig_passwordprotectedroom": &protected,
+		"muc#roomconfig_changesubject":         &c.changeSubject,
+		"muc#roomconfig_allowinvites":          &c.allowInvites,
+		"muc#roomconfig_enablearchiving":       &c.archive,
+		"mam":                                  &c.archive, // ejabberd's and Prosody's name for it
+	}
 	for _, fe := range x.ChildrenNS(NSData) {
 		if fe.Name.Local != "field" {
 			continue
@@ -99,6 +110,13 @@ func (rm *room) applyForm(x *xmlstream.Element) (roomConfig, *stanza.Error) {
 		okBool := v == "1" || v == "true" || v == "0" || v == "false"
 		bad := func() (roomConfig, *stanza.Error) {
 			return roomConfig{}, stanza.NewError(stanza.NotAcceptable, "bad value for "+fe.Attribute("var"))
+		}
+		if target, ok := bools[fe.Attribute("var")]; ok {
+			if !okBool {
+				return bad()
+			}
+			*target = b
+			continue
 		}
 		switch fe.Attribute("var") {
 		case "FORM_TYPE":
@@ -113,31 +131,6 @@ func (rm *room) applyForm(x *xmlstream.Element) (roomConfig, *stanza.Error) {
 			if c.desc = trimmed(v); utf8.RuneCountInString(c.desc) > maxDescChars {
 				return roomConfig{}, stanza.NewError(stanza.NotAcceptable, fmt.Sprintf("a description has at most %d characters", maxDescChars))
 			}
-		case "muc#roomconfig_persistentroom":
-			if !okBool {
-				return bad()
-			}
-			c.persistent = b
-		case "muc#roomconfig_publicroom":
-			if !okBool {
-				return bad()
-			}
-			c.public = b
-		case "muc#roomconfig_membersonly":
-			if !okBool {
-				return bad()
-			}
-			c.membersOnly = b
-		case "muc#roomconfig_moderatedroom":
-			if !okBool {
-				return bad()
-			}
-			c.moderated = b
-		case "muc#roomconfig_passwordprotectedroom":
-			if !okBool {
-				return bad()
-			}
-			protected = b
 		case "muc#roomconfig_roomsecret":
 			secret, secretSet = v, true
 		case "muc#roomconfig_whois":
@@ -159,21 +152,6 @@ func (rm *room) applyForm(x *xmlstream.Element) (roomConfig, *stanza.Error) {
 				}
 			}
 			c.maxUsers = min(n, rm.m.cfg.MaxOccupants)
-		case "muc#roomconfig_changesubject":
-			if !okBool {
-				return bad()
-			}
-			c.changeSubject = b
-		case "muc#roomconfig_enablearchiving", "mam":
-			if !okBool {
-				return bad()
-			}
-			c.archive = b
-		case "muc#roomconfig_allowinvites":
-			if !okBool {
-				return bad()
-			}
-			c.allowInvites = b
 		case "muc#roomconfig_allowpm":
 			switch v {
 			case "anyone", "participants", "moderators", "none":
