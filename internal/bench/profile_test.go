@@ -8,6 +8,10 @@ import (
 	"runtime/pprof"
 	"strconv"
 	"testing"
+
+	"github.com/ode-xmpp/ode/internal/config"
+	"github.com/ode-xmpp/ode/internal/modules/register"
+	"github.com/ode-xmpp/ode/internal/xmpptest"
 )
 
 // TestProfile profiles the server under ode bench chat when
@@ -15,7 +19,8 @@ import (
 // process, ode bench in a child process (so the profiles are the
 // server's), and cpu.pprof, block.pprof and mutex.pprof are written
 // there. ODE_BENCH_USERS (1000), ODE_BENCH_RATE (10000) and
-// ODE_BENCH_DURATION (15s) set the load; ODE_BENCH_SCENARIO=login
+// ODE_BENCH_DURATION (15s) set the load, ODE_BENCH_MAM=1 keeps the
+// archive on; ODE_BENCH_SCENARIO=login
 // profiles ODE_BENCH_LOGINS (3000) logins with ODE_BENCH_MECHANISM
 // (SCRAM-SHA-1) instead. docs/performance.md reports what it found.
 func TestProfile(t *testing.T) {
@@ -30,7 +35,14 @@ func TestProfile(t *testing.T) {
 		return def
 	}
 	users, rate, duration := env("ODE_BENCH_USERS", "1000"), env("ODE_BENCH_RATE", "10000"), env("ODE_BENCH_DURATION", "15s")
-	srv := start(t)
+	var srv *xmpptest.Server
+	if env("ODE_BENCH_MAM", "") == "1" {
+		srv = xmpptest.Start(t, func(c *config.Config) { // every module, the archive included
+			c.Modules.Settings["register"] = &register.Config{Enabled: true, PerIPPerHour: 1000}
+		})
+	} else {
+		srv = start(t)
+	}
 	bin := filepath.Join(t.TempDir(), "ode")
 	if out, err := exec.Command("go", "build", "-o", bin, "github.com/ode-xmpp/ode/cmd/ode").CombinedOutput(); err != nil {
 		t.Fatalf("build ode: %v\n%s", err, out)
