@@ -137,30 +137,39 @@ func (s *Store) QueryArchive(ctx context.Context, local, domain string, q storag
 		if err != nil {
 			return err
 		}
-		defer rows.Close()
-		for rows.Next() {
-			m := storage.ArchivedMessage{Local: local, Domain: domain}
-			var stamp int64
-			if err := rows.Scan(&m.ID, &m.With, &m.WithResource, &stamp, &m.Outgoing, &m.Stanza); err != nil {
-				return err
-			}
-			m.Stamp = fromMillis(stamp)
-			page.Messages = append(page.Messages, m)
-		}
-		if err := rows.Err(); err != nil {
-			return err
-		}
-		page.Complete = len(page.Messages) <= q.Max
-		if !page.Complete {
-			page.Messages = page.Messages[:q.Max]
-		}
-		if q.Last {
-			slices.Reverse(page.Messages)
-		}
-		return nil
+		page, err = readPage(rows, local, domain, q)
+		return err
 	})
 	if err != nil {
 		return storage.ArchivePage{}, fmt.Errorf("sqlite: query archive: %w", err)
+	}
+	return page, nil
+}
+
+// readPage reads the rows of a page query (id, with_jid, with_resource,
+// stamp, outgoing, stanza; one more than q.Max, in the paging direction)
+// into a page in archive order, and closes them.
+func readPage(rows *sql.Rows, local, domain string, q storage.ArchiveQuery) (storage.ArchivePage, error) {
+	defer rows.Close()
+	var page storage.ArchivePage
+	for rows.Next() {
+		m := storage.ArchivedMessage{Local: local, Domain: domain}
+		var stamp int64
+		if err := rows.Scan(&m.ID, &m.With, &m.WithResource, &stamp, &m.Outgoing, &m.Stanza); err != nil {
+			return storage.ArchivePage{}, err
+		}
+		m.Stamp = fromMillis(stamp)
+		page.Messages = append(page.Messages, m)
+	}
+	if err := rows.Err(); err != nil {
+		return storage.ArchivePage{}, err
+	}
+	page.Complete = len(page.Messages) <= q.Max
+	if !page.Complete {
+		page.Messages = page.Messages[:q.Max]
+	}
+	if q.Last {
+		slices.Reverse(page.Messages)
 	}
 	return page, nil
 }

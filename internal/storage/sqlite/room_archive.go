@@ -69,32 +69,13 @@ func (s *Store) QueryRoomArchive(ctx context.Context, room string, q storage.Arc
 		if q.Last {
 			order = "DESC"
 		}
-		rows, err := tx.QueryContext(ctx, `SELECT id, with_jid, with_resource, stamp, stanza FROM room_archive WHERE `+
+		rows, err := tx.QueryContext(ctx, `SELECT id, with_jid, with_resource, stamp, 0, stanza FROM room_archive WHERE `+
 			where+` ORDER BY id `+order+` LIMIT ?`, append(args, q.Max+1)...)
 		if err != nil {
 			return err
 		}
-		defer rows.Close()
-		for rows.Next() {
-			m := storage.ArchivedMessage{Local: local, Domain: domain}
-			var stamp int64
-			if err := rows.Scan(&m.ID, &m.With, &m.WithResource, &stamp, &m.Stanza); err != nil {
-				return err
-			}
-			m.Stamp = fromMillis(stamp)
-			page.Messages = append(page.Messages, m)
-		}
-		if err := rows.Err(); err != nil {
-			return err
-		}
-		page.Complete = len(page.Messages) <= q.Max
-		if !page.Complete {
-			page.Messages = page.Messages[:q.Max]
-		}
-		if q.Last {
-			slices.Reverse(page.Messages)
-		}
-		return nil
+		page, err = readPage(rows, local, domain, q)
+		return err
 	})
 	if err != nil {
 		return storage.ArchivePage{}, fmt.Errorf("sqlite: query room archive: %w", err)
