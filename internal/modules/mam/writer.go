@@ -236,6 +236,8 @@ func (w *writer) write(batch []storage.ArchivedMessage) {
 			return
 		}
 		w.log.Warn("archive: write failed, retrying", "messages", len(batch), "err", err)
-		time.Sleep(retryEvery)
+		// A pause before the next try, also while stopping: the queue is
+		// written out, not dropped.
+		<-time.After(retryEvery)
 	}
 }
