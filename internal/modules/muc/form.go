@@ -3,6 +3,7 @@ package muc
 import (
 	"fmt"
 	"strconv"
+	"strings"
 	"unicode/utf8"
 
 	"github.com/ode-xmpp/ode/stanza"
@@ -124,11 +125,11 @@ func (rm *room) applyForm(x *xmlstream.Element) (roomConfig, *stanza.Error) {
 				return roomConfig{}, stanza.NewError(stanza.BadRequest, "FORM_TYPE must be "+NSConfig)
 			}
 		case "muc#roomconfig_roomname":
-			if c.name = trimmed(v); utf8.RuneCountInString(c.name) > maxNameChars {
+			if c.name = strings.TrimSpace(v); utf8.RuneCountInString(c.name) > maxNameChars {
 				return roomConfig{}, stanza.NewError(stanza.NotAcceptable, fmt.Sprintf("a room name has at most %d characters", maxNameChars))
 			}
 		case "muc#roomconfig_roomdesc":
-			if c.desc = trimmed(v); utf8.RuneCountInString(c.desc) > maxDescChars {
+			if c.desc = strings.TrimSpace(v); utf8.RuneCountInString(c.desc) > maxDescChars {
 				return roomConfig{}, stanza.NewError(stanza.NotAcceptable, fmt.Sprintf("a description has at most %d characters", maxDescChars))
 			}
 		case "muc#roomconfig_roomsecret":

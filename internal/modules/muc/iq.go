@@ -7,6 +7,7 @@ import (
 	"errors"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/ode-xmpp/ode/internal/modules/mam"
@@ -66,12 +67,7 @@ func (m *Module) publicRooms(service string) []*xmlstream.Element {
 		}
 	}
 	m.mu.Unlock()
-	slices.SortFunc(rooms, func(a, b *room) int {
-		if a.jid.String() < b.jid.String() {
-			return -1
-		}
-		return 1
-	})
+	slices.SortFunc(rooms, func(a, b *room) int { return strings.Compare(a.jid.String(), b.jid.String()) })
 	var out []*xmlstream.Element
 	for _, rm := range rooms {
 		rm.mu.Lock()

@@ -8,7 +8,6 @@ import (
 	"encoding/base64"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -796,6 +795,3 @@ func rank(a string) int {
 	}
 	return 0
 }
-
-// trimmed returns s without surrounding space.
-func trimmed(s string) string { return strings.TrimSpace(s) }

@@ -119,13 +119,7 @@ func (m *Module) mark(s router.Session, st *sessState) {
 	if m.cfg.AckDelay <= 0 || st.timer != nil {
 		return
 	}
-	m.mu.Lock()
-	stopped := m.stopped
-	if !stopped {
-		m.wg.Add(1)
-	}
-	m.mu.Unlock()
-	if stopped {
+	if !m.spawn() {
 		return
 	}
 	st.timer = time.AfterFunc(time.Duration(m.cfg.AckDelay), func() {

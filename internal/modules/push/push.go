@@ -48,6 +48,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -292,7 +293,7 @@ func (m *Module) enable(ctx context.Context, ev *router.Event) (*xmlstream.Eleme
 	id := regID{account: user, service: reg.Service, node: node}
 	st := sessKey.GetOrInit(ev.Origin.Values(), func() *sessState { return new(sessState) })
 	st.mu.Lock()
-	if !containsReg(st.regs, id) {
+	if !slices.Contains(st.regs, id) {
 		st.regs = append(st.regs, id)
 	}
 	st.mu.Unlock()
@@ -352,15 +353,6 @@ func formType(x *xmlstream.Element) string {
 		}
 	}
 	return ""
-}
-
-func containsReg(list []regID, id regID) bool {
-	for _, r := range list {
-		if r == id {
-			return true
-		}
-	}
-	return false
 }
 
 // forget removes the registrations that match from the account's
