@@ -2,8 +2,16 @@ package storage
 
 import (
 	"context"
+	"strings"
 	"time"
 )
+
+// RoomService returns the service (domain) of a room's bare JID, and
+// whether room is one (local@domain, both parts non-empty, no resource).
+func RoomService(room string) (string, bool) {
+	local, service, ok := strings.Cut(room, "@")
+	return service, ok && local != "" && service != "" && !strings.Contains(service, "/")
+}
 
 // Room is a stored multi-user chat room (XEP-0045): a persistent room
 // survives restarts with its configuration, subject and affiliations.

@@ -3,7 +3,6 @@ package postgres
 import (
 	"context"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -13,7 +12,7 @@ import (
 
 // PutRoom implements storage.Rooms in one statement.
 func (s *Store) PutRoom(ctx context.Context, r storage.Room) error {
-	service, ok := roomService(r.JID)
+	service, ok := storage.RoomService(r.JID)
 	if !ok {
 		return fmt.Errorf("postgres: put room: %w: room JID %q", storage.ErrInvalid, r.JID)
 	}
@@ -111,10 +110,4 @@ func (s *Store) Rooms(ctx context.Context, service string) ([]storage.Room, erro
 		return nil, fmt.Errorf("postgres: rooms: %w", err)
 	}
 	return out, nil
-}
-
-// roomService returns the domain of a room's bare JID.
-func roomService(room string) (string, bool) {
-	local, service, ok := strings.Cut(room, "@")
-	return service, ok && local != "" && service != "" && !strings.Contains(service, "/")
 }

@@ -4,14 +4,13 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"strings"
 
 	"github.com/ode-xmpp/ode/internal/storage"
 )
 
 // PutRoom implements storage.Rooms.
 func (s *Store) PutRoom(ctx context.Context, r storage.Room) error {
-	service, ok := roomService(r.JID)
+	service, ok := storage.RoomService(r.JID)
 	if !ok {
 		return fmt.Errorf("sqlite: put room: %w: room JID %q", storage.ErrInvalid, r.JID)
 	}
@@ -110,10 +109,4 @@ func (s *Store) Rooms(ctx context.Context, service string) ([]storage.Room, erro
 		return nil, fmt.Errorf("sqlite: rooms: %w", err)
 	}
 	return out, nil
-}
-
-// roomService returns the domain of a room's bare JID.
-func roomService(room string) (string, bool) {
-	local, service, ok := strings.Cut(room, "@")
-	return service, ok && local != "" && service != "" && !strings.Contains(service, "/")
 }
