@@ -27,7 +27,33 @@ type Config struct {
 	S2S     S2S     `toml:"s2s"`
 	HTTP    HTTP    `toml:"http"`
 	Storage Storage `toml:"storage"`
+	Admin   Admin   `toml:"admin"`
 	Modules Modules `toml:"modules"`
+}
+
+// Admin is the [admin] table: the control socket that the ode commands
+// (`ode user …`, `ode session …`, `ode reload`, …) use while the server
+// runs, and the same commands over HTTPS under /admin/ on the [http]
+// listeners.
+type Admin struct {
+	// Socket is the path of the control socket (a Unix socket, mode
+	// 0600, accepting only the server's own user and root); empty means
+	// ode.sock in the data directory, "off" turns it off.
+	Socket string `toml:"socket"`
+	// Token is the bearer token of the HTTPS admin API (Authorization:
+	// Bearer <token>, at least 32 characters); empty turns the API off.
+	Token string `toml:"token"`
+}
+
+// SocketPath returns the control socket's path, or "" when it is off.
+func (c Config) SocketPath() string {
+	switch c.Admin.Socket {
+	case "off":
+		return ""
+	case "":
+		return c.DataPath("ode.sock")
+	}
+	return c.Admin.Socket
 }
 
 // HTTP is the [http] table: the server's HTTP(S) listener, which carries
@@ -127,6 +153,9 @@ type Server struct {
 	// DataDir holds the database and generated certificates. A relative
 	// path is relative to the working directory of the process.
 	DataDir string `toml:"data_dir"`
+	// Admins are the bare JIDs of the accounts that may run the service
+	// administration commands (XEP-0133) from their XMPP client.
+	Admins []string `toml:"admins"`
 }
 
 // Log is the [log] table.
@@ -243,6 +272,7 @@ func Default() Config {
 		Server: Server{
 			Domains: []string{"localhost"},
 			DataDir: "./ode-data",
+			Admins:  []string{},
 		},
 		Log: Log{Format: "text", Level: "info"},
 		C2S: C2S{

@@ -20,7 +20,7 @@ const examplePath = "../../ode.example.toml"
 
 func TestDefault(t *testing.T) {
 	want := config.Config{
-		Server: config.Server{Domains: []string{"localhost"}, DataDir: "./ode-data"},
+		Server: config.Server{Domains: []string{"localhost"}, DataDir: "./ode-data", Admins: []string{}},
 		Log:    config.Log{Format: "text", Level: "info"},
 		C2S: config.C2S{
 			Listen:               []string{"127.0.0.1:5222"},
@@ -93,6 +93,7 @@ func TestParseFull(t *testing.T) {
 [server]
 domains = ["Example.ORG.", "xn--bcher-kva.example", "chat.example.net"]
 data_dir = "/var/lib/ode"
+admins = ["Admin@Example.org"]
 
 [log]
 format = "json"
@@ -163,6 +164,7 @@ timeout = "10s"
 		Server: config.Server{
 			Domains: []string{"example.org", "bücher.example", "chat.example.net"},
 			DataDir: "/var/lib/ode",
+			Admins:  []string{"admin@example.org"},
 		},
 		Log: config.Log{Format: "json", Level: "debug"},
 		TLS: config.TLS{Cert: "/etc/ode/example.org.crt", Key: "/etc/ode/example.org.key"},
@@ -417,6 +419,12 @@ func TestValidate(t *testing.T) {
 		{name: "duplicate domain", file: `server.domains = ["example.org", "EXAMPLE.org."]`, wantKey: "server.domains", wantMsg: `"example.org" is listed twice`},
 		{name: "idn domain", file: `server.domains = ["bücher.example", "xn--caf-dma.example"]`},
 		{name: "ip domain", file: `server.domains = ["192.0.2.1"]`},
+		{name: "admin not bare", file: `server.admins = ["a@example.org/phone"]`, wantKey: "server.admins", wantMsg: `"a@example.org/phone" is not a bare JID`},
+		{name: "admin domain only", file: `server.admins = ["example.org"]`, wantKey: "server.admins", wantMsg: "not a bare JID"},
+		{name: "admins", file: `server.admins = ["a@example.org", "b@example.net"]`},
+		{name: "short admin token", file: `admin.token = "secret"`, wantKey: "admin.token", wantMsg: "at least 32 characters"},
+		{name: "admin token", file: `admin.token = "` + strings.Repeat("x", 32) + `"`},
+		{name: "admin socket off", file: `admin.socket = "off"`},
 		{name: "empty data_dir", file: `server.data_dir = ""`, wantKey: "server.data_dir", wantMsg: "must not be empty"},
 		{name: "log format", file: `log.format = "xml"`, wantKey: "log.format", wantMsg: `unknown format "xml"`},
 		{name: "log level", file: `log.level = "INFO"`, wantKey: "log.level", wantMsg: `unknown level "INFO"`},

@@ -10,6 +10,8 @@ import (
 	"strings"
 
 	"golang.org/x/net/idna"
+
+	"github.com/ode-xmpp/ode/jid"
 )
 
 // Limits on c2s.max_stanza_bytes. RFC 6120 §13.12 requires servers to accept
@@ -87,6 +89,7 @@ func (c Config) validate(mods []ModuleSchema) Errors {
 		v.add("c2s.max_unacked", "c2s.max_unacked: must be at least 10, got %d", c.C2S.MaxUnacked)
 	}
 	v.storage(c.Storage)
+	v.admin(c.Server.Admins, c.Admin)
 	v.modules(c.Modules, mods)
 	return v.errs
 }
@@ -213,6 +216,26 @@ func (v *validator) s2s(c S2S) {
 	}
 }
 
+// minTokenLength is the shortest admin.token accepted: 32 characters of a
+// random token are out of reach of guessing.
+const minTokenLength = 32
+
+// admin checks server.admins and the [admin] table.
+func (v *validator) admin(admins []string, c Admin) {
+	for _, a := range admins {
+		j, err := jid.Parse(a)
+		if err != nil || j.Local() == "" || !j.IsBare() {
+			v.add("server.admins", "server.admins: %q is not a bare JID such as \"admin@example.org\"", a)
+		}
+	}
+	if c.Token != "" && len(c.Token) < minTokenLength {
+		v.add("admin.token", "admin.token: must be at least %d characters (such as the output of `openssl rand -hex 32`), got %d", minTokenLength, len(c.Token))
+	}
+	if c.Socket != "" && c.Socket != "off" && strings.ContainsRune(c.Socket, 0) {
+		v.add("admin.socket", "admin.socket: not a valid path")
+	}
+}
+
 // storage checks the [storage] table; [storage.postgres] only when it is
 // the driver.
 func (v *validator) storage(c Storage) {
@@ -282,6 +305,11 @@ func (c *Config) normalize() {
 	for i, d := range c.Server.Domains {
 		if n, err := normalizeDomain(d); err == nil {
 			c.Server.Domains[i] = n
+		}
+	}
+	for i, a := range c.Server.Admins {
+		if j, err := jid.Parse(a); err == nil {
+			c.Server.Admins[i] = j.String()
 		}
 	}
 	for i, d := range c.S2S.Refuse {
