@@ -23,6 +23,7 @@ import (
 	"github.com/ode-xmpp/ode/internal/bench"
 	"github.com/ode-xmpp/ode/internal/config"
 	"github.com/ode-xmpp/ode/internal/modules"
+	"github.com/ode-xmpp/ode/internal/sdnotify"
 	"github.com/ode-xmpp/ode/internal/server"
 	"github.com/ode-xmpp/ode/internal/storage"
 	"github.com/ode-xmpp/ode/jid"
@@ -224,6 +225,16 @@ func (e env) serve(args []string) int {
 	if err != nil {
 		return e.errorf("%v", err)
 	}
+	// Type=notify: the listeners accept connections now.
+	notify(log, sdnotify.Ready)
+	wctx, stopWatchdog := context.WithCancel(context.Background())
+	watchdog := make(chan struct{})
+	go func() {
+		defer close(watchdog)
+		if err := sdnotify.KeepAlive(wctx, nil); err != nil {
+			log.Warn("systemd watchdog", "err", err)
+		}
+	}()
 	status := 0
 	select {
 	case <-ctx.Done():
@@ -232,6 +243,9 @@ func (e env) serve(args []string) int {
 		log.Error("listener failed", "err", err)
 		status = 1
 	}
+	notify(log, sdnotify.Stopping)
+	stopWatchdog()
+	<-watchdog
 	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil {
@@ -239,6 +253,14 @@ func (e env) serve(args []string) int {
 		status = 1
 	}
 	return status
+}
+
+// notify sends a state to systemd (sd_notify), logging a failure: a
+// service manager that cannot be told is no reason to stop serving.
+func notify(log *slog.Logger, send func() (bool, error)) {
+	if _, err := send(); err != nil {
+		log.Warn("systemd notification", "err", err)
+	}
 }
 
 func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
