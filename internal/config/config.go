@@ -28,7 +28,20 @@ type Config struct {
 	HTTP    HTTP    `toml:"http"`
 	Storage Storage `toml:"storage"`
 	Admin   Admin   `toml:"admin"`
+	Metrics Metrics `toml:"metrics"`
 	Modules Modules `toml:"modules"`
+}
+
+// Metrics is the [metrics] table: the Prometheus metrics served at
+// /metrics on the [http] listeners.
+type Metrics struct {
+	// Enabled serves /metrics. Requests made directly from this machine
+	// (a loopback peer, not relayed by a proxy) need no token.
+	Enabled bool `toml:"enabled"`
+	// Token, when set, lets anyone presenting Authorization: Bearer
+	// <token> read /metrics (a Prometheus server on another machine); at
+	// least 32 characters, and not the admin token.
+	Token string `toml:"token"`
 }
 
 // Admin is the [admin] table: the control socket that the ode commands
@@ -318,6 +331,7 @@ func Default() Config {
 			StatementTimeout: Duration(30 * time.Second),
 			ConnectTimeout:   Duration(10 * time.Second),
 		}},
+		Metrics: Metrics{Enabled: true},
 		Modules: Modules{Settings: map[string]any{}},
 	}
 }

@@ -63,6 +63,7 @@ func TestDefault(t *testing.T) {
 		Storage: config.Storage{Driver: "sqlite", Postgres: config.Postgres{
 			MaxConns: 16, StatementTimeout: config.Duration(30 * time.Second), ConnectTimeout: config.Duration(10 * time.Second),
 		}},
+		Metrics: config.Metrics{Enabled: true},
 		Modules: config.Modules{Settings: map[string]any{}},
 	}
 	got := config.Default()
@@ -150,6 +151,10 @@ max_conns = 40
 statement_timeout = "5s"
 connect_timeout = "3s"
 
+[metrics]
+enabled = false
+token = "0123456789abcdef0123456789abcdef"
+
 [modules]
 disabled = ["vcard", "last"]
 
@@ -211,6 +216,7 @@ timeout = "10s"
 			DSN: "postgres://ode@db.example.org/ode", MaxConns: 40,
 			StatementTimeout: config.Duration(5 * time.Second), ConnectTimeout: config.Duration(3 * time.Second),
 		}},
+		Metrics: config.Metrics{Token: "0123456789abcdef0123456789abcdef"},
 		Modules: config.Modules{
 			Disabled: []string{"vcard", "last"},
 			Settings: map[string]any{
@@ -425,6 +431,11 @@ func TestValidate(t *testing.T) {
 		{name: "short admin token", file: `admin.token = "secret"`, wantKey: "admin.token", wantMsg: "at least 32 characters"},
 		{name: "admin token", file: `admin.token = "` + strings.Repeat("x", 32) + `"`},
 		{name: "admin socket off", file: `admin.socket = "off"`},
+		{name: "short metrics token", file: `metrics.token = "secret"`, wantKey: "metrics.token", wantMsg: "at least 32 characters"},
+		{name: "metrics token with space", file: `metrics.token = "` + strings.Repeat("x", 32) + ` y"`, wantKey: "metrics.token", wantMsg: "must not contain spaces"},
+		{name: "metrics token is admin token", file: "admin.token = \"" + strings.Repeat("x", 32) + "\"\nmetrics.token = \"" + strings.Repeat("x", 32) + "\"", wantKey: "metrics.token", wantMsg: "must differ from admin.token"},
+		{name: "metrics token", file: `metrics.token = "` + strings.Repeat("y", 32) + `"`},
+		{name: "metrics off", file: `metrics.enabled = false`},
 		{name: "empty data_dir", file: `server.data_dir = ""`, wantKey: "server.data_dir", wantMsg: "must not be empty"},
 		{name: "log format", file: `log.format = "xml"`, wantKey: "log.format", wantMsg: `unknown format "xml"`},
 		{name: "log level", file: `log.level = "INFO"`, wantKey: "log.level", wantMsg: `unknown level "INFO"`},

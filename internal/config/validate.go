@@ -90,6 +90,7 @@ func (c Config) validate(mods []ModuleSchema) Errors {
 	}
 	v.storage(c.Storage)
 	v.admin(c.Server.Admins, c.Admin)
+	v.metrics(c.Metrics, c.Admin)
 	v.modules(c.Modules, mods)
 	return v.errs
 }
@@ -233,6 +234,19 @@ func (v *validator) admin(admins []string, c Admin) {
 	}
 	if c.Socket != "" && c.Socket != "off" && strings.ContainsRune(c.Socket, 0) {
 		v.add("admin.socket", "admin.socket: not a valid path")
+	}
+}
+
+// metrics checks the [metrics] table.
+func (v *validator) metrics(c Metrics, admin Admin) {
+	switch {
+	case c.Token == "":
+	case len(c.Token) < minTokenLength:
+		v.add("metrics.token", "metrics.token: must be at least %d characters (such as the output of `openssl rand -hex 32`), got %d", minTokenLength, len(c.Token))
+	case strings.ContainsFunc(c.Token, func(r rune) bool { return r <= ' ' || r == 0x7f }):
+		v.add("metrics.token", "metrics.token: must not contain spaces or control characters")
+	case c.Token == admin.Token:
+		v.add("metrics.token", "metrics.token: must differ from admin.token (whoever scrapes metrics must not be able to administer the server)")
 	}
 }
 
