@@ -536,6 +536,13 @@ func (r *Router) deliverFull(ctx context.Context, ev *Event) {
 			return
 		}
 	}
+	r.notDelivered(ctx, ev)
+}
+
+// notDelivered applies RFC 6121 §8.5.3.2 to a stanza for a full JID that
+// no session took.
+func (r *Router) notDelivered(ctx context.Context, ev *Event) {
+	st := ev.El
 	switch st.Name.Local {
 	case "message":
 		switch stanza.Type(st) {
@@ -579,3 +586,50 @@ func (r *Router) bounce(ctx context.Context, st *xmlstream.Element, err *stanza.
 // DefaultDomain returns the first hosted domain, for replies that must name
 // the server before a client said which domain it wants.
 func (r *Router) DefaultDomain() string { return r.first }
+
+// sharedDeliverer is a Session that takes stanzas serialised once for
+// many recipients (session.Session does).
+type sharedDeliverer interface {
+	DeliverShared(sh *session.Shared, to string) error
+}
+
+// DeliverShared routes the stanza sh, from a local service, to to: for a
+// local full JID it runs the inbound hooks and queues the shared bytes
+// with to spliced in (a room's message or presence to each occupant,
+// serialised once); any other address gets an addressed copy through
+// Route. The inbound and delivered hooks see sh.El without a 'to' and
+// must not change it; ev.To is the recipient.
+func (r *Router) DeliverShared(ctx context.Context, sh *session.Shared, to jid.JID) {
+	if to.IsBare() || !r.domains[to.DomainString()] {
+		r.Route(ctx, sh.Addressed(to.String()))
+		return
+	}
+	ev := getEvent()
+	defer putEvent(ev)
+	ev.El, ev.To, ev.Class = sh.El, to, ClassFull
+	if f := stanza.From(sh.El); f != "" {
+		ev.From, _ = jid.Parse(f)
+	}
+	if len(r.hooks.inbound) > 0 && r.run(ctx, r.hooks.inbound, ev) {
+		return
+	}
+	if s := r.Session(to); s != nil {
+		var err error
+		if sd, ok := s.(sharedDeliverer); ok {
+			err = sd.DeliverShared(sh, to.String())
+		} else {
+			err = s.Deliver(sh.Addressed(to.String()))
+		}
+		if err == nil {
+			if sh.El.Name.Local == "message" && len(r.hooks.delivered) > 0 {
+				ev.one[0] = s
+				r.delivered(ctx, ev, ev.one[:])
+			}
+			return
+		}
+	}
+	// Not delivered: the usual rules, on an addressed copy (an error
+	// reply needs the recipient as its 'from').
+	ev.El = sh.Addressed(to.String())
+	r.notDelivered(ctx, ev)
+}

@@ -105,6 +105,7 @@ func (l *Link) Send(p []byte) error {
 		q.mu.Unlock()
 		return ErrQueueFull
 	}
+	q.fill()
 	q.pend = append(q.pend, p...)
 	q.kick()
 	return nil
@@ -137,7 +138,7 @@ func (q *Queue) Deliver(st *xmlstream.Element) error {
 			q.unhold("c:" + stanza.From(st))
 		}
 	}
-	if err := q.add(st); err != nil {
+	if err := q.add(st, nil, ""); err != nil {
 		q.mu.Unlock()
 		return err
 	}
@@ -145,15 +146,47 @@ func (q *Queue) Deliver(st *xmlstream.Element) error {
 	return nil
 }
 
-// add appends st to the queue; q.mu is held.
-func (q *Queue) add(st *xmlstream.Element) error {
+// DeliverShared is Deliver for the stanza sh addressed to to: the queue
+// copies the bytes sh holds, with to spliced in, instead of serialising
+// the element.
+func (q *Queue) DeliverShared(sh *Shared, to string) error {
+	q.mu.Lock()
+	if q.closed {
+		q.mu.Unlock()
+		return ErrClosed
+	}
+	if q.inactive {
+		if key, ok := holdKey(sh.El); ok && len(q.held) < maxHeld {
+			q.hold(key, sh.Addressed(to))
+			q.mu.Unlock()
+			return nil
+		}
+		if sh.El.Name.Local == "message" {
+			q.unhold("c:" + stanza.From(sh.El))
+		}
+	}
+	if err := q.add(nil, sh, to); err != nil {
+		q.mu.Unlock()
+		return err
+	}
+	q.kick()
+	return nil
+}
+
+// add appends st, or sh addressed to to, to the queue; q.mu is held.
+func (q *Queue) add(st *xmlstream.Element, sh *Shared, to string) error {
 	attached := q.att != nil && !q.att.closing
 	if !q.sm {
 		if !attached {
 			return ErrClosed
 		}
+		q.fill()
 		n := len(q.pend)
-		q.pend = st.AppendXML(q.pend, stanza.NSClient)
+		if sh != nil {
+			q.pend = sh.AppendTo(q.pend, to)
+		} else {
+			q.pend = st.AppendXML(q.pend, stanza.NSClient)
+		}
 		if len(q.pend) > q.limit {
 			q.pend = q.pend[:n]
 			return ErrQueueFull
@@ -164,7 +197,11 @@ func (q *Queue) add(st *xmlstream.Element) error {
 		return ErrTooManyUnacked
 	}
 	n := len(q.unacked)
-	q.unacked = st.AppendXML(q.unacked, stanza.NSClient)
+	if sh != nil {
+		q.unacked = sh.AppendTo(q.unacked, to)
+	} else {
+		q.unacked = st.AppendXML(q.unacked, stanza.NSClient)
+	}
 	if len(q.unacked) > unackedBytes*q.limit {
 		q.unacked = q.unacked[:n]
 		return ErrTooManyUnacked
@@ -172,6 +209,7 @@ func (q *Queue) add(st *xmlstream.Element) error {
 	q.ends = append(q.ends, len(q.unacked))
 	q.out++
 	if attached {
+		q.fill()
 		q.pend = append(q.pend, q.unacked[n:]...)
 	}
 	return nil
@@ -258,7 +296,7 @@ func (q *Queue) SetInactive(inactive bool) {
 	held := q.held
 	q.held = nil
 	for _, h := range held {
-		if err := q.add(h.st); err != nil {
+		if err := q.add(h.st, nil, ""); err != nil {
 			break
 		}
 	}
@@ -305,10 +343,11 @@ func (q *Queue) run(a *Link) {
 		if len(q.pend) == 0 || a.failed {
 			if !a.closing {
 				a.writing = false
-				q.spare = nil // an idle session keeps one small buffer at most
-				if cap(q.pend) > 4096 {
-					q.pend = nil
-				}
+				// An idle session holds no buffer: both go back to the
+				// pool.
+				release(q.spare)
+				release(q.pend)
+				q.spare, q.pend = nil, nil
 				q.mu.Unlock()
 				return
 			}
@@ -330,6 +369,7 @@ func (q *Queue) run(a *Link) {
 		}
 		out := q.pend
 		q.pend = q.spare[:0]
+		q.spare = nil
 		q.mu.Unlock()
 
 		err := a.w.Write(out)
@@ -343,10 +383,8 @@ func (q *Queue) run(a *Link) {
 		if err != nil {
 			a.failed = true
 		}
-		if cap(out) <= 64<<10 {
+		if cap(out) <= maxPooled {
 			q.spare = out[:0]
-		} else {
-			q.spare = nil
 		}
 		q.mu.Unlock()
 	}
@@ -612,4 +650,39 @@ func (q *Queue) TakeUnacked() []*xmlstream.Element {
 func AckElement(h uint32) []byte {
 	b := append([]byte("<a xmlns='"+NSSM+"' h='"), strconv.FormatUint(uint64(h), 10)...)
 	return append(b, "'/>"...)
+}
+
+// Write buffers of queues that went idle wait in a pool for the next
+// burst of any queue, so that a burst takes no allocation while an idle
+// session holds no buffer. The pool is bounded (free buffers beyond it
+// are left to the garbage collector).
+var pool = make(chan []byte, 1024)
+
+const (
+	minPooled = 4 << 10  // a new buffer's capacity
+	maxPooled = 64 << 10 // larger buffers are not kept
+)
+
+// fill gives an empty pend a buffer from the pool; q.mu is held.
+func (q *Queue) fill() {
+	if q.pend != nil {
+		return
+	}
+	select {
+	case b := <-pool:
+		q.pend = b
+	default:
+		q.pend = make([]byte, 0, minPooled)
+	}
+}
+
+// release puts b, no longer used, into the pool.
+func release(b []byte) {
+	if cap(b) < minPooled || cap(b) > maxPooled {
+		return
+	}
+	select {
+	case pool <- b[:0]:
+	default:
+	}
 }

@@ -123,7 +123,18 @@ func (s *Session) SetHandledCount(h uint32) { s.in.Store(h) }
 // session (a receiver that does not read must not make the server hold
 // its traffic).
 func (s *Session) Deliver(st *xmlstream.Element) error {
-	err := s.q.Deliver(st)
+	return s.delivered(s.q.Deliver(st))
+}
+
+// DeliverShared is Deliver for a stanza serialised once for many
+// recipients, addressed to to (this session's full JID).
+func (s *Session) DeliverShared(sh *Shared, to string) error {
+	return s.delivered(s.q.DeliverShared(sh, to))
+}
+
+// delivered closes the session when its queue refused a stanza for being
+// too slow or too far behind.
+func (s *Session) delivered(err error) error {
 	switch err {
 	case ErrQueueFull:
 		s.owner.CloseSession(s, &stream.Error{Condition: stream.PolicyViolation, Text: "too slow to read its stream"})

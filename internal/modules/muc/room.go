@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/ode-xmpp/ode/internal/router"
+	queue "github.com/ode-xmpp/ode/internal/session"
 	"github.com/ode-xmpp/ode/internal/storage"
 	"github.com/ode-xmpp/ode/jid"
 	"github.com/ode-xmpp/ode/stanza"
@@ -280,18 +281,8 @@ func (rm *room) enter(ctx context.Context, ev *router.Event) bool {
 	if created {
 		self = append(self, statusCreated)
 	}
-	for _, other := range rm.occupants {
-		for _, s := range other.sessions {
-			codes := []int(nil)
-			if other == o {
-				if !s.full.Equal(full) {
-					continue // the occupant's other sessions get it below
-				}
-				codes = self
-			}
-			rm.route(ctx, rm.presenceOf(o, s.full, rm.seesJIDs(other) || other == o, codes))
-		}
-	}
+	rm.fanout(ctx, o, func(withJID bool) *xmlstream.Element { return rm.presenceOf(o, jid.JID{}, withJID, nil) })
+	rm.route(ctx, rm.presenceOf(o, full, true, self))
 	for _, s := range o.sessions {
 		if !s.full.Equal(full) {
 			rm.route(ctx, rm.presenceOf(o, s.full, true, []int{statusSelf}))
@@ -321,17 +312,15 @@ func (rm *room) changeNick(ctx context.Context, ev *router.Event, o *occupant, n
 		return
 	}
 	// Unavailable from the old nick with 303 and the new one.
-	for _, other := range rm.occupants {
-		for _, s := range other.sessions {
-			codes := []int{statusNickChange}
-			if other == o {
-				codes = append(codes, statusSelf)
-			}
-			p := rm.presenceOf(o, s.full, rm.seesJIDs(other) || other == o, codes)
-			p.SetAttr("type", stanza.PresenceUnavailable)
-			userX(p).Child(NSUser, "item").SetAttr("nick", nick)
-			rm.route(ctx, p)
-		}
+	gone := func(to jid.JID, withJID bool, codes []int) *xmlstream.Element {
+		p := rm.presenceOf(o, to, withJID, codes)
+		p.SetAttr("type", stanza.PresenceUnavailable)
+		userX(p).Child(NSUser, "item").SetAttr("nick", nick)
+		return p
+	}
+	rm.fanout(ctx, o, func(withJID bool) *xmlstream.Element { return gone(jid.JID{}, withJID, []int{statusNickChange}) })
+	for _, s := range o.sessions {
+		rm.route(ctx, gone(s.full, true, []int{statusNickChange, statusSelf}))
 	}
 	delete(rm.byNick, o.nick)
 	o.nick = nick
@@ -343,13 +332,31 @@ func (rm *room) changeNick(ctx context.Context, ev *router.Event, o *occupant, n
 // broadcastPresence sends o's presence to every occupant, with codes and
 // 110 to o's own sessions.
 func (rm *room) broadcastPresence(ctx context.Context, o *occupant, codes []int) {
+	rm.fanout(ctx, o, func(withJID bool) *xmlstream.Element { return rm.presenceOf(o, jid.JID{}, withJID, codes) })
+	self := append(slices.Clone(codes), statusSelf)
+	for _, s := range o.sessions {
+		rm.route(ctx, rm.presenceOf(o, s.full, true, self))
+	}
+}
+
+// fanout sends a stanza about o to the sessions of every other occupant:
+// mk builds it without a 'to', with o's real JID or without, and each of
+// the two is serialised once for all its recipients; rm.mu is held.
+func (rm *room) fanout(ctx context.Context, o *occupant, mk func(withJID bool) *xmlstream.Element) {
+	var variants [2]*queue.Shared
 	for _, other := range rm.occupants {
+		if other == o {
+			continue
+		}
+		k := 0
+		if rm.seesJIDs(other) {
+			k = 1
+		}
+		if variants[k] == nil {
+			variants[k] = queue.NewShared(mk(k == 1))
+		}
 		for _, s := range other.sessions {
-			c := codes
-			if other == o {
-				c = append(slices.Clone(codes), statusSelf)
-			}
-			rm.route(ctx, rm.presenceOf(o, s.full, rm.seesJIDs(other) || other == o, c))
+			rm.m.r.DeliverShared(ctx, variants[k], s.full)
 		}
 	}
 }
@@ -393,18 +400,17 @@ func (rm *room) remove(ctx context.Context, full jid.JID, codes []int, reason st
 // rm.mu is held.
 func (rm *room) removeLocked(ctx context.Context, o *occupant, edit func(*xmlstream.Element), codes []int) {
 	o.role = roleNone
-	for _, other := range rm.occupants {
-		for _, s := range other.sessions {
-			c := codes
-			if other == o {
-				c = append(slices.Clone(codes), statusSelf)
-			}
-			p := rm.unavailable(o, s.full, rm.seesJIDs(other) || other == o, c, "")
-			if edit != nil {
-				edit(p)
-			}
-			rm.route(ctx, p)
+	gone := func(to jid.JID, withJID bool, codes []int) *xmlstream.Element {
+		p := rm.unavailable(o, to, withJID, codes, "")
+		if edit != nil {
+			edit(p)
 		}
+		return p
+	}
+	rm.fanout(ctx, o, func(withJID bool) *xmlstream.Element { return gone(jid.JID{}, withJID, codes) })
+	self := append(slices.Clone(codes), statusSelf)
+	for _, s := range o.sessions {
+		rm.route(ctx, gone(s.full, true, self))
 	}
 	rm.drop(o)
 }
@@ -587,11 +593,13 @@ func (rm *room) archive(ctx context.Context, out *xmlstream.Element, nick string
 // NSStanzaID is XEP-0359's namespace.
 const NSStanzaID = "urn:xmpp:sid:0"
 
-// broadcast sends msg (without 'to') to every occupant's sessions.
+// broadcast sends msg (without 'to') to every occupant's sessions,
+// serialised once.
 func (rm *room) broadcast(ctx context.Context, msg *xmlstream.Element) {
+	sh := queue.NewShared(msg)
 	for _, o := range rm.occupants {
 		for _, s := range o.sessions {
-			rm.route(ctx, addressed(msg, s.full.String()))
+			rm.m.r.DeliverShared(ctx, sh, s.full)
 		}
 	}
 }
