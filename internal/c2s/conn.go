@@ -38,6 +38,10 @@ type conn struct {
 	t      transport.Transport
 	direct bool // TLS before the stream (XEP-0368)
 	sent   bool // our stream header of the current stream was written
+	// tlsCert is the DER of the certificate this connection's handshake
+	// presented (for tls-server-end-point), which stays right when the
+	// server's certificate is replaced while the stream runs.
+	tlsCert []byte
 
 	// link is this connection's attachment to a queue: its own until a
 	// resumption attaches it to the resumed session's.
@@ -145,6 +149,16 @@ func (c *conn) startTLS(ctx context.Context, cfg *tls.Config, proceed []byte) er
 	}
 	ctx, cancel := context.WithTimeout(ctx, c.srv.cfg.AuthTimeout)
 	defer cancel()
+	if get := cfg.GetCertificate; get != nil {
+		cfg = cfg.Clone()
+		cfg.GetCertificate = func(h *tls.ClientHelloInfo) (*tls.Certificate, error) {
+			cert, err := get(h)
+			if err == nil && cert != nil && len(cert.Certificate) > 0 {
+				c.tlsCert = cert.Certificate[0] // on this goroutine, in the handshake
+			}
+			return cert, err
+		}
+	}
 	return ts.StartTLS(ctx, cfg, proceed)
 }
 

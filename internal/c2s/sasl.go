@@ -84,6 +84,9 @@ func (c *conn) saslConfig() sasl.ServerConfig {
 // serverCert returns the DER of the leaf certificate this connection's
 // TLS handshake (st) presented.
 func (c *conn) serverCert(st *tls.ConnectionState) []byte {
+	if c.tlsCert != nil {
+		return c.tlsCert
+	}
 	tc := c.srv.tls
 	if tc == nil {
 		return nil

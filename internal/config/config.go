@@ -23,6 +23,7 @@ type Config struct {
 	Server  Server  `toml:"server"`
 	Log     Log     `toml:"log"`
 	TLS     TLS     `toml:"tls"`
+	ACME    ACME    `toml:"acme"`
 	C2S     C2S     `toml:"c2s"`
 	S2S     S2S     `toml:"s2s"`
 	HTTP    HTTP    `toml:"http"`
@@ -169,6 +170,10 @@ type Server struct {
 	// Admins are the bare JIDs of the accounts that may run the service
 	// administration commands (XEP-0133) from their XMPP client.
 	Admins []string `toml:"admins"`
+	// PublicAddresses are the IP addresses the server is reached at from
+	// the Internet when they are not this machine's own (behind NAT):
+	// ode check and ACME's errors compare DNS records with them.
+	PublicAddresses []string `toml:"public_addresses"`
 }
 
 // Log is the [log] table.
@@ -194,14 +199,46 @@ var logLevels = map[string]slog.Level{
 
 var logFormats = map[string]bool{"text": true, "json": true}
 
-// TLS is the [tls] table. When Cert and Key are both empty the server
-// generates a self-signed certificate in the data directory.
+// TLS is the [tls] table. When Cert and Key are both empty (and ACME is
+// off) the server generates a self-signed certificate in the data
+// directory.
 type TLS struct {
 	// Cert is the path of a PEM certificate chain, leaf first.
 	Cert string `toml:"cert"`
 	// Key is the path of the PEM private key for Cert.
 	Key string `toml:"key"`
+	// CheckInterval is how often Cert and Key are checked for changes
+	// (modification time and size); a changed pair is loaded without a
+	// restart, and a pair that does not load leaves the old one in use.
+	CheckInterval Duration `toml:"check_interval"`
 }
+
+// ACME is the [acme] table: certificates obtained and renewed from an
+// ACME certificate authority (RFC 8555) such as Let's Encrypt, for every
+// hosted domain and its service sub-domains.
+type ACME struct {
+	// Enabled turns ACME on; tls.cert and tls.key must then be empty.
+	Enabled bool `toml:"enabled"`
+	// Email is the contact address given to the CA (expiry warnings);
+	// empty registers without one.
+	Email string `toml:"email"`
+	// Directory is the URL of the CA's ACME directory.
+	Directory string `toml:"directory"`
+	// CAFile is a PEM file of the authorities that sign the ACME
+	// server's own HTTPS certificate, when the system's do not (a test
+	// CA such as pebble).
+	CAFile string `toml:"ca_file"`
+	// Challenge is how the CA checks that a name is ours: "http-01" (on
+	// http.listen_plain, which must be reached on port 80) or
+	// "tls-alpn-01" (on the TLS listeners, reached on port 443).
+	Challenge string `toml:"challenge"`
+	// RenewBefore is how long before its expiry a certificate is renewed.
+	RenewBefore Duration `toml:"renew_before"`
+}
+
+// LetsEncrypt is the ACME directory of Let's Encrypt, acme.directory's
+// default.
+const LetsEncrypt = "https://acme-v02.api.letsencrypt.org/directory"
 
 // C2S is the [c2s] table: client-to-server listeners and their limits.
 type C2S struct {
@@ -283,11 +320,18 @@ type Postgres struct {
 func Default() Config {
 	return Config{
 		Server: Server{
-			Domains: []string{"localhost"},
-			DataDir: "./ode-data",
-			Admins:  []string{},
+			Domains:         []string{"localhost"},
+			DataDir:         "./ode-data",
+			Admins:          []string{},
+			PublicAddresses: []string{},
 		},
 		Log: Log{Format: "text", Level: "info"},
+		TLS: TLS{CheckInterval: Duration(time.Minute)},
+		ACME: ACME{
+			Directory:   LetsEncrypt,
+			Challenge:   "http-01",
+			RenewBefore: Duration(30 * 24 * time.Hour),
+		},
 		C2S: C2S{
 			Listen:               []string{"127.0.0.1:5222"},
 			DirectTLS:            []string{"127.0.0.1:5223"},

@@ -20,8 +20,11 @@ const examplePath = "../../ode.example.toml"
 
 func TestDefault(t *testing.T) {
 	want := config.Config{
-		Server: config.Server{Domains: []string{"localhost"}, DataDir: "./ode-data", Admins: []string{}},
+		Server: config.Server{Domains: []string{"localhost"}, DataDir: "./ode-data", Admins: []string{}, PublicAddresses: []string{}},
 		Log:    config.Log{Format: "text", Level: "info"},
+		TLS:    config.TLS{CheckInterval: config.Duration(time.Minute)},
+		ACME: config.ACME{Directory: config.LetsEncrypt, Challenge: "http-01",
+			RenewBefore: config.Duration(30 * 24 * time.Hour)},
 		C2S: config.C2S{
 			Listen:               []string{"127.0.0.1:5222"},
 			DirectTLS:            []string{"127.0.0.1:5223"},
@@ -95,6 +98,7 @@ func TestParseFull(t *testing.T) {
 domains = ["Example.ORG.", "xn--bcher-kva.example", "chat.example.net"]
 data_dir = "/var/lib/ode"
 admins = ["Admin@Example.org"]
+public_addresses = ["203.0.113.7", "2001:db8::7"]
 
 [log]
 format = "json"
@@ -103,6 +107,13 @@ level = "debug"
 [tls]
 cert = "/etc/ode/example.org.crt"
 key = "/etc/ode/example.org.key"
+check_interval = "10s"
+
+[acme]
+email = "admin@example.org"
+directory = "https://acme.example.net/dir"
+challenge = "tls-alpn-01"
+renew_before = "240h"
 
 [c2s]
 listen = ["[::]:5222", "192.0.2.1:5222"]
@@ -167,12 +178,16 @@ timeout = "10s"
 `
 	want := config.Config{
 		Server: config.Server{
-			Domains: []string{"example.org", "bücher.example", "chat.example.net"},
-			DataDir: "/var/lib/ode",
-			Admins:  []string{"admin@example.org"},
+			Domains:         []string{"example.org", "bücher.example", "chat.example.net"},
+			DataDir:         "/var/lib/ode",
+			Admins:          []string{"admin@example.org"},
+			PublicAddresses: []string{"203.0.113.7", "2001:db8::7"},
 		},
 		Log: config.Log{Format: "json", Level: "debug"},
-		TLS: config.TLS{Cert: "/etc/ode/example.org.crt", Key: "/etc/ode/example.org.key"},
+		TLS: config.TLS{Cert: "/etc/ode/example.org.crt", Key: "/etc/ode/example.org.key",
+			CheckInterval: config.Duration(10 * time.Second)},
+		ACME: config.ACME{Email: "admin@example.org", Directory: "https://acme.example.net/dir",
+			Challenge: "tls-alpn-01", RenewBefore: config.Duration(240 * time.Hour)},
 		C2S: config.C2S{
 			Listen:               []string{"[::]:5222", "192.0.2.1:5222"},
 			DirectTLS:            []string{},
@@ -408,6 +423,7 @@ func errorLines(err error) []string {
 // TestValidate checks each validation rule on its own, through Validate and
 // through Parse (which adds the file and line).
 func TestValidate(t *testing.T) {
+	const acmeOK = "server.domains = [\"example.org\"]\nhttp.listen_plain = [\"[::]:80\"]\nacme.enabled = true\n"
 	tests := []struct {
 		name    string
 		file    string // applied over the defaults
@@ -468,6 +484,20 @@ func TestValidate(t *testing.T) {
 		{name: "postgres statement_timeout", file: "storage.driver = \"postgres\"\nstorage.postgres.dsn = \"dbname=ode\"\nstorage.postgres.statement_timeout = \"-1s\"", wantKey: "storage.postgres.statement_timeout", wantMsg: "negative"},
 		{name: "postgres connect_timeout", file: "storage.driver = \"postgres\"\nstorage.postgres.dsn = \"dbname=ode\"\nstorage.postgres.connect_timeout = \"0s\"", wantKey: "storage.postgres.connect_timeout", wantMsg: "positive"},
 		{name: "postgres settings unused with sqlite", file: "storage.postgres.max_conns = 0"},
+		{name: "check_interval", file: `tls.check_interval = "0s"`, wantKey: "tls.check_interval", wantMsg: "must be positive"},
+		{name: "public address", file: `server.public_addresses = ["example.org"]`, wantKey: "server.public_addresses", wantMsg: `"example.org" is not an IP address`},
+		{name: "public plain without acme", file: `http.listen_plain = ["[::]:80"]`, wantKey: "http.listen_plain", wantMsg: "not a loopback address"},
+		{name: "acme http-01", file: acmeOK},
+		{name: "acme tls-alpn-01", file: "server.domains = [\"example.org\"]\nacme.enabled = true\nacme.challenge = \"tls-alpn-01\"\nacme.email = \"a@example.org\""},
+		{name: "acme with cert", file: acmeOK + "tls.cert = \"a.crt\"\ntls.key = \"a.key\"", wantKey: "acme.enabled", wantMsg: "use ACME or your own certificate"},
+		{name: "acme localhost", file: "http.listen_plain = [\"127.0.0.1:80\"]\nacme.enabled = true", wantKey: "server.domains", wantMsg: `"localhost" cannot get a certificate from a public CA`},
+		{name: "acme ip", file: "server.domains = [\"192.0.2.1\"]\nacme.enabled = true\nacme.challenge = \"tls-alpn-01\"", wantKey: "server.domains", wantMsg: "cannot get a certificate"},
+		{name: "acme http-01 without listener", file: "server.domains = [\"example.org\"]\nacme.enabled = true\nacme.challenge = \"http-01\"", wantKey: "acme.challenge", wantMsg: "needs http.listen_plain"},
+		{name: "acme tls-alpn-01 without listener", file: "server.domains = [\"example.org\"]\nacme.enabled = true\nacme.challenge = \"tls-alpn-01\"\nhttp.listen = []\nc2s.direct_tls = []", wantKey: "acme.challenge", wantMsg: "needs a TLS listener"},
+		{name: "acme challenge", file: acmeOK + "acme.challenge = \"dns-01\"", wantKey: "acme.challenge", wantMsg: `unknown challenge "dns-01"`},
+		{name: "acme directory", file: acmeOK + "acme.directory = \"http://acme.example\"", wantKey: "acme.directory", wantMsg: "not an https:// URL"},
+		{name: "acme email", file: acmeOK + "acme.email = \"admin\"", wantKey: "acme.email", wantMsg: "not an e-mail address"},
+		{name: "acme renew_before", file: acmeOK + "acme.renew_before = \"0s\"", wantKey: "acme.renew_before", wantMsg: "must be positive"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -37,6 +37,11 @@ func (c Config) Validate(mods ...ModuleSchema) error {
 func (c Config) validate(mods []ModuleSchema) Errors {
 	var v validator
 	v.domains(c.Server.Domains)
+	for _, a := range c.Server.PublicAddresses {
+		if net.ParseIP(a) == nil {
+			v.add("server.public_addresses", "server.public_addresses: %q is not an IP address such as \"203.0.113.7\"", a)
+		}
+	}
 	if c.Server.DataDir == "" {
 		v.add("server.data_dir", "server.data_dir: must not be empty")
 	}
@@ -52,10 +57,14 @@ func (c Config) validate(mods []ModuleSchema) Errors {
 	case c.TLS.Cert == "" && c.TLS.Key != "":
 		v.add("tls.key", "tls.key is set but tls.cert is not: set both, or neither for a self-signed certificate")
 	}
+	if c.TLS.CheckInterval <= 0 {
+		v.add("tls.check_interval", "tls.check_interval: must be positive, got %s", c.TLS.CheckInterval)
+	}
+	v.acme(c)
 	v.addresses(map[string][]string{"c2s.listen": c.C2S.Listen, "c2s.direct_tls": c.C2S.DirectTLS,
 		"s2s.listen": c.S2S.Listen, "s2s.direct_tls": c.S2S.DirectTLS,
 		"http.listen": c.HTTP.Listen, "http.listen_plain": c.HTTP.ListenPlain})
-	v.http(c.HTTP)
+	v.http(c.HTTP, c.ACME.Enabled)
 	v.s2s(c.S2S)
 	if n := c.C2S.MaxStanzaBytes; n < minStanzaBytes || n > maxStanzaBytes {
 		v.add("c2s.max_stanza_bytes", "c2s.max_stanza_bytes: %d is out of range; use %d to %d",
@@ -137,14 +146,16 @@ func (v *validator) addresses(lists map[string][]string) {
 	}
 }
 
-// http checks the [http] table.
-func (v *validator) http(c HTTP) {
+// http checks the [http] table. With publicPlain (ACME, for its http-01
+// challenge) plain listeners may be public: there they answer only the
+// challenges and redirect the rest to HTTPS.
+func (v *validator) http(c HTTP, publicPlain bool) {
 	for _, a := range c.ListenPlain {
 		host, _, err := net.SplitHostPort(a)
 		if err != nil {
 			continue // reported by addresses
 		}
-		if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		if ip := net.ParseIP(host); !publicPlain && host != "localhost" && (ip == nil || !ip.IsLoopback()) {
 			v.add("http.listen_plain", "http.listen_plain: %q is not a loopback address: plain HTTP is only for a reverse proxy on this machine; use http.listen for HTTPS", a)
 		}
 	}
@@ -175,6 +186,48 @@ func (v *validator) http(c HTTP) {
 	}
 	if c.BOSHMaxRequests < 1 {
 		v.add("http.bosh_max_requests", "http.bosh_max_requests: must be at least 1, got %d", c.BOSHMaxRequests)
+	}
+}
+
+// acme checks the [acme] table, and that what ACME needs is there: names
+// a public CA can certify and a listener for the challenge.
+func (v *validator) acme(c Config) {
+	a := c.ACME
+	if !a.Enabled {
+		return
+	}
+	if c.TLS.Cert != "" || c.TLS.Key != "" {
+		v.add("acme.enabled", "acme.enabled: tls.cert and tls.key are set too: use ACME or your own certificate, not both")
+	}
+	if a.Email != "" && (!strings.Contains(a.Email, "@") || strings.ContainsAny(a.Email, " \t<>")) {
+		v.add("acme.email", "acme.email: %q is not an e-mail address such as \"admin@example.org\"", a.Email)
+	}
+	if u, err := url.Parse(a.Directory); err != nil || u.Scheme != "https" || u.Host == "" {
+		v.add("acme.directory", "acme.directory: %q is not an https:// URL such as %q", a.Directory, LetsEncrypt)
+	}
+	switch a.Challenge {
+	case "http-01":
+		if len(c.HTTP.ListenPlain) == 0 {
+			v.add("acme.challenge", `acme.challenge: "http-01" needs http.listen_plain (such as ["[::]:80"], or a proxy forwarding port 80 to it); or use "tls-alpn-01"`)
+		}
+	case "tls-alpn-01":
+		if len(c.HTTP.Listen)+len(c.C2S.DirectTLS) == 0 {
+			v.add("acme.challenge", `acme.challenge: "tls-alpn-01" needs a TLS listener on port 443 (http.listen or c2s.direct_tls); or use "http-01"`)
+		}
+	default:
+		v.add("acme.challenge", `acme.challenge: unknown challenge %q; use "http-01" or "tls-alpn-01"`, a.Challenge)
+	}
+	if a.RenewBefore <= 0 {
+		v.add("acme.renew_before", "acme.renew_before: must be positive, got %s", a.RenewBefore)
+	}
+	for _, d := range c.Server.Domains {
+		n, err := normalizeDomain(d)
+		if err != nil {
+			continue // reported by domains
+		}
+		if net.ParseIP(n) != nil || !strings.Contains(n, ".") || n == "localhost" || strings.HasSuffix(n, ".localhost") {
+			v.add("server.domains", "server.domains: %q cannot get a certificate from a public CA (acme.enabled): use a registered domain name", d)
+		}
 	}
 }
 

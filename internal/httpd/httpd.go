@@ -188,6 +188,10 @@ func (s *Server) Shutdown(ctx context.Context) error {
 
 // ServeHTTP applies the listener's rules, then the routes.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.TLS == nil && !loopbackLocal(r) {
+		s.publicPlain(w, r)
+		return
+	}
 	r = s.fromProxy(r)
 	if origin := r.Header.Get("Origin"); origin != "" {
 		if !s.originAllowed(origin) {
@@ -210,6 +214,37 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	s.mux.ServeHTTP(w, r)
+}
+
+// ACMEChallengePath is where ACME's HTTP-01 challenges are asked
+// (RFC 8555 §8.3).
+const ACMEChallengePath = "/.well-known/acme-challenge/"
+
+// loopbackLocal reports whether the request came to a loopback address.
+func loopbackLocal(r *http.Request) bool {
+	a, ok := r.Context().Value(http.LocalAddrContextKey).(*net.TCPAddr)
+	return !ok || a.IP.IsLoopback()
+}
+
+// publicPlain serves a plain listener on a public address, which exists
+// for ACME's HTTP-01 challenge on port 80: the challenges, and a
+// redirect to HTTPS for anything else (nothing of XMPP goes in plain
+// text over the Internet).
+func (s *Server) publicPlain(w http.ResponseWriter, r *http.Request) {
+	if strings.HasPrefix(r.URL.Path, ACMEChallengePath) {
+		s.mux.ServeHTTP(w, r)
+		return
+	}
+	base := s.BaseURL()
+	if !strings.HasPrefix(base, "https://") {
+		http.Error(w, "use HTTPS", http.StatusForbidden)
+		return
+	}
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		http.Error(w, "use HTTPS", http.StatusForbidden)
+		return
+	}
+	http.Redirect(w, r, base+r.URL.RequestURI(), http.StatusMovedPermanently)
 }
 
 // originAllowed reports whether a page from origin may use the listener.

@@ -6,7 +6,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +16,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/ode-xmpp/ode/internal/config"
+	"github.com/ode-xmpp/ode/internal/httpd"
 	"github.com/ode-xmpp/ode/internal/xmpptest"
 	"github.com/ode-xmpp/ode/jid"
 	"github.com/ode-xmpp/ode/xmlstream"
@@ -443,5 +446,42 @@ func TestBehindProxy(t *testing.T) {
 	resp.Body.Close()
 	if !strings.Contains(string(body), `"wss://xmpp.example.org/xmpp-websocket"`) {
 		t.Errorf("host-meta behind the proxy: %s", body)
+	}
+}
+
+// TestPublicPlain checks what a plain listener on a public address (for
+// ACME's HTTP-01 challenge on port 80) serves: the challenges, and
+// redirects to HTTPS for the rest.
+func TestPublicPlain(t *testing.T) {
+	s, err := httpd.New(httpd.Config{Domains: []string{"example.org"}, PublicURL: "https://xmpp.example.org"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Shutdown(t.Context())
+	s.Handle(httpd.ACMEChallengePath, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "key-authorization")
+	}))
+	tests := []struct {
+		name, method, path string
+		local              net.IP
+		wantCode           int
+		wantBody, wantLoc  string
+	}{
+		{"challenge", "GET", "/.well-known/acme-challenge/tok", net.IPv4(192, 0, 2, 1), 200, "key-authorization", ""},
+		{"host-meta redirected", "GET", "/.well-known/host-meta?x=1", net.IPv4(192, 0, 2, 1), 301, "", "https://xmpp.example.org/.well-known/host-meta?x=1"},
+		{"bosh refused", "POST", "/http-bind", net.ParseIP("2001:db8::1"), 403, "use HTTPS", ""},
+		{"loopback serves all", "GET", "/.well-known/host-meta", net.IPv4(127, 0, 0, 1), 200, "<XRD", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := httptest.NewRequest(tt.method, "http://example.org"+tt.path, nil)
+			r = r.WithContext(context.WithValue(r.Context(), http.LocalAddrContextKey, &net.TCPAddr{IP: tt.local, Port: 80}))
+			w := httptest.NewRecorder()
+			s.ServeHTTP(w, r)
+			if w.Code != tt.wantCode || !strings.Contains(w.Body.String(), tt.wantBody) || w.Header().Get("Location") != tt.wantLoc {
+				t.Errorf("%s %s on %s: %d %q Location %q; want %d containing %q, Location %q", tt.method, tt.path, tt.local,
+					w.Code, w.Body.String(), w.Header().Get("Location"), tt.wantCode, tt.wantBody, tt.wantLoc)
+			}
+		})
 	}
 }

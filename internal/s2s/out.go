@@ -124,7 +124,7 @@ func (m *Manager) negotiateOut(ctx context.Context, t target, local, remote stri
 		}
 	}()
 	if t.directTLS {
-		if err := c.handshake(ctx, m.clientTLS(remote, true), true); err != nil {
+		if err := c.handshake(ctx, m.clientTLS(local, remote, true), true); err != nil {
 			return nil, fmt.Errorf("tls: %w", err)
 		}
 	}
@@ -150,7 +150,7 @@ func (m *Manager) negotiateOut(ctx context.Context, t target, local, remote stri
 			if e.Name.Space != stream.NSTLS || e.Name.Local != "proceed" {
 				return nil, fmt.Errorf("STARTTLS refused (%s)", e.Name.Local)
 			}
-			if err := c.handshake(ctx, m.clientTLS(remote, false), true); err != nil {
+			if err := c.handshake(ctx, m.clientTLS(local, remote, false), true); err != nil {
 				return nil, fmt.Errorf("tls: %w", err)
 			}
 			c.r.Reset(c.nc)

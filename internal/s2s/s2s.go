@@ -46,8 +46,13 @@ const (
 // Config configures a Manager.
 type Config struct {
 	// Certificates are the server's own, presented on both ends of a
-	// stream.
+	// stream, when Certificate is nil.
 	Certificates []tls.Certificate
+	// Certificate, when set, returns the certificate for a local domain
+	// (or service), presented as the server of inbound streams (by the
+	// name the peer asked for) and as the client of outbound ones; it
+	// lets certificates be replaced while the server runs.
+	Certificate func(name string) *tls.Certificate
 	// Roots verifies peers' certificates; nil means the system's roots.
 	Roots *x509.CertPool
 	// Dialback allows Server Dialback when SASL EXTERNAL cannot be used.
@@ -318,19 +323,19 @@ func (m *Manager) OutboundCount() int {
 	return len(m.out)
 }
 
-// clientTLS returns the TLS configuration for connecting to domain. The
-// certificate is checked after the handshake (verifyPeer), so that an
-// unverifiable one can still lead to dialback.
-func (m *Manager) clientTLS(domain string, directTLS bool) *tls.Config {
+// clientTLS returns the TLS configuration for connecting from local to
+// domain. The certificate is checked after the handshake (verifyPeer), so
+// that an unverifiable one can still lead to dialback.
+func (m *Manager) clientTLS(local, domain string, directTLS bool) *tls.Config {
 	c := &tls.Config{
 		ServerName:         domain,
 		MinVersion:         tls.VersionTLS12,
 		InsecureSkipVerify: true, // verified by VerifyPeer after the handshake
 		GetClientCertificate: func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
-			if len(m.cfg.Certificates) == 0 {
-				return &tls.Certificate{}, nil
+			if c := m.certificate(local); c != nil {
+				return c, nil
 			}
-			return &m.cfg.Certificates[0], nil
+			return &tls.Certificate{}, nil
 		},
 	}
 	if directTLS {
@@ -347,8 +352,25 @@ func (m *Manager) serverTLS(directTLS bool) *tls.Config {
 		MinVersion:   tls.VersionTLS12,
 		ClientAuth:   tls.RequestClientCert,
 	}
+	if m.cfg.Certificate != nil {
+		c.Certificates = nil
+		c.GetCertificate = func(h *tls.ClientHelloInfo) (*tls.Certificate, error) {
+			return m.cfg.Certificate(h.ServerName), nil
+		}
+	}
 	if directTLS {
 		c.NextProtos = []string{"xmpp-server"}
 	}
 	return c
+}
+
+// certificate returns the certificate for the local name, or nil.
+func (m *Manager) certificate(name string) *tls.Certificate {
+	if m.cfg.Certificate != nil {
+		return m.cfg.Certificate(name)
+	}
+	if len(m.cfg.Certificates) == 0 {
+		return nil
+	}
+	return &m.cfg.Certificates[0]
 }

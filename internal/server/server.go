@@ -16,6 +16,7 @@ import (
 
 	"github.com/ode-xmpp/ode/internal/bosh"
 	"github.com/ode-xmpp/ode/internal/c2s"
+	"github.com/ode-xmpp/ode/internal/certs"
 	"github.com/ode-xmpp/ode/internal/config"
 	"github.com/ode-xmpp/ode/internal/httpd"
 	"github.com/ode-xmpp/ode/internal/module"
@@ -39,6 +40,7 @@ type Server struct {
 	s2s     *s2s.Manager
 	http    *httpd.Server
 	bosh    *bosh.Handler
+	certs   *certs.Manager
 	tls     *tls.Config
 
 	mu   sync.Mutex
@@ -67,14 +69,8 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, e
 	if err != nil {
 		return nil, err
 	}
-	cert, err := loadOrCreateCert(cfg.TLS.Cert, cfg.TLS.Key, cfg.Server.DataDir, cfg.Server.Domains)
-	if err != nil {
-		store.Close()
-		return nil, err
-	}
 	s := &Server{cfg: cfg, log: log, store: store, errs: make(chan error, 8)}
 	s.router = router.New(cfg.Server.Domains, log.With("component", "router"))
-	s.tls = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	deps := module.Deps{Store: store, Router: s.router, Log: log, Now: time.Now, DataDir: cfg.Server.DataDir}
 	if len(cfg.HTTP.Listen)+len(cfg.HTTP.ListenPlain) > 0 {
 		hc := httpd.Config{
@@ -112,6 +108,20 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, e
 		store.Close()
 		return nil, fmt.Errorf("server: %w", err)
 	}
+	// After the modules, which add the services' sub-domains.
+	cc, err := CertConfig(cfg, s.router.Services(), log)
+	if err == nil {
+		s.certs, err = certs.New(cc)
+	}
+	if err != nil {
+		modules.Stop(s.modules)
+		store.Close()
+		return nil, fmt.Errorf("server: %w", err)
+	}
+	s.tls = s.certs.TLSConfig()
+	if h := s.certs.HTTPHandler(); h != nil && s.http != nil {
+		s.http.Handle(certs.ChallengePath, h)
+	}
 	s.c2s = c2s.NewServer(c2s.Config{
 		TLS:                  s.tls,
 		RequireTLS:           cfg.C2S.RequireTLS,
@@ -139,7 +149,7 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, e
 			return nil, err
 		}
 		s.s2s = s2s.New(s2s.Config{
-			Certificates:   []tls.Certificate{cert},
+			Certificate:    s.certs.Certificate,
 			Roots:          roots,
 			Dialback:       cfg.S2S.Dialback,
 			Refuse:         cfg.S2S.Refuse,
@@ -183,6 +193,7 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, e
 			}
 		}
 	}
+	s.certs.Start() // with the listeners up: ACME's challenges come to them
 	log.Info("ode started", "domains", cfg.Server.Domains, "data_dir", cfg.Server.DataDir, "storage", cfg.Storage.Driver)
 	return s, nil
 }
@@ -322,6 +333,10 @@ func (s *Server) Addrs() (starttls, directTLS []net.Addr) {
 	return starttls, directTLS
 }
 
+// Certs returns the server's certificates: Reload loads changed
+// certificate files (or checks ACME renewals) without a restart.
+func (s *Server) Certs() *certs.Manager { return s.certs }
+
 // Router returns the server's router.
 func (s *Server) Router() *router.Router { return s.router }
 
@@ -335,6 +350,9 @@ func (s *Server) Errors() <-chan error { return s.errs }
 // and closes the store, within ctx's deadline.
 func (s *Server) Shutdown(ctx context.Context) error {
 	var err error
+	if s.certs != nil {
+		s.certs.Close() // ends an ACME order in flight
+	}
 	if s.c2s != nil {
 		err = s.c2s.Shutdown(ctx)
 	}
@@ -360,22 +378,72 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	return err
 }
 
+// CertConfig returns the certificate manager's configuration for cfg:
+// the hosted domains and the services' sub-domains, the certificate files
+// or ACME.
+func CertConfig(cfg config.Config, services []string, log *slog.Logger) (certs.Config, error) {
+	cc := certs.Config{
+		Domains:       cfg.Server.Domains,
+		Services:      services,
+		CertFile:      cfg.TLS.Cert,
+		KeyFile:       cfg.TLS.Key,
+		CheckInterval: time.Duration(cfg.TLS.CheckInterval),
+		DataDir:       cfg.Server.DataDir,
+		Log:           log,
+	}
+	if !cfg.ACME.Enabled {
+		return cc, nil
+	}
+	a := &certs.ACME{
+		Directory:   cfg.ACME.Directory,
+		Email:       cfg.ACME.Email,
+		Challenge:   cfg.ACME.Challenge,
+		RenewBefore: time.Duration(cfg.ACME.RenewBefore),
+		PublicAddrs: publicAddrs(cfg.Server.PublicAddresses),
+	}
+	if cfg.ACME.CAFile != "" {
+		pool, err := caPool(cfg.ACME.CAFile, "acme.ca_file")
+		if err != nil {
+			return certs.Config{}, err
+		}
+		a.Roots = pool
+	}
+	cc.ACME = a
+	return cc, nil
+}
+
+func publicAddrs(list []string) []net.IP {
+	var out []net.IP
+	for _, a := range list {
+		if ip := net.ParseIP(a); ip != nil {
+			out = append(out, ip)
+		}
+	}
+	return out
+}
+
 // s2sRoots returns the trust anchors for peers' certificates: the
 // system's, plus caFile's when set.
 func s2sRoots(caFile string) (*x509.CertPool, error) {
 	if caFile == "" {
 		return nil, nil
 	}
+	return caPool(caFile, "s2s.ca_file")
+}
+
+// caPool returns the system's roots plus the PEM certificates of caFile
+// (the config key).
+func caPool(caFile, key string) (*x509.CertPool, error) {
 	pool, err := x509.SystemCertPool()
 	if err != nil || pool == nil {
 		pool = x509.NewCertPool()
 	}
 	data, err := os.ReadFile(caFile)
 	if err != nil {
-		return nil, fmt.Errorf("server: s2s.ca_file: %w", err)
+		return nil, fmt.Errorf("server: %s: %w", key, err)
 	}
 	if !pool.AppendCertsFromPEM(data) {
-		return nil, fmt.Errorf("server: s2s.ca_file %s: no PEM certificate in it", caFile)
+		return nil, fmt.Errorf("server: %s %s: no PEM certificate in it", key, caFile)
 	}
 	return pool, nil
 }

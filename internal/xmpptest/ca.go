@@ -54,6 +54,12 @@ func NewCA() (*CA, error) {
 // Issue makes a server certificate for the names (DNS names or IP
 // addresses), PEM-encoded, signed by the CA.
 func (ca *CA) Issue(names ...string) (certPEM, keyPEM []byte, err error) {
+	return ca.IssueValid(time.Now().Add(-time.Hour), time.Now().Add(24*time.Hour), names...)
+}
+
+// IssueValid is Issue for a certificate valid from notBefore to notAfter
+// (an expired one, for tests of what refuses it).
+func (ca *CA) IssueValid(notBefore, notAfter time.Time, names ...string) (certPEM, keyPEM []byte, err error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return nil, nil, err
@@ -65,8 +71,8 @@ func (ca *CA) Issue(names ...string) (certPEM, keyPEM []byte, err error) {
 	tmpl := &x509.Certificate{
 		SerialNumber: serial,
 		Subject:      pkix.Name{CommonName: names[0]},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(24 * time.Hour),
+		NotBefore:    notBefore,
+		NotAfter:     notAfter,
 		KeyUsage:     x509.KeyUsageDigitalSignature,
 		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
 	}

@@ -26,6 +26,9 @@ command -v prosody >/dev/null && command -v prosodyctl >/dev/null || need+=(pros
 lua5.4 -e 'require "lunbound"' 2>/dev/null || need+=(lua-unbound)
 # coturn's turnserver and turnutils_uclient check XEP-0215 TURN credentials.
 command -v turnserver >/dev/null && command -v turnutils_uclient >/dev/null || need+=(coturn)
+# pebble, Let's Encrypt's test ACME server: ode obtains and renews its
+# certificates from it (test/interop/acme_test.go).
+command -v pebble >/dev/null || need+=(pebble)
 # PostgreSQL's server binaries (initdb, pg_ctl): the storage tests start
 # their own server in a temporary directory (internal/storage/postgres/pgtest).
 compgen -G '/usr/lib/postgresql/*/bin/pg_ctl' >/dev/null && compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null ||
