@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/ode-xmpp/ode/internal/metrics"
 	"github.com/ode-xmpp/ode/internal/session"
 	"github.com/ode-xmpp/ode/internal/storage"
 	"github.com/ode-xmpp/ode/jid"
@@ -85,6 +86,7 @@ func (c *conn) bind2(ctx context.Context, req sasl2Request, smResult *xmlstream.
 	}
 	c.full = full
 	c.state = stateBound
+	metrics.SessionBound(c.tr)
 	c.b = c.srv.newBinding(c, full)
 	// Into the router before <success/> goes out: once the client has
 	// it, it may act on the session (from other connections too: its

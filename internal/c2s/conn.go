@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/ode-xmpp/ode/internal/metrics"
 	"github.com/ode-xmpp/ode/internal/session"
 	"github.com/ode-xmpp/ode/internal/transport"
 	"github.com/ode-xmpp/ode/jid"
@@ -66,11 +67,20 @@ type conn struct {
 
 	streamID  string
 	headerOut atomic.Bool // our header of the current stream went out (read by Close)
+
+	tr    metrics.Transport  // what carries the stream, for the metrics
+	mech  string             // the mechanism of the current SASL attempt, for the metrics
+	timer metrics.RouteTimer // times a sample of the stanzas
 }
 
 func newConn(s *Server, t transport.Transport, directTLS bool) *conn {
 	n := s.nextID.Add(1)
 	c := &conn{srv: s, t: t, direct: directTLS, id: strconv.FormatUint(n, 10)}
+	kind := ""
+	if k, ok := t.(interface{ Kind() string }); ok {
+		kind = k.Kind()
+	}
+	c.tr = metrics.TransportOf(kind, directTLS)
 	c.log = s.cfg.Log.With("component", "c2s", "conn", c.id, "remote", t.RemoteAddr().String())
 	_, l := session.NewQueue(s.cfg.OutboundQueueBytes, t)
 	c.link.Store(l)
@@ -101,6 +111,8 @@ func (c *conn) sendElement(e *xmlstream.Element) error { return c.l().SendElemen
 // serve runs the connection to its end.
 func (c *conn) serve() {
 	start := time.Now()
+	metrics.ConnOpened(c.tr)
+	defer metrics.ConnClosed(c.tr)
 	if k, ok := c.t.(interface{ Kind() string }); ok {
 		c.log.Info("connection opened", "transport", k.Kind(), "secure", c.secure())
 	} else {
@@ -118,6 +130,9 @@ func (c *conn) serve() {
 		}
 		if c.b != nil {
 			c.srv.connEnded(c, reason)
+		}
+		if c.state == stateBound {
+			metrics.SessionUnbound(c.tr)
 		}
 		t := time.NewTimer(c.srv.cfg.WriteTimeout)
 		defer t.Stop()
@@ -176,6 +191,7 @@ func (c *conn) run(ctx context.Context) string {
 		}
 		if c.state == stateBound && !c.l().Wait(c.srv.cfg.OutboundQueueBytes/2, c.srv.cfg.WriteTimeout) {
 			// Backpressure: the client does not read what it asks for.
+			metrics.Overflow(metrics.C2SStalled)
 			return c.fail(&stream.Error{Condition: stream.PolicyViolation, Text: "not reading its stream"})
 		}
 		e, err := c.t.Next()

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/ode-xmpp/ode/internal/metrics"
 	"github.com/ode-xmpp/ode/jid"
 	"github.com/ode-xmpp/ode/sasl"
 	"github.com/ode-xmpp/ode/stream"
@@ -120,6 +121,7 @@ func (c *conn) lookupCredential(ctx context.Context, username string, h sasl.Has
 
 // auth runs a SASL exchange (RFC 6120 §6.4).
 func (c *conn) auth(ctx context.Context, e *xmlstream.Element) error {
+	c.mech = e.Attribute("mechanism")
 	if c.local != "" {
 		return c.saslFailure(sasl.MalformedRequest, "")
 	}
@@ -244,6 +246,7 @@ func (c *conn) authenticated(srv sasl.Server, final []byte) error {
 	c.t.Restart()
 	c.sent = false
 	c.log.Info("authenticated", "jid", u.String(), "mechanism", srv.Mechanism())
+	metrics.Login(metrics.SASL, srv.Mechanism())
 	return nil
 }
 
@@ -270,6 +273,11 @@ func (c *conn) saslAttemptFailed(ns string, cond sasl.Condition, text string, cr
 	if err := c.sendElement(f); err != nil {
 		return err
 	}
+	profile := metrics.SASL
+	if ns == NSSASL2 {
+		profile = metrics.SASL2
+	}
+	metrics.LoginFailed(profile, c.mech, string(cond))
 	c.attempts++
 	if credential {
 		c.failures++

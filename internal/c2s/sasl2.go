@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ode-xmpp/ode/internal/metrics"
 	"github.com/ode-xmpp/ode/internal/session"
 	"github.com/ode-xmpp/ode/jid"
 	"github.com/ode-xmpp/ode/sasl"
@@ -114,6 +115,7 @@ func parseSASL2Request(e *xmlstream.Element, tokenMechs []string) sasl2Request {
 // FAST tokens. Then <success/> and the stream features of the
 // authenticated stream, without a restart.
 func (c *conn) authenticate2(ctx context.Context, e *xmlstream.Element) error {
+	c.mech = e.Attribute("mechanism")
 	if c.local != "" || c.state != stateTLS && !c.mustStartTLS() {
 		return c.saslAttemptFailed(NSSASL2, sasl.MalformedRequest, "", true)
 	}
@@ -167,6 +169,7 @@ func (c *conn) authenticate2(ctx context.Context, e *xmlstream.Element) error {
 	c.local = u.Local()
 	c.state = stateAuthed
 	c.log.Info("authenticated", "jid", u.String(), "mechanism", srv.Mechanism(), "profile", "sasl2")
+	metrics.Login(metrics.SASL2, srv.Mechanism())
 	return c.sasl2Success(ctx, req, u, final, tokens)
 }
 

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ode-xmpp/ode/internal/metrics"
 	"github.com/ode-xmpp/ode/internal/router"
 	"github.com/ode-xmpp/ode/internal/session"
 	"github.com/ode-xmpp/ode/internal/storage"
@@ -102,6 +103,7 @@ func (c *conn) bind(ctx context.Context, iq, b *xmlstream.Element) error {
 	}
 	c.full = full
 	c.state = stateBound
+	metrics.SessionBound(c.tr)
 	c.b = c.srv.newBinding(c, full)
 	if old := c.srv.cfg.Router.Bind(c.b.sess); old != nil {
 		// RFC 6120 §7.7.2.2: the new session overrides the old one.
@@ -149,6 +151,8 @@ func asStanzaError(err error) *stanza.Error {
 
 // stanza handles a stanza from a bound client (RFC 6120 §8.1.2.1, §10).
 func (c *conn) stanza(ctx context.Context, e *xmlstream.Element) error {
+	kind := e.Name.Local
+	metrics.C2SIn(kind)
 	if c.sm {
 		// XEP-0198 §4: the stanza is handled once processing it began;
 		// a stream error for it ends the session anyway.
@@ -174,6 +178,8 @@ func (c *conn) stanza(ctx context.Context, e *xmlstream.Element) error {
 			c.b.sess.UpdatePresence(e)
 		}
 	}
+	c.timer.Start()
 	c.srv.cfg.Router.RouteFrom(ctx, c.b.sess, e)
+	c.timer.C2SDone(kind)
 	return nil
 }

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/ode-xmpp/ode/internal/metrics"
 	"github.com/ode-xmpp/ode/internal/session"
 	"github.com/ode-xmpp/ode/jid"
 	"github.com/ode-xmpp/ode/stanza"
@@ -111,6 +112,7 @@ func (s *Server) connEnded(c *conn, reason string) {
 		})
 		user := b.sess.JID().Bare().String()
 		s.detached[user] = append(s.detached[user], b)
+		metrics.Detached()
 		var evict *binding
 		if list := s.detached[user]; len(list) > maxDetachedPerUser {
 			evict = list[0]
@@ -252,6 +254,7 @@ const maxDetachedPerUser = 10
 
 // undetach removes b from its user's detached sessions; s.smMu is held.
 func (s *Server) undetach(b *binding) {
+	metrics.Undetached()
 	user := b.sess.JID().Bare().String()
 	if list := slices.DeleteFunc(s.detached[user], func(d *binding) bool { return d == b }); len(list) > 0 {
 		s.detached[user] = list
@@ -548,6 +551,8 @@ func (c *conn) resumeWith(ctx context.Context, e *xmlstream.Element, wrap func(r
 	c.b, c.full = b, b.sess.JID()
 	c.sm = true
 	c.state = stateBound
+	metrics.SessionBound(c.tr)
+	metrics.Resumed()
 	c.link.Store(q.Attach(c.t, wrap(res)))
 	_ = c.t.SetReadDeadline(time.Time{})
 	c.log = c.log.With("jid", c.full.String())

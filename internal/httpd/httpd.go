@@ -1,7 +1,8 @@
 // Package httpd is the server's one HTTP(S) listener: XMPP over WebSocket
 // (RFC 7395) at /xmpp-websocket, the announcement of the web transports
-// (XEP-0156 host-meta, XML and JSON), and the handlers modules add (HTTP
-// upload, XEP-0363; BOSH, XEP-0206, mounts here too).
+// (XEP-0156 host-meta, XML and JSON), Prometheus metrics at /metrics, and
+// the handlers modules add (HTTP upload, XEP-0363; BOSH, XEP-0206, mounts
+// here too).
 //
 // Every response carries CORS headers for web clients hosted elsewhere
 // (any origin by default, or the configured ones); requests from trusted
@@ -52,6 +53,13 @@ type Config struct {
 	KeepAlive time.Duration
 	// BOSH, if set, serves /http-bind with it.
 	BOSH http.Handler
+	// Metrics, if set, serves /metrics with it (Prometheus), to
+	// requests made directly from this machine and to those bearing
+	// MetricsToken.
+	Metrics http.Handler
+	// MetricsToken, when not empty, is the bearer token that lets
+	// other machines read /metrics.
+	MetricsToken string
 	// Log is the component's logger.
 	Log *slog.Logger
 }
@@ -108,6 +116,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.BOSH != nil {
 		s.mux.Handle("/http-bind", cfg.BOSH)
+	}
+	if cfg.Metrics != nil {
+		s.mux.Handle("GET /metrics", s.metrics(cfg.Metrics))
 	}
 	s.srv = &http.Server{
 		Handler:           s,

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ode-xmpp/ode/internal/metrics"
 	"github.com/ode-xmpp/ode/jid"
 	"github.com/ode-xmpp/ode/stanza"
 	"github.com/ode-xmpp/ode/stream"
@@ -36,6 +37,8 @@ type inStream struct {
 
 	mu     sync.Mutex
 	authed map[string]map[string]bool // remote domain → local domains (guarded by mu)
+
+	timer metrics.RouteTimer // times a sample of the stanzas
 }
 
 func newInStream(m *Manager, nc net.Conn, directTLS bool) *inStream {
@@ -51,6 +54,9 @@ func newInStream(m *Manager, nc net.Conn, directTLS bool) *inStream {
 func (s *inStream) authorize(remote, local string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if len(s.authed) == 0 {
+		metrics.S2SStream(metrics.In, metrics.S2SConnecting, metrics.S2SEstablished)
+	}
 	if s.authed[remote] == nil {
 		s.authed[remote] = make(map[string]bool)
 	}
@@ -75,7 +81,13 @@ func (s *inStream) anyAuthorized() bool {
 func (s *inStream) serve() {
 	start := time.Now()
 	reason := ""
+	metrics.S2SStream(metrics.In, metrics.S2SNone, metrics.S2SConnecting)
 	defer func() {
+		if s.anyAuthorized() {
+			metrics.S2SStream(metrics.In, metrics.S2SEstablished, metrics.S2SNone)
+		} else {
+			metrics.S2SStream(metrics.In, metrics.S2SConnecting, metrics.S2SNone)
+		}
 		if v := recover(); v != nil {
 			s.c.log.Error("panic in server stream", "panic", v)
 			s.c.closeWith(&stream.Error{Condition: stream.InternalServerError})
@@ -350,7 +362,11 @@ func (s *inStream) stanza(ctx context.Context, e *xmlstream.Element) error {
 		return &stream.Error{Condition: stream.InvalidFrom, Text: from.DomainString() + " is not authenticated on this stream"}
 	}
 	stanza.TranslateInPlace(e, stanza.NSServer, stanza.NSClient)
+	kind := e.Name.Local
+	metrics.S2SIn(kind)
+	s.timer.Start()
 	s.m.cfg.Router.Route(ctx, e)
+	s.timer.S2SDone(kind)
 	return nil
 }
 

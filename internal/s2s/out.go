@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ode-xmpp/ode/internal/metrics"
 	"github.com/ode-xmpp/ode/stanza"
 	"github.com/ode-xmpp/ode/stream"
 	"github.com/ode-xmpp/ode/xmlstream"
@@ -349,7 +350,17 @@ type outStream struct {
 }
 
 func newOutStream(m *Manager, p pair) *outStream {
+	metrics.S2SStream(metrics.Out, metrics.S2SNone, metrics.S2SConnecting)
 	return &outStream{m: m, pair: p, last: time.Now(), wake: make(chan struct{}, 1), done: make(chan struct{})}
+}
+
+// outStates are the metrics' names of the states.
+var outStates = [...]metrics.S2SState{outConnecting: metrics.S2SConnecting, outReady: metrics.S2SEstablished, outClosed: metrics.S2SNone}
+
+// setState moves the stream to st; o.mu is held.
+func (o *outStream) setState(st outState) {
+	metrics.S2SStream(metrics.Out, outStates[o.state], outStates[st])
+	o.state = st
 }
 
 // send queues st; it reports false when the stream is closed, so that the
@@ -382,7 +393,11 @@ func (o *outStream) send(ctx context.Context, st *xmlstream.Element) bool {
 	}
 	o.last = time.Now()
 	o.mu.Unlock()
+	if !full {
+		metrics.S2SOut(st.Name.Local)
+	}
 	if full {
+		metrics.Overflow(metrics.S2SQueue)
 		o.m.cfg.Router.Bounce(ctx, st, stanza.NewError(stanza.ResourceConstraint, "too much queued for "+o.remote))
 	}
 	return true
@@ -406,7 +421,7 @@ func (o *outStream) run() {
 		return
 	}
 	o.c = c
-	o.state = outReady
+	o.setState(outReady)
 	for _, q := range o.pending {
 		o.buf = append(o.buf, q.b...)
 	}
@@ -429,7 +444,7 @@ func (o *outStream) run() {
 // fail bounces everything queued after the stream could not be set up.
 func (o *outStream) fail(err error, timedOut bool) {
 	o.mu.Lock()
-	o.state = outClosed
+	o.setState(outClosed)
 	pending := o.pending
 	o.pending, o.pendingBytes = nil, 0
 	o.mu.Unlock()
@@ -439,6 +454,7 @@ func (o *outStream) fail(err error, timedOut bool) {
 	if timedOut || errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, context.DeadlineExceeded) {
 		cond = stanza.RemoteServerTimeout
 	}
+	metrics.S2SConnectFailed()
 	o.m.log.Warn("cannot connect to remote server", "local", o.local, "remote", o.remote, "err", err, "bounced", len(pending))
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -532,7 +548,7 @@ func (o *outStream) close(se *stream.Error) {
 		return
 	}
 	wasReady := o.state == outReady
-	o.state = outClosed
+	o.setState(outClosed)
 	c := o.c
 	rest := o.buf
 	o.buf = nil

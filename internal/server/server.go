@@ -19,6 +19,7 @@ import (
 	"github.com/ode-xmpp/ode/internal/certs"
 	"github.com/ode-xmpp/ode/internal/config"
 	"github.com/ode-xmpp/ode/internal/httpd"
+	"github.com/ode-xmpp/ode/internal/metrics"
 	"github.com/ode-xmpp/ode/internal/module"
 	"github.com/ode-xmpp/ode/internal/modules"
 	"github.com/ode-xmpp/ode/internal/router"
@@ -71,7 +72,10 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, e
 	}
 	s := &Server{cfg: cfg, log: log, store: store, errs: make(chan error, 8)}
 	s.router = router.New(cfg.Server.Domains, log.With("component", "router"))
-	deps := module.Deps{Store: store, Router: s.router, Log: log, Now: time.Now, DataDir: cfg.Server.DataDir}
+	// What serves clients reads and writes through the timed store
+	// (ode_storage_duration_seconds); s.store stays the backend itself.
+	timed := metrics.Store(store)
+	deps := module.Deps{Store: timed, Router: s.router, Log: log, Now: time.Now, DataDir: cfg.Server.DataDir}
 	if len(cfg.HTTP.Listen)+len(cfg.HTTP.ListenPlain) > 0 {
 		hc := httpd.Config{
 			Domains:        cfg.Server.Domains,
@@ -80,6 +84,10 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, e
 			AllowedOrigins: cfg.HTTP.AllowedOrigins,
 			Stream:         transport.Options{MaxElementBytes: cfg.C2S.MaxStanzaBytes, WriteTimeout: 30 * time.Second},
 			Log:            log.With("component", "http"),
+		}
+		if cfg.Metrics.Enabled {
+			hc.Metrics = metrics.Handler(log.With("component", "metrics"))
+			hc.MetricsToken = cfg.Metrics.Token
 		}
 		if cfg.HTTP.WebSocket {
 			hc.ServeStream = func(t transport.Transport) { s.c2s.ServeTransport(t) }
@@ -133,9 +141,9 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, e
 		ResumeTimeout:        time.Duration(cfg.C2S.ResumeTimeout),
 		MaxResumeTimeout:     time.Duration(cfg.C2S.MaxResumeTimeout),
 		MaxUnacked:           cfg.C2S.MaxUnacked,
-		Accounts:             store,
-		Tokens:               fastTokens(cfg.C2S, store),
-		Archive:              store,
+		Accounts:             timed,
+		Tokens:               fastTokens(cfg.C2S, timed),
+		Archive:              timed,
 		FASTLifetime:         time.Duration(cfg.C2S.FASTTokenLifetime),
 		FASTRotateAfter:      time.Duration(cfg.C2S.FASTTokenRotateAfter),
 		Router:               s.router,

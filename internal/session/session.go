@@ -17,6 +17,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/ode-xmpp/ode/internal/metrics"
 	"github.com/ode-xmpp/ode/jid"
 	"github.com/ode-xmpp/ode/stanza"
 	"github.com/ode-xmpp/ode/stream"
@@ -123,22 +124,27 @@ func (s *Session) SetHandledCount(h uint32) { s.in.Store(h) }
 // session (a receiver that does not read must not make the server hold
 // its traffic).
 func (s *Session) Deliver(st *xmlstream.Element) error {
-	return s.delivered(s.q.Deliver(st))
+	return s.delivered(s.q.Deliver(st), st.Name.Local)
 }
 
 // DeliverShared is Deliver for a stanza serialised once for many
 // recipients, addressed to to (this session's full JID).
 func (s *Session) DeliverShared(sh *Shared, to string) error {
-	return s.delivered(s.q.DeliverShared(sh, to))
+	return s.delivered(s.q.DeliverShared(sh, to), sh.El.Name.Local)
 }
 
-// delivered closes the session when its queue refused a stanza for being
-// too slow or too far behind.
-func (s *Session) delivered(err error) error {
+// delivered counts a stanza named local that the queue accepted, and
+// closes the session when its queue refused it for being too slow or too
+// far behind.
+func (s *Session) delivered(err error, local string) error {
 	switch err {
+	case nil:
+		metrics.C2SOut(local)
 	case ErrQueueFull:
+		metrics.Overflow(metrics.C2SQueue)
 		s.owner.CloseSession(s, &stream.Error{Condition: stream.PolicyViolation, Text: "too slow to read its stream"})
 	case ErrTooManyUnacked:
+		metrics.Overflow(metrics.C2SUnacked)
 		s.owner.CloseSession(s, &stream.Error{Condition: stream.ResourceConstraint, Text: "too many unacknowledged stanzas"})
 	}
 	return err

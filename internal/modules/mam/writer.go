@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ode-xmpp/ode/internal/metrics"
 	"github.com/ode-xmpp/ode/internal/storage"
 )
 
@@ -70,7 +71,7 @@ func newWriter(store AppendFunc, log *slog.Logger) *writer {
 // enqueue queues m for writing. It waits only while the queue is full,
 // until there is room or ctx ends (then m is not archived).
 func (w *writer) enqueue(ctx context.Context, m storage.ArchivedMessage) error {
-	for {
+	for waited := false; ; waited = true {
 		w.mu.Lock()
 		if w.closed {
 			w.mu.Unlock()
@@ -81,6 +82,7 @@ func (w *writer) enqueue(ctx context.Context, m storage.ArchivedMessage) error {
 			w.bytes += len(m.Stanza)
 			w.queued++
 			w.mu.Unlock()
+			metrics.ArchiveQueued(len(m.Stanza))
 			select {
 			case w.wake <- struct{}{}:
 			default:
@@ -92,6 +94,9 @@ func (w *writer) enqueue(ctx context.Context, m storage.ArchivedMessage) error {
 		}
 		room := w.room
 		w.mu.Unlock()
+		if !waited {
+			metrics.Overflow(metrics.ArchiveQueue)
+		}
 		select {
 		case <-room:
 		case <-ctx.Done():
@@ -197,6 +202,7 @@ func (w *writer) take() ([]storage.ArchivedMessage, bool) {
 		w.rows = nil // let the backing array go
 	}
 	w.bytes -= size
+	metrics.ArchiveTaken(n, size)
 	if w.room != nil && w.bytes < queueBytes {
 		close(w.room)
 		w.room = nil
@@ -229,9 +235,11 @@ func (w *writer) write(batch []storage.ArchivedMessage) {
 		_, err := w.store(ctx, batch)
 		cancel()
 		if err == nil {
+			metrics.ArchiveWritten(true, len(batch))
 			return
 		}
 		if try == retries {
+			metrics.ArchiveWritten(false, len(batch))
 			w.log.Error("archive: batch dropped", "messages", len(batch), "err", err)
 			return
 		}
