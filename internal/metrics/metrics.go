@@ -46,10 +46,6 @@ func Handler(log *slog.Logger) http.Handler {
 	})
 }
 
-// Gatherer returns the registry, for tests that read the series without
-// HTTP.
-func Gatherer() prometheus.Gatherer { return registry }
-
 func counter(name, help string) prometheus.Counter {
 	c := prometheus.NewCounter(prometheus.CounterOpts{Name: name, Help: help})
 	registry.MustRegister(c)

@@ -1,57 +1,23 @@
 package metrics_test
 
 import (
+	"net/http/httptest"
 	"strings"
 	"testing"
-
-	dto "github.com/prometheus/client_model/go"
 
 	"github.com/ode-xmpp/ode/internal/metrics"
 )
 
-// value returns the value of the series name with exactly labels (k=v
-// pairs), and whether it exists.
+// value returns the sum of the series name with labels (k=v pairs)
+// among its labels, and whether there is one, from a scrape of Handler.
 func value(t *testing.T, name string, labels ...string) (float64, bool) {
 	t.Helper()
-	mfs, err := metrics.Gatherer().Gather()
-	if err != nil {
-		t.Fatal(err)
+	w := httptest.NewRecorder()
+	metrics.Handler(nil).ServeHTTP(w, httptest.NewRequest("GET", "/metrics", nil))
+	if w.Code != 200 {
+		t.Fatalf("scrape: %d %s", w.Code, w.Body)
 	}
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-	next:
-		for _, m := range mf.GetMetric() {
-			if len(m.GetLabel()) != len(labels) {
-				continue
-			}
-			for _, kv := range labels {
-				k, v, _ := strings.Cut(kv, "=")
-				if !hasLabel(m, k, v) {
-					continue next
-				}
-			}
-			switch {
-			case m.Counter != nil:
-				return m.Counter.GetValue(), true
-			case m.Gauge != nil:
-				return m.Gauge.GetValue(), true
-			case m.Histogram != nil:
-				return float64(m.Histogram.GetSampleCount()), true
-			}
-		}
-	}
-	return 0, false
-}
-
-func hasLabel(m *dto.Metric, k, v string) bool {
-	for _, l := range m.GetLabel() {
-		if l.GetName() == k && l.GetValue() == v {
-			return true
-		}
-	}
-	return false
+	return parse(t, w.Body.String()).get(name, labels...)
 }
 
 func TestTransportOf(t *testing.T) {
@@ -104,13 +70,13 @@ func TestStanzaKinds(t *testing.T) {
 // TestRouteSampling checks that one stanza in 16 is timed, the first
 // one included.
 func TestRouteSampling(t *testing.T) {
-	before, _ := value(t, "ode_route_duration_seconds", "stream=s2s", "kind=iq")
+	before, _ := value(t, "ode_route_duration_seconds_count", "stream=s2s", "kind=iq")
 	var rt metrics.RouteTimer
 	for range 33 {
 		rt.Start()
 		rt.S2SDone("iq")
 	}
-	after, _ := value(t, "ode_route_duration_seconds", "stream=s2s", "kind=iq")
+	after, _ := value(t, "ode_route_duration_seconds_count", "stream=s2s", "kind=iq")
 	if after-before != 3 { // stanzas 1, 17 and 33
 		t.Errorf("%v of 33 stanzas timed, want 3", after-before)
 	}
