@@ -124,6 +124,29 @@ func TestScenarios(t *testing.T) {
 			t.Errorf("table:\n%s", table)
 		}
 	})
+	t.Run("muc", func(t *testing.T) {
+		// 9 users in 2 rooms (5 and 4 occupants), two steps: every copy
+		// of every message arrives, the sender's reflection included.
+		rep, table := runBench(t, srv, "muc", "-register", "-users", "9", "-rooms", "2", "-rate", "20,40", "-duration", "1s", "-drain", "3s")
+		m := rep.MUC
+		if m == nil || len(m.Steps) != 2 || m.LastJoin <= 0 || m.JoinElapsed < m.LastJoin || m.Options.Service != "conference."+srv.Domain {
+			t.Fatalf("muc: %+v", m)
+		}
+		for _, s := range m.Steps {
+			if s.Sent == 0 || s.Copies < 4*s.Sent || s.Copies > 5*s.Sent || s.Delivered != s.Copies || s.Lost != 0 ||
+				s.Latency.Count != s.Copies {
+				t.Errorf("step %+v", s)
+			}
+		}
+		if !strings.Contains(table, "copies/s") || !strings.Contains(table, "2 rooms") {
+			t.Errorf("table:\n%s", table)
+		}
+		// A second run joins the rooms that exist now.
+		rep, _ = runBench(t, srv, "muc", "-users", "9", "-rooms", "2", "-rate", "20", "-duration", "300ms", "-drain", "3s")
+		if s := rep.MUC.Steps[0]; s.Delivered != s.Copies || s.Copies == 0 {
+			t.Errorf("second run: %+v", s)
+		}
+	})
 	t.Run("direct TLS", func(t *testing.T) {
 		rep, _ := runBench(t, srv, "login", "-users", "2", "-n", "2", "-direct-tls", "-addr", srv.DirectAddr)
 		if rep.TLS != "direct" || rep.Login.OK != 2 {

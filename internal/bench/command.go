@@ -25,6 +25,11 @@ Scenarios:
           list runs one step per rate); -search finds the highest rate with p99
           under -max-p99 and nothing lost: delivered rate, loss, latency, CPU/msg
   idle    -users sessions held for -hold: the server's RSS per session
+  muc     -users online, dealt into -rooms rooms of -service (instant rooms),
+          groupchat messages from random occupants at -rate msgs/s into all
+          rooms (a comma list runs one step per rate): join times, copies
+          delivered per second, loss, latency per copy, CPU per copy, RSS per
+          occupant
 
 Accounts are -prefix1@-domain … with -password (created with -register by
 in-band registration, XEP-0077), or the "jid password" lines of -accounts.
@@ -46,8 +51,8 @@ func Command(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 0
 	}
 	scenario := args[0]
-	if scenario != "login" && scenario != "chat" && scenario != "idle" {
-		fmt.Fprintf(stderr, "ode bench: unknown scenario %q (want login, chat or idle)\n", scenario)
+	if scenario != "login" && scenario != "chat" && scenario != "idle" && scenario != "muc" {
+		fmt.Fprintf(stderr, "ode bench: unknown scenario %q (want login, chat, idle or muc)\n", scenario)
 		return 2
 	}
 	fs, f := newFlagSet(stderr, scenario)
@@ -92,8 +97,8 @@ type flags struct {
 	addr, domain, ca, mechanism, accounts, prefix, password, json string
 	directTLS, insecure, register, presence, search, sasl1, fast  bool
 	tlsResume                                                     bool
-	pid, users, logins, concurrency, body, maxSteps               int
-	rates                                                         string
+	pid, users, logins, concurrency, body, maxSteps, rooms        int
+	rates, service                                                string
 	loginRate, factor, maxRate                                    float64
 	timeout, duration, drain, maxP99, hold                        time.Duration
 }
@@ -143,6 +148,14 @@ func newFlagSet(stderr io.Writer, scenario string) (*flag.FlagSet, *flags) {
 		fs.DurationVar(&f.maxP99, "max-p99", 100*time.Millisecond, "the search's p99 latency limit")
 		fs.Float64Var(&f.maxRate, "max-rate", 200000, "the search's highest rate")
 		fs.IntVar(&f.maxSteps, "max-steps", 12, "bound on the number of steps")
+	case "muc":
+		fs.IntVar(&f.rooms, "rooms", 1, "number of rooms the users are dealt into")
+		fs.StringVar(&f.service, "service", "", "the MUC service's `domain` (default conference.<-domain>)")
+		fs.StringVar(&f.rates, "rate", "50", "aggregate `msgs/s` into all rooms; a comma-separated list runs one step each")
+		fs.DurationVar(&f.duration, "duration", 10*time.Second, "how long each step sends")
+		fs.DurationVar(&f.drain, "drain", 5*time.Second, "how long to wait for copies in flight after a step")
+		fs.IntVar(&f.body, "body", 64, "message body bytes")
+		fs.DurationVar(&f.maxP99, "max-p99", 100*time.Millisecond, "a step passes with p99 latency under this")
 	case "idle":
 		fs.DurationVar(&f.hold, "hold", 10*time.Second, "how long the sessions stay idle before the server is measured")
 		fs.BoolVar(&f.presence, "presence", true, "send initial presence from each session")
@@ -248,17 +261,24 @@ func (f *flags) run(ctx context.Context, scenario string) (*Report, error) {
 		}
 		rep.Login, err = Login(ctx, t, accounts, LoginOptions{Logins: f.logins, Rate: f.loginRate, Concurrency: f.concurrency, Presence: f.presence, SASL1: f.sasl1, FAST: f.fast})
 	case "chat":
-		var rates []float64
-		for _, s := range strings.Split(f.rates, ",") {
-			r, perr := strconv.ParseFloat(strings.TrimSpace(s), 64)
-			if perr != nil {
-				return nil, fmt.Errorf("-rate %q: %w", f.rates, perr)
-			}
-			rates = append(rates, r)
+		rates, err := parseRates(f.rates)
+		if err != nil {
+			return nil, err
 		}
 		rep.Chat, err = Chat(ctx, t, accounts, ChatOptions{Users: len(accounts), Rates: rates, Duration: f.duration, Drain: f.drain,
 			BodyBytes: f.body, Search: f.search, Factor: f.factor, MaxP99: f.maxP99, MaxRate: f.maxRate, MaxSteps: f.maxSteps,
 			Concurrency: f.concurrency})
+	case "muc":
+		rates, perr := parseRates(f.rates)
+		if perr != nil {
+			return nil, perr
+		}
+		service := f.service
+		if service == "" {
+			service = "conference." + f.domain
+		}
+		rep.MUC, err = MUC(ctx, t, accounts, MUCOptions{Users: len(accounts), Rooms: f.rooms, Service: service, Rates: rates,
+			Duration: f.duration, Drain: f.drain, BodyBytes: f.body, MaxP99: f.maxP99, Concurrency: f.concurrency})
 	case "idle":
 		rep.Idle, err = Idle(ctx, t, accounts, IdleOptions{Sessions: len(accounts), Hold: f.hold, Presence: f.presence, Concurrency: f.concurrency})
 	}
@@ -266,6 +286,19 @@ func (f *flags) run(ctx context.Context, scenario string) (*Report, error) {
 		return fail(err)
 	}
 	return rep, nil
+}
+
+// parseRates reads -rate's comma-separated list.
+func parseRates(list string) ([]float64, error) {
+	var rates []float64
+	for _, s := range strings.Split(list, ",") {
+		r, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
+		if err != nil {
+			return nil, fmt.Errorf("-rate %q: %w", list, err)
+		}
+		rates = append(rates, r)
+	}
+	return rates, nil
 }
 
 func writeJSON(path string, rep *Report, stdout io.Writer) error {

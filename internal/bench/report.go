@@ -11,7 +11,7 @@ import (
 
 // Report is the result of one ode bench run, as written in JSON.
 type Report struct {
-	// Scenario is "login", "chat" or "idle".
+	// Scenario is "login", "chat", "idle" or "muc".
 	Scenario string `json:"scenario"`
 	// Addr, TLS ("starttls" or "direct") and Mechanism describe the target.
 	Addr      string `json:"addr"`
@@ -26,10 +26,11 @@ type Report struct {
 	CPUs       int `json:"cpus"`
 	// Register is what in-band registration did, when it ran.
 	Register *RegisterResult `json:"register,omitempty"`
-	// One of Login, Chat and Idle is set.
+	// One of Login, Chat, Idle and MUC is set.
 	Login *LoginResult `json:"login,omitempty"`
 	Chat  *ChatResult  `json:"chat,omitempty"`
 	Idle  *IdleResult  `json:"idle,omitempty"`
+	MUC   *MUCResult   `json:"muc,omitempty"`
 	// BenchCPU is the generator's CPU time for the whole run, Wall its
 	// wall time.
 	BenchCPU Duration `json:"bench_cpu_ms"`
@@ -90,6 +91,24 @@ func (r *Report) WriteTable(w io.Writer) error {
 		}
 		if c.Options.Search {
 			footer = append(footer, fmt.Sprintf("capacity: %.0f msgs/s with p99 under %s and nothing lost", c.Capacity, c.Options.MaxP99))
+		}
+	case r.MUC != nil:
+		m := r.MUC
+		fmt.Fprintf(&b, "%d users online in %s; %d rooms of %s joined in %s (longest join %s)", m.Options.Users, m.LoginElapsed,
+			m.Options.Rooms, m.Options.Service, m.JoinElapsed, m.LastJoin)
+		if m.Server {
+			fmt.Fprintf(&b, ", server RSS %.1f KiB/occupant", m.KiBPerOccupant)
+		}
+		b.WriteString("\n")
+		fmt.Fprintln(tw, "rate\tsent/s\tcopies/s\tlost\tp50\tp90\tp99\tmax\tserver CPU/copy\tbench CPU/copy\tpass\t")
+		for _, s := range m.Steps {
+			pass := "yes"
+			if !s.Pass {
+				pass = "no: " + s.Note
+			}
+			fmt.Fprintf(tw, "%.0f\t%.0f\t%.0f\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", s.Rate, s.SentRate, s.CopyRate, s.Lost,
+				s.Latency.P50, s.Latency.P90, s.Latency.P99, s.Latency.Max,
+				orDash(s.Usage.Server, s.ServerCPUPerCopy), s.BenchCPUPerCopy, pass)
 		}
 	case r.Idle != nil:
 		i := r.Idle
