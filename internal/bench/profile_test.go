@@ -22,7 +22,8 @@ import (
 // ODE_BENCH_DURATION (15s) set the load, ODE_BENCH_MAM=1 keeps the
 // archive on; ODE_BENCH_SCENARIO=login
 // profiles ODE_BENCH_LOGINS (3000) logins with ODE_BENCH_MECHANISM
-// (SCRAM-SHA-1) instead. docs/performance.md reports what it found.
+// (SCRAM-SHA-1) instead, and ODE_BENCH_SCENARIO=muc the users in
+// ODE_BENCH_ROOMS (1) rooms with groupchat at ODE_BENCH_RATE (here 50). docs/performance.md reports what it found.
 func TestProfile(t *testing.T) {
 	dir := os.Getenv("ODE_BENCH_PROFILE")
 	if dir == "" {
@@ -71,9 +72,12 @@ func TestProfile(t *testing.T) {
 	if err := pprof.StartCPUProfile(f); err != nil {
 		t.Fatal(err)
 	}
-	if env("ODE_BENCH_SCENARIO", "chat") == "login" {
+	switch env("ODE_BENCH_SCENARIO", "chat") {
+	case "login":
 		child("login", "-n", env("ODE_BENCH_LOGINS", "3000"), "-mechanism", env("ODE_BENCH_MECHANISM", "SCRAM-SHA-1"))
-	} else {
+	case "muc":
+		child("muc", "-rooms", env("ODE_BENCH_ROOMS", "1"), "-rate", env("ODE_BENCH_RATE", "50"), "-duration", duration)
+	default:
 		child("chat", "-rate", rate, "-duration", duration)
 	}
 	pprof.StopCPUProfile()

@@ -705,3 +705,78 @@ func TestModerate(t *testing.T) {
 		}
 	}
 }
+
+// TestNewcomersSeeChanges: the presence a room shows of an occupant to
+// those who join later follows every change to it (the room keeps it
+// serialised between changes): presence updates, roles, affiliations,
+// a second session.
+func TestNewcomersSeeChanges(t *testing.T) {
+	srv := start(t, nil)
+	alice := login(t, srv, "alice", "a")
+	bob := login(t, srv, "bob", "b")
+	bob2 := login(t, srv, "bob", "b2")
+	alice.join("Alice", "")
+	alice.mustIQ("set", room, instant)
+	bob.join("Bob", "")
+	alice.expect("presence", room+"/Bob")
+	n := 0
+	// newcomer joins as a new user and returns Bob's presence as shown
+	// to it, then leaves; alice and bob see the newcomer come and go.
+	newcomer := func() *xmlstream.Element {
+		t.Helper()
+		n++
+		local := fmt.Sprintf("c%d", n)
+		srv.AddUser(t, local, "pw")
+		c := login(t, srv, local, "r")
+		others, _, _ := c.join(local, "")
+		var seen *xmlstream.Element
+		for _, p := range others {
+			if stanza.From(p) == room+"/Bob" {
+				seen = p
+			}
+		}
+		if seen == nil {
+			t.Fatalf("%s does not see Bob: %v", local, others)
+		}
+		c.r.Send(`<presence to='` + room + `/` + local + `' type='unavailable'/>`)
+		c.expect("presence", room+"/"+local)
+		for _, o := range []*client{alice, bob} {
+			o.expect("presence", room+"/"+local)
+			o.expect("presence", room+"/"+local)
+		}
+		return seen
+	}
+	if p := newcomer(); item(p).Attribute("role") != "participant" || childText(p, "show") != "" {
+		t.Fatalf("before any change: %s", p)
+	}
+	bob.r.Send(`<presence to='` + room + `/Bob'><show>away</show></presence>`)
+	bob.expect("presence", room+"/Bob")
+	alice.expect("presence", room+"/Bob")
+	if p := newcomer(); childText(p, "show") != "away" {
+		t.Errorf("after a presence update: %s", p)
+	}
+	alice.mustIQ("set", room, `<query xmlns='`+muc.NSAdmin+`'><item nick='Bob' role='moderator'/></query>`)
+	bob.expect("presence", room+"/Bob")
+	alice.expect("presence", room+"/Bob")
+	if p := newcomer(); item(p).Attribute("role") != "moderator" {
+		t.Errorf("after a role change: %s", p)
+	}
+	alice.mustIQ("set", room, `<query xmlns='`+muc.NSAdmin+`'><item jid='bob@localhost' affiliation='admin'/></query>`)
+	bob.expect("presence", room+"/Bob")
+	alice.expect("presence", room+"/Bob")
+	if p := newcomer(); item(p).Attribute("affiliation") != "admin" {
+		t.Errorf("after an affiliation change: %s", p)
+	}
+	// A second session of Bob's with its own presence: the newest shows.
+	bob2.r.Send(`<presence to='` + room + `/Bob'><x xmlns='` + muc.NS + `'/><show>dnd</show></presence>`)
+	for {
+		if e := bob2.next(); e.Name.Local == "presence" && hasStatus(e, 110) {
+			break
+		}
+	}
+	bob.expect("presence", room+"/Bob")
+	alice.expect("presence", room+"/Bob")
+	if p := newcomer(); childText(p, "show") != "dnd" {
+		t.Errorf("after a second session: %s", p)
+	}
+}

@@ -82,6 +82,12 @@ type occupant struct {
 	role     string
 	sessions []session
 
+	// shown is the occupant's current presence to the others, without a
+	// 'to', serialised once: [0] without its real JID, [1] with it. Any
+	// change to what the presence shows (presence, role, affiliation,
+	// nick, sessions) is broadcast, and broadcasting clears it.
+	shown [2]*queue.Shared
+
 	tokens float64   // the rate limit's bucket
 	filled time.Time // when tokens was last topped up
 }
@@ -265,10 +271,11 @@ func (rm *room) enter(ctx context.Context, ev *router.Event) bool {
 	o.sessions = append(o.sessions, session{full: full, pres: pres})
 	rm.byJID[full.String()] = o
 
+	o.shown = [2]*queue.Shared{} // a new session: its presence shows now
 	// §7.2.3: the others' presence, then the occupant's own.
 	for _, other := range rm.occupants {
 		if other != o {
-			rm.route(ctx, rm.presenceOf(other, full, rm.seesJIDs(o), nil))
+			rm.m.r.DeliverShared(ctx, rm.shownPresence(other, rm.seesJIDs(o)), full)
 		}
 	}
 	self := []int{statusSelf}
@@ -281,7 +288,7 @@ func (rm *room) enter(ctx context.Context, ev *router.Event) bool {
 	if created {
 		self = append(self, statusCreated)
 	}
-	rm.fanout(ctx, o, func(withJID bool) *xmlstream.Element { return rm.presenceOf(o, jid.JID{}, withJID, nil) })
+	rm.fanout(ctx, o, func(withJID bool) *queue.Shared { return rm.shownPresence(o, withJID) })
 	rm.route(ctx, rm.presenceOf(o, full, true, self))
 	for _, s := range o.sessions {
 		if !s.full.Equal(full) {
@@ -318,7 +325,9 @@ func (rm *room) changeNick(ctx context.Context, ev *router.Event, o *occupant, n
 		userX(p).Child(NSUser, "item").SetAttr("nick", nick)
 		return p
 	}
-	rm.fanout(ctx, o, func(withJID bool) *xmlstream.Element { return gone(jid.JID{}, withJID, []int{statusNickChange}) })
+	rm.fanout(ctx, o, func(withJID bool) *queue.Shared {
+		return queue.NewShared(gone(jid.JID{}, withJID, []int{statusNickChange}))
+	})
 	for _, s := range o.sessions {
 		rm.route(ctx, gone(s.full, true, []int{statusNickChange, statusSelf}))
 	}
@@ -332,17 +341,36 @@ func (rm *room) changeNick(ctx context.Context, ev *router.Event, o *occupant, n
 // broadcastPresence sends o's presence to every occupant, with codes and
 // 110 to o's own sessions.
 func (rm *room) broadcastPresence(ctx context.Context, o *occupant, codes []int) {
-	rm.fanout(ctx, o, func(withJID bool) *xmlstream.Element { return rm.presenceOf(o, jid.JID{}, withJID, codes) })
+	o.shown = [2]*queue.Shared{}
+	rm.fanout(ctx, o, func(withJID bool) *queue.Shared {
+		if codes == nil {
+			return rm.shownPresence(o, withJID)
+		}
+		return queue.NewShared(rm.presenceOf(o, jid.JID{}, withJID, codes))
+	})
 	self := append(slices.Clone(codes), statusSelf)
 	for _, s := range o.sessions {
 		rm.route(ctx, rm.presenceOf(o, s.full, true, self))
 	}
 }
 
+// shownPresence is o's current presence to the others, with or without
+// its real JID, serialised once until it changes; rm.mu is held.
+func (rm *room) shownPresence(o *occupant, withJID bool) *queue.Shared {
+	k := 0
+	if withJID {
+		k = 1
+	}
+	if o.shown[k] == nil {
+		o.shown[k] = queue.NewShared(rm.presenceOf(o, jid.JID{}, withJID, nil))
+	}
+	return o.shown[k]
+}
+
 // fanout sends a stanza about o to the sessions of every other occupant:
-// mk builds it without a 'to', with o's real JID or without, and each of
-// the two is serialised once for all its recipients; rm.mu is held.
-func (rm *room) fanout(ctx context.Context, o *occupant, mk func(withJID bool) *xmlstream.Element) {
+// mk makes it without a 'to', with o's real JID or without, each of the
+// two at most once for all its recipients; rm.mu is held.
+func (rm *room) fanout(ctx context.Context, o *occupant, mk func(withJID bool) *queue.Shared) {
 	var variants [2]*queue.Shared
 	for _, other := range rm.occupants {
 		if other == o {
@@ -353,7 +381,7 @@ func (rm *room) fanout(ctx context.Context, o *occupant, mk func(withJID bool) *
 			k = 1
 		}
 		if variants[k] == nil {
-			variants[k] = queue.NewShared(mk(k == 1))
+			variants[k] = mk(k == 1)
 		}
 		for _, s := range other.sessions {
 			rm.m.r.DeliverShared(ctx, variants[k], s.full)
@@ -407,7 +435,7 @@ func (rm *room) removeLocked(ctx context.Context, o *occupant, edit func(*xmlstr
 		}
 		return p
 	}
-	rm.fanout(ctx, o, func(withJID bool) *xmlstream.Element { return gone(jid.JID{}, withJID, codes) })
+	rm.fanout(ctx, o, func(withJID bool) *queue.Shared { return queue.NewShared(gone(jid.JID{}, withJID, codes)) })
 	self := append(slices.Clone(codes), statusSelf)
 	for _, s := range o.sessions {
 		rm.route(ctx, gone(s.full, true, self))
@@ -752,6 +780,11 @@ func (rm *room) invitation(ctx context.Context, ev *router.Event, o *occupant, x
 		}
 		if rm.cfg.membersOnly && rm.affiliation(to.Bare()) == affNone && privileged {
 			rm.affs[to.Bare().String()] = affMember // §9.3: invited to a members-only room
+			for _, o := range rm.occupants {
+				if o.bare.Equal(to.Bare()) {
+					o.shown = [2]*queue.Shared{}
+				}
+			}
 			rm.persistAffiliation(ctx, to.Bare().String(), affMember)
 		}
 		out := stanza.NewMessage(stanza.NSClient, "", to.String(), rm.jid.String(), "")
