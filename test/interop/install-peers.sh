@@ -24,6 +24,15 @@ $python -c 'import aiohttp' 2>/dev/null || need+=(python3-aiohttp)
 # is the one the federation test can point at its own DNS server.
 command -v prosody >/dev/null && command -v prosodyctl >/dev/null || need+=(prosody)
 lua5.4 -e 'require "lunbound"' 2>/dev/null || need+=(lua-unbound)
+# ejabberd 24.12 from bookworm-backports (bookworm has 23.01): the
+# migration test (internal/xep227) exports a populated ejabberd with
+# export_piefxis and imports it into ode.
+ejabberd_version=24.12
+ejabberd_need=0
+case "$(dpkg-query -W -f '${Version}' ejabberd 2>/dev/null)" in
+"$ejabberd_version"-*) ;;
+*) ejabberd_need=1 ;;
+esac
 # coturn's turnserver and turnutils_uclient check XEP-0215 TURN credentials.
 command -v turnserver >/dev/null && command -v turnutils_uclient >/dev/null || need+=(coturn)
 # pebble, Let's Encrypt's test ACME server: ode obtains and renews its
@@ -66,14 +75,14 @@ if [ ! -e "$web/node_modules/.package-lock.json" ] || [ "$web/package-lock.json"
   fi
 fi
 
-if [ ${#need[@]} -eq 0 ] && [ $bpo_need = 0 ]; then
+if [ ${#need[@]} -eq 0 ] && [ $bpo_need = 0 ] && [ $ejabberd_need = 0 ]; then
   exit 0
 fi
 sudo=""
 [ "$(id -u)" = 0 ] || sudo="sudo"
 export DEBIAN_FRONTEND=noninteractive
 
-if [ $bpo_need = 1 ] && [ ! -e "$bpo_sources" ] &&
+if { [ $bpo_need = 1 ] || [ $ejabberd_need = 1 ]; } && [ ! -e "$bpo_sources" ] &&
   ! grep -qsE '^[^#]*bookworm-backports' /etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources; then
   echo "install-peers: adding the bookworm-backports apt source ($bpo_sources)" >&2
   $sudo tee "$bpo_sources" >/dev/null <<'EOF'
@@ -90,6 +99,24 @@ if [ ${#need[@]} -gt 0 ]; then
   # Backports have a low priority: python3-slixmpp comes from bookworm.
   echo "install-peers: installing ${need[*]}" >&2
   $sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+if [ $ejabberd_need = 1 ]; then
+  echo "install-peers: installing ejabberd $ejabberd_version from bookworm-backports" >&2
+  $sudo apt-get install -y -qq --no-install-recommends -t bookworm-backports ejabberd >/dev/null
+  # The package starts a system-wide ejabberd (5222, 5269, 5280, and
+  # Erlang's epmd); the tests run their own in a temporary directory.
+  echo "install-peers: stopping and disabling the ejabberd service" >&2
+  $sudo invoke-rc.d ejabberd stop >/dev/null 2>&1 || true
+  $sudo deb-systemd-helper disable ejabberd.service >/dev/null 2>&1 || true
+  $sudo update-rc.d ejabberd disable >/dev/null 2>&1 || true
+  case "$(dpkg-query -W -f '${Version}' ejabberd 2>/dev/null)" in
+  "$ejabberd_version"-*) ;;
+  *)
+    echo "install-peers: bookworm-backports has ejabberd $(dpkg-query -W -f '${Version}' ejabberd), the tests expect $ejabberd_version" >&2
+    exit 1
+    ;;
+  esac
 fi
 
 if [[ " ${need[*]} " == *" prosody "* ]]; then
