@@ -144,6 +144,10 @@ type XMLStore interface {
 	// PutXML stores (or replaces) a document; an empty doc deletes it.
 	// The account must exist (ErrNotFound).
 	PutXML(ctx context.Context, local, domain, key string, doc []byte) error
+	// XMLKeys returns the keys of the account's documents that start
+	// with prefix ("" for all), sorted by byte order (none for an
+	// account that does not exist). Exports list private XML with it.
+	XMLKeys(ctx context.Context, local, domain, prefix string) ([]string, error)
 }
 
 // Blocklists stores XEP-0191 block lists of JIDs (any form: domain, bare,

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 
@@ -48,4 +49,20 @@ func (s *Store) PutXML(ctx context.Context, local, domain, key string, doc []byt
 		return fmt.Errorf("postgres: put xml: %w", err)
 	}
 	return nil
+}
+
+// XMLKeys implements storage.XMLStore.
+func (s *Store) XMLKeys(ctx context.Context, local, domain, prefix string) ([]string, error) {
+	rows, err := s.pool.Query(ctx, `SELECT x.doc_key
+		FROM xml_documents x JOIN accounts a ON a.id = x.account_id
+		WHERE a.domain = $1 AND a.local = $2 AND left(x.doc_key, $3::int) = $4
+		ORDER BY x.doc_key COLLATE "C"`, domain, local, utf8.RuneCountInString(prefix), prefix)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: xml keys: %w", doneErr(ctx, err))
+	}
+	keys, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("postgres: xml keys: %w", doneErr(ctx, err))
+	}
+	return keys, nil
 }

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"unicode/utf8"
 
 	"github.com/ode-xmpp/ode/internal/storage"
 )
@@ -47,4 +48,28 @@ func (s *Store) PutXML(ctx context.Context, local, domain, key string, doc []byt
 		return fmt.Errorf("sqlite: put xml: %w", err)
 	}
 	return nil
+}
+
+// XMLKeys implements storage.XMLStore.
+func (s *Store) XMLKeys(ctx context.Context, local, domain, prefix string) ([]string, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT x.doc_key
+		FROM xml_documents x JOIN accounts a ON a.id = x.account_id
+		WHERE a.domain = ? AND a.local = ? AND substr(x.doc_key, 1, ?) = ?
+		ORDER BY CAST(x.doc_key AS BLOB)`, domain, local, utf8.RuneCountInString(prefix), prefix)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: xml keys: %w", err)
+	}
+	defer rows.Close()
+	var keys []string
+	for rows.Next() {
+		var k string
+		if err := rows.Scan(&k); err != nil {
+			return nil, fmt.Errorf("sqlite: xml keys: %w", err)
+		}
+		keys = append(keys, k)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: xml keys: %w", err)
+	}
+	return keys, nil
 }

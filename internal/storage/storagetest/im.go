@@ -1024,7 +1024,39 @@ func TestXMLStore(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"MissingAccount", testXMLMissingAccount},
 		{"AccountDeleted", testXMLAccountDeleted},
 		{"CanceledContext", testXMLCanceledContext},
+		{"Keys", testXMLKeys},
 	})
+}
+
+func testXMLKeys(t *testing.T, s storage.Store) {
+	mustCreateAliceBob(t, s)
+	keys := func(local, prefix string) []string {
+		t.Helper()
+		ks, err := s.XMLKeys(t.Context(), local, home, prefix)
+		if err != nil {
+			t.Fatalf("XMLKeys(%s, %q): %v", local, prefix, err)
+		}
+		return ks
+	}
+	if ks := keys(alice, ""); len(ks) != 0 {
+		t.Errorf("XMLKeys of an account without documents = %q", ks)
+	}
+	for _, k := range []string{bookmarkKey, vcardKey, "private:é b", "private:Z a", "privatex"} {
+		mustPutXML(t, s, alice, k, "<x/>")
+	}
+	mustPutXML(t, s, bob, "private:bob b", "<x/>")
+	if got, want := keys(alice, ""), []string{"private:Z a", bookmarkKey, "private:é b", "privatex", vcardKey}; !slices.Equal(got, want) {
+		t.Errorf("XMLKeys(alice, \"\") = %q, want %q", got, want)
+	}
+	if got, want := keys(alice, "private:"), []string{"private:Z a", bookmarkKey, "private:é b"}; !slices.Equal(got, want) {
+		t.Errorf("XMLKeys(alice, private:) = %q, want %q", got, want)
+	}
+	if got, want := keys(alice, "private:é"), []string{"private:é b"}; !slices.Equal(got, want) {
+		t.Errorf("XMLKeys(alice, private:é) = %q, want %q", got, want)
+	}
+	if ks := keys("nobody", ""); len(ks) != 0 {
+		t.Errorf("XMLKeys of no account = %q", ks)
+	}
 }
 
 const (
