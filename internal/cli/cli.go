@@ -46,6 +46,9 @@ Usage:
   ode check [-c FILE]                    validate the configuration (and connect to PostgreSQL)
   ode migrate --from sqlite:PATH|postgres:DSN --to sqlite:PATH|postgres:DSN
                                          copy a store to the other backend (docs/operating.md)
+  ode export [-c FILE] [-o FILE] [-domain DOMAIN]...
+                                         accounts and rooms as a XEP-0227 document (docs/operating.md)
+  ode import [-c FILE] FILE...           XEP-0227 documents: ode's, ejabberd's, Prosody's
   ode bench login|chat|idle [options]    load-test an XMPP server (docs/bench.md)
   ode version
   ode help
@@ -81,6 +84,10 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return e.check(args[1:])
 	case "migrate":
 		return e.migrateCmd(args[1:])
+	case "export":
+		return e.exportCmd(args[1:])
+	case "import":
+		return e.importCmd(args[1:])
 	case "bench":
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 		defer stop()
