@@ -67,18 +67,18 @@ func TestStanzaKinds(t *testing.T) {
 	}
 }
 
-// TestRouteSampling checks that one stanza in 16 is timed, the first
+// TestRouteSampling checks that one stanza in 64 is timed, the first
 // one included.
 func TestRouteSampling(t *testing.T) {
 	before, _ := value(t, "ode_route_duration_seconds_count", "stream=s2s", "kind=iq")
 	var rt metrics.RouteTimer
-	for range 33 {
+	for range 129 {
 		rt.Start()
 		rt.S2SDone("iq")
 	}
 	after, _ := value(t, "ode_route_duration_seconds_count", "stream=s2s", "kind=iq")
-	if after-before != 3 { // stanzas 1, 17 and 33
-		t.Errorf("%v of 33 stanzas timed, want 3", after-before)
+	if after-before != 3 { // stanzas 1, 65 and 129
+		t.Errorf("%v of 129 stanzas timed, want 3", after-before)
 	}
 }
 

@@ -91,8 +91,8 @@ func S2SOut(local string) { count(streamS2S, dirOut, local) }
 // reading the clock twice per stanza would cost more than the rest of the
 // accounting together.
 const (
-	sampleEvery     = 16
-	sampleEveryText = "16"
+	sampleEvery     = 64
+	sampleEveryText = "64"
 )
 
 // RouteTimer times the handling of a sample of one stream's stanzas. Its

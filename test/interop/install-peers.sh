@@ -42,6 +42,9 @@ command -v pebble >/dev/null || need+=(pebble)
 # their own server in a temporary directory (internal/storage/postgres/pgtest).
 compgen -G '/usr/lib/postgresql/*/bin/pg_ctl' >/dev/null && compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null ||
   need+=(postgresql)
+# systemd-analyze verifies the example unit docs/ode.service
+# (internal/sdnotify TestUnitFile); Debian images usually have it.
+command -v systemd-analyze >/dev/null || need+=(systemd)
 # Debian's Chromium runs Converse.js (web_test.go); DejaVu gives its pages
 # and screenshots a font (chromium itself depends on none).
 [ -x /usr/bin/chromium ] || need+=(chromium)
