@@ -337,6 +337,9 @@ func (w *wsConn) expect(local string) *xmlstream.Element {
 		if e.Name.Local == local {
 			return e
 		}
+		if e.Name.Local == "failure" || e.Name.Local == "error" {
+			w.t.Fatalf("websocket: %s while waiting for <%s/>", b, local)
+		}
 	}
 }
 
