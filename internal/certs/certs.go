@@ -158,6 +158,9 @@ func (m *Manager) Close() {
 		m.cancel()
 	})
 	m.wg.Wait()
+	if m.acme != nil {
+		m.acme.http.CloseIdleConnections()
+	}
 }
 
 // Reload loads the certificate files again when they changed, or with

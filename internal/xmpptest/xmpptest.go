@@ -84,7 +84,7 @@ func StartWithCA(t testing.TB, ca *CA, edit func(*config.Config)) *Server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.TLS.Cert == "" {
+	if cfg.TLS.Cert == "" && !cfg.ACME.Enabled {
 		cfg.TLS.Cert, cfg.TLS.Key = cert, key
 	}
 	if cfg.S2S.CAFile == "" {
