@@ -5,14 +5,11 @@ package cli
 import (
 	"bufio"
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
-	"net/url"
 	"os"
 	"os/signal"
 	"runtime/debug"
@@ -43,7 +40,9 @@ Usage:
   ode user logout JID [-c FILE]           invalidate the account's FAST tokens (log out everywhere)
   ode user list [DOMAIN] [-c FILE]
   ode user import [-c FILE] < FILE      lines of "jid password"
-  ode check [-c FILE]                    validate the configuration (and connect to PostgreSQL)
+  ode check [-c FILE] [-dns ADDR] [-roots FILE] [-skip LIST]
+                                         check the configuration, certificates, DNS, ports
+                                         and host-meta (docs/operating.md)
   ode migrate --from sqlite:PATH|postgres:DSN --to sqlite:PATH|postgres:DSN
                                          copy a store to the other backend (docs/operating.md)
   ode export [-c FILE] [-o FILE] [-domain DOMAIN]...
@@ -145,61 +144,6 @@ func loadConfig(path string) (config.Config, error) {
 		return config.Default(), nil
 	}
 	return config.Load(path, modules.Schemas()...)
-}
-
-func (e env) check(args []string) int {
-	fs, cfgPath := e.newFlags("check", "ode check [-c FILE]")
-	if _, err := parse(fs, args); err != nil {
-		return flagStatus(err)
-	}
-	cfg, err := loadConfig(*cfgPath)
-	if err != nil {
-		return e.errorf("%v", err)
-	}
-	if err := checkCertificate(cfg, time.Now()); err != nil {
-		return e.errorf("%v", err)
-	}
-	if err := checkStorage(context.Background(), cfg, e.stdout); err != nil {
-		return e.errorf("%v", err)
-	}
-	fmt.Fprintln(e.stdout, "configuration ok")
-	return 0
-}
-
-// checkCertificate checks that the configured certificate (none: a
-// self-signed one is generated for the domains) is valid now and covers
-// every hosted domain and the host of [http] public_url, which web
-// clients and upload URLs use.
-func checkCertificate(cfg config.Config, now time.Time) error {
-	if cfg.TLS.Cert == "" {
-		return nil
-	}
-	pair, err := tls.LoadX509KeyPair(cfg.TLS.Cert, cfg.TLS.Key)
-	if err != nil {
-		return fmt.Errorf("tls.cert: %w", err)
-	}
-	leaf, err := x509.ParseCertificate(pair.Certificate[0])
-	if err != nil {
-		return fmt.Errorf("tls.cert: %w", err)
-	}
-	var problems []string
-	if now.After(leaf.NotAfter) || now.Before(leaf.NotBefore) {
-		problems = append(problems, fmt.Sprintf("tls.cert: %s is valid from %s to %s, not now", cfg.TLS.Cert,
-			leaf.NotBefore.Format(time.DateOnly), leaf.NotAfter.Format(time.DateOnly)))
-	}
-	hosts := append([]string(nil), cfg.Server.Domains...)
-	if u, err := url.Parse(cfg.HTTP.PublicURL); err == nil && u.Hostname() != "" && len(cfg.HTTP.Listen)+len(cfg.HTTP.ListenPlain) > 0 {
-		hosts = append(hosts, u.Hostname())
-	}
-	for _, h := range hosts {
-		if err := leaf.VerifyHostname(h); err != nil {
-			problems = append(problems, fmt.Sprintf("tls.cert: %s does not cover %s (it names %s)", cfg.TLS.Cert, h, strings.Join(leaf.DNSNames, ", ")))
-		}
-	}
-	if len(problems) > 0 {
-		return errors.New(strings.Join(problems, "\n"))
-	}
-	return nil
 }
 
 func flagStatus(err error) int {

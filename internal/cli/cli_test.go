@@ -14,6 +14,10 @@ import (
 	"github.com/ode-xmpp/ode/internal/xmpptest"
 )
 
+// offline are the checks of ode check that need DNS or a running server,
+// skipped by the tests of the others.
+const offline = "dns,ports,hostmeta"
+
 // run runs the ode command in-process.
 func run(t *testing.T, stdin string, args ...string) (status int, stdout, stderr string) {
 	t.Helper()
@@ -56,16 +60,16 @@ func TestVersionAndHelp(t *testing.T) {
 
 func TestCheck(t *testing.T) {
 	good := testConfig(t, "")
-	if st, out, errs := run(t, "", "check", "-c", good); st != 0 || !strings.Contains(out, "ok") {
+	if st, out, errs := run(t, "", "check", "-skip", offline, "-c", good); st != 0 || !strings.Contains(out, "ok") {
 		t.Errorf("check: %d %q %q", st, out, errs)
 	}
 	bad := testConfig(t, "[c2s]\nmax_stanza_bytes = 5\nlisten_typo = []\n")
-	st, _, errs := run(t, "", "check", "-c", bad)
+	st, _, errs := run(t, "", "check", "-skip", offline, "-c", bad)
 	if st == 0 || !strings.Contains(errs, "ode.toml:") || !strings.Contains(errs, "listen_typo") {
 		t.Errorf("bad config: %d %q", st, errs)
 	}
 	mods := testConfig(t, "[modules.roster]\nmax_items = 0\n[modules.ping]\ninterval = 5\n[register]\nenabled = true\n")
-	st, _, errs = run(t, "", "check", "-c", mods)
+	st, _, errs = run(t, "", "check", "-skip", offline, "-c", mods)
 	for _, want := range []string{
 		"ode.toml:5: modules.roster.max_items: must be at least 1, got 0",
 		"ode.toml:7: modules.ping.interval: invalid duration",
@@ -76,10 +80,10 @@ func TestCheck(t *testing.T) {
 		}
 	}
 	good = testConfig(t, "[modules]\ndisabled = [\"vcard\"]\n[modules.register]\nenabled = true\n")
-	if st, out, errs := run(t, "", "check", "-c", good); st != 0 || !strings.Contains(out, "ok") {
+	if st, out, errs := run(t, "", "check", "-skip", offline, "-c", good); st != 0 || !strings.Contains(out, "ok") {
 		t.Errorf("check with module settings: %d %q %q", st, out, errs)
 	}
-	if st, _, errs := run(t, "", "check", "-c", filepath.Join(t.TempDir(), "missing.toml")); st == 0 || errs == "" {
+	if st, _, errs := run(t, "", "check", "-skip", offline, "-c", filepath.Join(t.TempDir(), "missing.toml")); st == 0 || errs == "" {
 		t.Errorf("missing file: %d %q", st, errs)
 	}
 }
@@ -91,28 +95,48 @@ func TestCheckCertificate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cert, key, _, err := ca.WriteFiles(t.TempDir(), "example.org", "xmpp.example.org")
-	if err != nil {
-		t.Fatal(err)
-	}
+	cert, key, caFile := writeCert(t, ca, 90*24*time.Hour, "example.org", "xmpp.example.org")
 	tlsConf := fmt.Sprintf("[tls]\ncert = %q\nkey = %q\n", cert, key)
-	st, _, errs := run(t, "", "check", "-c", testConfig(t, tlsConf+"[http]\npublic_url = \"https://web.example.org\"\n"))
-	for _, want := range []string{"does not cover example.net", "does not cover web.example.org"} {
-		if st == 0 || !strings.Contains(errs, want) {
-			t.Errorf("certificate for example.org only: %d %q, want %q", st, errs, want)
+	st, out, errs := run(t, "", "check", "-skip", offline, "-roots", caFile, "-c", testConfig(t, tlsConf+"[http]\npublic_url = \"https://web.example.org\"\n"))
+	for _, want := range []string{"does not cover example.net", "does not cover web.example.org", "does not cover conference.example.net"} {
+		if st == 0 || !strings.Contains(out, want) {
+			t.Errorf("certificate for example.org only: %d %q, want %q", st, out, want)
 		}
 	}
-	if strings.Contains(errs, "cover example.org ") {
-		t.Errorf("example.org is covered: %q", errs)
+	if !strings.Contains(errs, "problems found") {
+		t.Errorf("no count of the problems on stderr: %q", errs)
 	}
-	cert, key, _, err = ca.WriteFiles(t.TempDir(), "example.org", "example.net", "xmpp.example.org")
+	if strings.Contains(out, "cover example.org ") {
+		t.Errorf("example.org is covered: %q", out)
+	}
+	cert, key, caFile = writeCert(t, ca, 90*24*time.Hour, "example.org", "*.example.org", "example.net", "*.example.net", "xmpp.example.org")
+	tlsConf = fmt.Sprintf("[tls]\ncert = %q\nkey = %q\n[http]\npublic_url = \"https://xmpp.example.org\"\n", cert, key)
+	if st, out, errs := run(t, "", "check", "-skip", offline, "-roots", caFile, "-c", testConfig(t, tlsConf)); st != 0 || !strings.Contains(out, "ok") {
+		t.Errorf("certificate covering everything: %d %q %q", st, out, errs)
+	}
+}
+
+// writeCert writes a certificate from ca for names, valid for valid from
+// an hour ago (negative: expired that long ago), its key and the CA's
+// certificate into a temporary directory.
+func writeCert(t *testing.T, ca *xmpptest.CA, valid time.Duration, names ...string) (cert, key, caFile string) {
+	t.Helper()
+	from, to := time.Now().Add(-time.Hour), time.Now().Add(valid)
+	if valid < 0 {
+		from = to.Add(-24 * time.Hour)
+	}
+	certPEM, keyPEM, err := ca.IssueValid(from, to, names...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	tlsConf = fmt.Sprintf("[tls]\ncert = %q\nkey = %q\n[http]\npublic_url = \"https://xmpp.example.org\"\n", cert, key)
-	if st, out, errs := run(t, "", "check", "-c", testConfig(t, tlsConf)); st != 0 || !strings.Contains(out, "ok") {
-		t.Errorf("certificate covering everything: %d %q %q", st, out, errs)
+	dir := t.TempDir()
+	cert, key, caFile = filepath.Join(dir, "server.crt"), filepath.Join(dir, "server.key"), filepath.Join(dir, "ca.crt")
+	for path, data := range map[string][]byte{cert: certPEM, key: keyPEM, caFile: ca.CertPEM} {
+		if err := os.WriteFile(path, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
 	}
+	return cert, key, caFile
 }
 
 func TestUserLifecycle(t *testing.T) {

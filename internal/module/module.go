@@ -29,6 +29,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/ode-xmpp/ode/internal/config"
 	"github.com/ode-xmpp/ode/internal/router"
 	"github.com/ode-xmpp/ode/internal/storage"
 )
@@ -77,6 +78,14 @@ type Module interface {
 // and returns when they are gone.
 type Stopper interface {
 	Stop()
+}
+
+// Service is implemented by the settings of modules that run a service on
+// a sub-domain of each hosted domain (MUC's conference.<domain>): Service
+// returns its label and whether cfg runs it. Certificates and ode check
+// cover those names.
+type Service interface {
+	Service(cfg config.Config) (label string, on bool)
 }
 
 // Info describes a module to the server: its name, what it implements, its

@@ -91,6 +91,34 @@ func Start(deps module.Deps, cfg config.Config) ([]module.Module, error) {
 	return out, nil
 }
 
+// ServiceDomains returns the domains of the services the enabled
+// modules of cfg run (conference.<domain>, upload.<domain>), from their
+// settings, without starting them: what certificates and DNS must cover.
+func ServiceDomains(cfg config.Config) []string {
+	var out []string
+	for _, info := range All {
+		if slices.Contains(cfg.Modules.Disabled, info.Name) {
+			continue
+		}
+		s, ok := cfg.Modules.Settings[info.Name]
+		if !ok {
+			s = info.Config
+		}
+		svc, ok := s.(module.Service)
+		if !ok {
+			continue
+		}
+		label, on := svc.Service(cfg)
+		if !on {
+			continue
+		}
+		for _, d := range cfg.Server.Domains {
+			out = append(out, label+"."+d)
+		}
+	}
+	return out
+}
+
 // build checks one module's settings and builds it.
 func build(deps module.Deps, info module.Info, settings map[string]any) (module.Module, error) {
 	s, ok := settings[info.Name]

@@ -256,3 +256,23 @@ func TestParseWithSchemas(t *testing.T) {
 		t.Errorf("old tables: got\n%v\nwant\n%s", err, want)
 	}
 }
+
+// TestServiceDomains checks the services' names derived from the
+// configuration without starting the modules.
+func TestServiceDomains(t *testing.T) {
+	cfg := config.Default()
+	cfg.Server.Domains = []string{"example.org", "example.net"}
+	want := []string{"upload.example.org", "upload.example.net", "conference.example.org", "conference.example.net"}
+	if got := modules.ServiceDomains(cfg); !slices.Equal(got, want) {
+		t.Errorf("defaults: %v, want %v", got, want)
+	}
+	cfg.HTTP.Listen = nil
+	cfg.Modules.Disabled = []string{"vcard"}
+	if got := modules.ServiceDomains(cfg); !slices.Equal(got, want[2:]) {
+		t.Errorf("without HTTP: %v, want %v", got, want[2:])
+	}
+	cfg.Modules.Disabled = []string{"muc"}
+	if got := modules.ServiceDomains(cfg); len(got) != 0 {
+		t.Errorf("muc disabled, no HTTP: %v", got)
+	}
+}

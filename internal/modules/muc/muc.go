@@ -197,6 +197,9 @@ func New(deps module.Deps, cfg Config) (*Module, error) {
 	return &Module{deps: deps, cfg: cfg, rooms: make(map[string]*room), owned: make(map[string]int)}, nil
 }
 
+// Service returns the sub-domain label of the service (module.Service).
+func (c Config) Service(config.Config) (string, bool) { return c.Subdomain, true }
+
 // Name implements module.Module.
 func (m *Module) Name() string { return "muc" }
 

@@ -202,6 +202,12 @@ func loadSecret(path string) ([]byte, error) {
 	return key, nil
 }
 
+// Service returns the sub-domain label of the service (module.Service):
+// there is one only with an HTTP listener.
+func (c Config) Service(cfg config.Config) (string, bool) {
+	return c.Subdomain, len(cfg.HTTP.Listen)+len(cfg.HTTP.ListenPlain) > 0
+}
+
 // Name implements module.Module.
 func (m *Module) Name() string { return "upload" }
 
