@@ -99,6 +99,7 @@ type Store interface {
 	Uploads
 	Archive
 	PushRegistrations
+	PubSub
 	Rooms
 	RoomArchive
 	FASTTokens

@@ -56,6 +56,7 @@ func TestLastActivity(t *testing.T)      { storagetest.TestLastActivity(t, openT
 func TestUploads(t *testing.T)           { storagetest.TestUploads(t, openTemp) }
 func TestArchive(t *testing.T)           { storagetest.TestArchive(t, openTemp) }
 func TestPushRegistrations(t *testing.T) { storagetest.TestPushRegistrations(t, openTemp) }
+func TestPubSub(t *testing.T)            { storagetest.TestPubSub(t, openTemp) }
 func TestRooms(t *testing.T)             { storagetest.TestRooms(t, openTemp) }
 func TestRoomArchive(t *testing.T)       { storagetest.TestRoomArchive(t, openTemp) }
 func TestFASTTokens(t *testing.T)        { storagetest.TestFASTTokens(t, openTemp) }

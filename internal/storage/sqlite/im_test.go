@@ -213,6 +213,9 @@ func TestDeleteAccountLeavesNothing(t *testing.T) {
 	must(err)
 	must(s.PutFASTToken(ctx, local, domain, storage.FASTToken{ClientID: "c", Key: []byte("k"), Mechanism: "HT-SHA-256-NONE",
 		Created: time.Now(), Expires: time.Now().Add(time.Hour)}, nil, 0))
+	must(s.CreatePubSubNode(ctx, local, domain, storage.PubSubNode{Node: "urn:xmpp:avatar:data", Config: []byte(`{}`), Created: time.Now()}, 0))
+	_, err = s.PublishPubSubItem(ctx, local, domain, "urn:xmpp:avatar:data", storage.PubSubItem{ID: "1", Publisher: "alice@example.org", Published: time.Now()}, 0)
+	must(err)
 
 	db := raw(t, path)
 	tables := func() map[string]int {

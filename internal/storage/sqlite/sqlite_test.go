@@ -49,6 +49,7 @@ func TestBlocklists(t *testing.T)        { storagetest.TestBlocklists(t, openTem
 func TestLastActivity(t *testing.T)      { storagetest.TestLastActivity(t, openTemp) }
 func TestUploads(t *testing.T)           { storagetest.TestUploads(t, openTemp) }
 func TestPushRegistrations(t *testing.T) { storagetest.TestPushRegistrations(t, openTemp) }
+func TestPubSub(t *testing.T)            { storagetest.TestPubSub(t, openTemp) }
 func TestRooms(t *testing.T)             { storagetest.TestRooms(t, openTemp) }
 func TestRoomArchive(t *testing.T)       { storagetest.TestRoomArchive(t, openTemp) }
 func TestFASTTokens(t *testing.T)        { storagetest.TestFASTTokens(t, openTemp) }

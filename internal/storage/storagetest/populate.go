@@ -27,7 +27,7 @@ const populated = 1200
 // two domains, with and without credentials; rosters with groups and a
 // removed item; pending subscriptions; offline messages, some delivered;
 // vCards and private XML; block lists; last activity; uploads; archives;
-// push registrations; FAST tokens; rooms.
+// push registrations; FAST tokens; pubsub nodes and items; rooms.
 func Populate(t testing.TB, s storage.Store) Fixture {
 	t.Helper()
 	ctx := t.Context()
@@ -114,6 +114,16 @@ func Populate(t testing.TB, s storage.Store) Fixture {
 
 	must("PutFASTToken", s.PutFASTToken(ctx, alice, home, fastToken("phone", 1, 1, 20), nil, 0))
 	must("PutFASTToken", s.PutFASTToken(ctx, alice, home, fastToken("", 2, 0, 21), nil, 0))
+
+	must("CreatePubSubNode", s.CreatePubSubNode(ctx, alice, home, storage.PubSubNode{Node: "urn:xmpp:avatar:metadata",
+		Config: []byte(`{"access_model":"open"}`), Created: at(5, 1)}, 0))
+	must("CreatePubSubNode", s.CreatePubSubNode(ctx, alice, home, storage.PubSubNode{Node: "empty", Config: []byte(`{}`), Created: at(5, 2)}, 0))
+	for i := range 3 {
+		_, err = s.PublishPubSubItem(ctx, alice, home, "urn:xmpp:avatar:metadata", psItem(fmt.Sprint("item-", i), 5), 0)
+		must("PublishPubSubItem", err)
+	}
+	_, err = s.PublishPubSubItem(ctx, alice, home, "urn:xmpp:avatar:metadata", psItem("item-0", 6), 0) // now the newest
+	must("PublishPubSubItem", err)
 
 	must("PutRoom", s.PutRoom(ctx, storage.Room{JID: "lobby@" + RoomService, Config: []byte(`{"name":"Lobby"}`),
 		Subject: []byte(`<message xmlns="jabber:client" type="groupchat"><subject>hi</subject></message>`), Created: at(3, 0)}))
@@ -206,6 +216,14 @@ func WantSame(t testing.TB, a, b storage.Store, f Fixture) {
 		pra, errA := a.PushRegistrations(ctx, local, domain)
 		prb, errB := b.PushRegistrations(ctx, local, domain)
 		same(acct+" push registrations", pra, prb, errA, errB)
+		na, errA := a.PubSubNodes(ctx, local, domain)
+		nb, errB := b.PubSubNodes(ctx, local, domain)
+		same(acct+" pubsub nodes", na, nb, errA, errB)
+		for _, n := range na {
+			ia, errA := a.PubSubItems(ctx, local, domain, n.Node, nil, 0)
+			ib, errB := b.PubSubItems(ctx, local, domain, n.Node, nil, 0)
+			same(acct+" pubsub items of "+n.Node, ia, ib, errA, errB)
+		}
 		for _, client := range []string{"phone", ""} {
 			fa, errA := a.FASTTokens(ctx, local, domain, client)
 			fb, errB := b.FASTTokens(ctx, local, domain, client)
