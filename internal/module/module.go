@@ -50,6 +50,13 @@ type Deps struct {
 	// HTTP is the server's HTTP listener, where modules add handlers
 	// (upload slots, APIs); nil when no [http] listener is configured.
 	HTTP HTTP
+	// Module returns the running module named name if it was built
+	// before this one (modules are built in the order of the module
+	// table), else nil: disabled, or later in the table. It is for
+	// modules that build on another's Go API (bookmarks and avatars on
+	// pep's Publish); they type-assert the result. Nil outside
+	// modules.Start.
+	Module func(name string) Module
 }
 
 // HTTP is what modules see of the server's HTTP(S) listener

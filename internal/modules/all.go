@@ -17,6 +17,7 @@ import (
 	"github.com/ode-xmpp/ode/internal/modules/mam"
 	"github.com/ode-xmpp/ode/internal/modules/muc"
 	"github.com/ode-xmpp/ode/internal/modules/offline"
+	"github.com/ode-xmpp/ode/internal/modules/pep"
 	"github.com/ode-xmpp/ode/internal/modules/ping"
 	"github.com/ode-xmpp/ode/internal/modules/private"
 	"github.com/ode-xmpp/ode/internal/modules/push"
@@ -47,6 +48,7 @@ var All = []module.Info{
 	upload.Info,
 	mam.Info,
 	push.Info,
+	pep.Info,
 	muc.Info,
 	// disco hashes every identity and feature declared before it: keep it last.
 	disco.Info,
@@ -72,6 +74,14 @@ func schema(info module.Info) config.ModuleSchema {
 // by config.Parse.
 func Start(deps module.Deps, cfg config.Config) ([]module.Module, error) {
 	var out []module.Module
+	deps.Module = func(name string) module.Module {
+		for _, m := range out {
+			if m.Name() == name {
+				return m
+			}
+		}
+		return nil
+	}
 	for _, info := range All {
 		if slices.Contains(cfg.Modules.Disabled, info.Name) {
 			continue

@@ -35,6 +35,8 @@ type hooks struct {
 	unblocked       []func(ctx context.Context, owner jid.JID, jids []string)
 	features        []string
 	accountFeatures []string
+	accountIDs      []Identity
+	accountDiscos   []AccountDisco
 	identities      []Identity
 	streamFeatures  []*xmlstream.Element
 }
@@ -196,6 +198,41 @@ func (r *Router) AccountFeatures() []string {
 	slices.Sort(out)
 	return out
 }
+
+// AddAccountIdentity declares a service discovery identity that the
+// server has on behalf of each account (disco#info to a bare JID), such
+// as pubsub/pep (XEP-0163 §3).
+func (r *Router) AddAccountIdentity(id Identity) {
+	r.hooks.accountIDs = append(r.hooks.accountIDs, id)
+}
+
+// AccountIdentities returns the declared account identities.
+func (r *Router) AccountIdentities() []Identity { return slices.Clone(r.hooks.accountIDs) }
+
+// AccountDisco is a module that serves entities on accounts' bare JIDs
+// (the nodes of XEP-0163 personal eventing): the disco module asks it
+// what disco#items to an account lists and what a node is.
+type AccountDisco interface {
+	// AccountItems returns the <item/> elements (disco#items namespace)
+	// that from may see on account, for disco#items without a node.
+	AccountItems(ctx context.Context, account, from jid.JID) ([]*xmlstream.Element, error)
+	// NodeInfo returns the children of the disco#info result for the
+	// account's node (identities, features, forms), with ok false when
+	// the node is not the module's or from may not see it.
+	NodeInfo(ctx context.Context, account, from jid.JID, node string) (children []*xmlstream.Element, ok bool, err error)
+	// NodeItems returns the <item/> elements of disco#items to the
+	// account's node, with ok as for NodeInfo.
+	NodeItems(ctx context.Context, account, from jid.JID, node string) (items []*xmlstream.Element, ok bool, err error)
+}
+
+// AddAccountDisco adds d to the modules asked for service discovery on
+// accounts. Call it before the listeners start.
+func (r *Router) AddAccountDisco(d AccountDisco) {
+	r.hooks.accountDiscos = append(r.hooks.accountDiscos, d)
+}
+
+// AccountDiscos returns the modules added with AddAccountDisco.
+func (r *Router) AccountDiscos() []AccountDisco { return slices.Clone(r.hooks.accountDiscos) }
 
 // Features returns the declared disco features, sorted.
 func (r *Router) Features() []string {

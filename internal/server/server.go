@@ -348,6 +348,17 @@ func (s *Server) Certs() *certs.Manager { return s.certs }
 // Router returns the server's router.
 func (s *Server) Router() *router.Router { return s.router }
 
+// Module returns the running module named name, or nil (for tests and
+// benchmarks that look at a module's own state).
+func (s *Server) Module(name string) module.Module {
+	for _, m := range s.modules {
+		if m.Name() == name {
+			return m
+		}
+	}
+	return nil
+}
+
 // Store returns the server's storage.
 func (s *Server) Store() storage.Store { return s.store }
 

@@ -7,11 +7,14 @@
 // router, and disco#items (§4.1) the router's services on sub-domains of
 // the domain (upload.example.org). To an account's bare JID
 // the server answers on the account's behalf (§3.1): the identity
-// account/registered, but only to the account itself and to entities with a
+// account/registered and those modules declared for accounts
+// (pubsub/pep), but only to the account itself and to entities with a
 // presence subscription to it; anyone else gets service-unavailable, as for
-// an account that does not exist (§8, rule 1). disco#items to an account is
-// always empty (§8, rule 2). A node the server does not know gets
-// item-not-found.
+// an account that does not exist (§8, rule 1). disco#items to an account
+// lists what modules serve there (router.AccountDisco: the PEP nodes the
+// requester may see, XEP-0060 §5.2), and disco#info and disco#items to
+// one of those nodes are the module's answer; a node the server does not
+// know gets item-not-found.
 //
 // XEP-0115: the server's verification string (§5.1, sha-1) is computed from
 // its identities and features when the module registers, which is why disco
@@ -52,6 +55,8 @@ type Module struct {
 	identities      []router.Identity
 	features        []string
 	accountFeatures []string // declared with Router.AddAccountFeature, for disco#info to an account
+	accountIDs      []router.Identity
+	accountDiscos   []router.AccountDisco // modules serving nodes on accounts (PEP)
 	ver             string
 }
 
@@ -80,6 +85,8 @@ func (m *Module) Register(r *router.Router) {
 	m.identities = append([]router.Identity{{Category: "server", Type: "im", Name: "ode"}}, r.Identities()...)
 	m.features = r.Features()
 	m.accountFeatures = r.AccountFeatures()
+	m.accountIDs = r.AccountIdentities()
+	m.accountDiscos = r.AccountDiscos()
 	m.ver = CapsVer(m.identities, m.features)
 	r.AddStreamFeature(xmlstream.NewElement(NSCaps, "c").
 		SetAttr("hash", "sha-1").SetAttr("node", CapsNode).SetAttr("ver", m.ver))
@@ -120,6 +127,19 @@ func (m *Module) info(ctx context.Context, ev *router.Event) (*xmlstream.Element
 		}
 		return m.serverInfo(node), nil
 	}
+	if node != "" {
+		// A node on the account (PEP, XEP-0060 §5.3): the module that
+		// serves it decides who may see it.
+		for _, d := range m.accountDiscos {
+			children, ok, err := d.NodeInfo(ctx, to, from, node)
+			if err != nil {
+				return nil, err
+			}
+			if ok {
+				return query(stanza.NSDiscoInfo, node).Append(children...), nil
+			}
+		}
+	}
 	ok, err := m.mayDiscover(ctx, to, from)
 	if err != nil {
 		return nil, err
@@ -132,11 +152,11 @@ func (m *Module) info(ctx context.Context, ev *router.Event) (*xmlstream.Element
 	if node != "" {
 		return nil, stanza.NewError(stanza.ItemNotFound, "")
 	}
-	q := query(stanza.NSDiscoInfo, "").Append(
-		identity(router.Identity{Category: "account", Type: "registered"}),
-		feature(stanza.NSDiscoInfo),
-		feature(stanza.NSDiscoItems),
-	)
+	q := query(stanza.NSDiscoInfo, "").Append(identity(router.Identity{Category: "account", Type: "registered"}))
+	for _, id := range m.accountIDs {
+		q.Append(identity(id))
+	}
+	q.Append(feature(stanza.NSDiscoInfo), feature(stanza.NSDiscoItems))
 	for _, f := range m.accountFeatures {
 		q.Append(feature(f))
 	}
@@ -156,10 +176,30 @@ func (m *Module) items(ctx context.Context, ev *router.Event) (*xmlstream.Elemen
 					q.Append(xmlstream.NewElement(stanza.NSDiscoItems, "item").SetAttr("jid", s))
 				}
 			}
+			return q, nil
+		}
+		// The entities modules serve on the account (PEP nodes), those
+		// the requester may see: none to a stranger but open nodes
+		// (§8 rule 2).
+		for _, d := range m.accountDiscos {
+			items, err := d.AccountItems(ctx, to, from)
+			if err != nil {
+				return nil, err
+			}
+			q.Append(items...)
 		}
 		return q, nil
 	}
 	if !to.IsDomain() {
+		for _, d := range m.accountDiscos {
+			items, ok, err := d.NodeItems(ctx, to, from, node)
+			if err != nil {
+				return nil, err
+			}
+			if ok {
+				return query(stanza.NSDiscoItems, node).Append(items...), nil
+			}
+		}
 		// §8 rule 2: an empty list unless the requester may know the
 		// account exists.
 		ok, err := m.mayDiscover(ctx, to, from)

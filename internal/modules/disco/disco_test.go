@@ -214,8 +214,9 @@ func TestAccountInfo(t *testing.T) {
 				t.Fatal(err)
 			}
 			ids, fs := parseInfo(q)
-			if !slices.Equal(ids, []router.Identity{account}) {
-				t.Errorf("identities %v, want account/registered", ids)
+			// account/registered, and pubsub/pep from the pep module.
+			if !slices.Equal(ids, []router.Identity{account, {Category: "pubsub", Type: "pep"}}) {
+				t.Errorf("identities %v, want account/registered and pubsub/pep", ids)
 			}
 			if !slices.Contains(fs, stanza.NSDiscoInfo) {
 				t.Errorf("features %v lack disco#info", fs)
