@@ -76,6 +76,7 @@ type client struct {
 	// announced hash covers.
 	wrongCaps bool
 	queried   int // disco#info queries answered
+	onlineAt  int // queried when it last sent presence
 	held      []*xmlstream.Element
 }
 
@@ -114,6 +115,7 @@ func (c *client) ver() string {
 func (c *client) online(features ...string) *client {
 	c.t.Helper()
 	c.features = append([]string{stanza.NSDiscoInfo}, features...)
+	c.onlineAt = c.queried
 	caps := ""
 	if len(features) > 0 {
 		caps = fmt.Sprintf(`<c xmlns='http://jabber.org/protocol/caps' hash='sha-1' node='%s' ver='%s'/>`, capsNode, c.ver())
@@ -125,22 +127,49 @@ func (c *client) online(features ...string) *client {
 	return c
 }
 
+// awaitQuery reads (and holds) what comes until the server asked the
+// client for its capabilities since its last presence, and answers.
+func (c *client) awaitQuery() *client {
+	c.t.Helper()
+	for range 200 {
+		if c.queried > c.onlineAt {
+			return c
+		}
+		e, query := c.next()
+		if query {
+			return c
+		}
+		c.held = append(c.held, e)
+	}
+	c.t.Fatal("no capabilities query")
+	return c
+}
+
 // read returns the next element, answering disco#info queries.
 func (c *client) read() *xmlstream.Element {
 	c.t.Helper()
 	for {
-		e := c.r.Next()
-		if e.Name.Local == "iq" && stanza.Type(e) == stanza.IQGet && e.Child(stanza.NSDiscoInfo, "query") != nil {
-			c.queried++
-			q := c.discoInfo(e.Child(stanza.NSDiscoInfo, "query").Attribute("node"))
-			if c.wrongCaps {
-				q.Children = q.Children[:len(q.Children)-1]
-			}
-			c.r.Send(`<iq type='result' id='` + e.Attribute("id") + `' to='` + e.Attribute("from") + `'>` + string(q.AppendXML(nil, stanza.NSClient)) + `</iq>`)
-			continue
+		if e, query := c.next(); !query {
+			return e
 		}
-		return e
 	}
+}
+
+// next reads one element; a disco#info query is answered, with query
+// true.
+func (c *client) next() (e *xmlstream.Element, query bool) {
+	c.t.Helper()
+	e = c.r.Next()
+	if e.Name.Local == "iq" && stanza.Type(e) == stanza.IQGet && e.Child(stanza.NSDiscoInfo, "query") != nil {
+		c.queried++
+		q := c.discoInfo(e.Child(stanza.NSDiscoInfo, "query").Attribute("node"))
+		if c.wrongCaps {
+			q.Children = q.Children[:len(q.Children)-1]
+		}
+		c.r.Send(`<iq type='result' id='` + e.Attribute("id") + `' to='` + e.Attribute("from") + `'>` + string(q.AppendXML(nil, stanza.NSClient)) + `</iq>`)
+		return e, true
+	}
+	return e, false
 }
 
 // expect returns the first element (held or new) that match accepts.

@@ -22,9 +22,9 @@ func TestCapsNotifications(t *testing.T) {
 	subscribe(t, srv, "alice", "carol", "Work")
 	aliceBare := alice.jid.Bare().String()
 	// The contacts' presence reaches alice's account with their caps.
-	bob.online(nsGeo + "+notify")
-	bobMobile.online("urn:example:other+notify")
-	carol.online(nsGeo + "+notify")
+	bob.online(nsGeo + "+notify").awaitQuery()
+	bobMobile.online("urn:example:other+notify").awaitQuery()
+	carol.online(nsGeo + "+notify")                               // the same caps as bob's: no query
 	dave := login(t, srv, "dave", "pc").online(nsGeo + "+notify") // no subscription
 	dave.r.Send(`<presence to='` + aliceBare + `'><c xmlns='http://jabber.org/protocol/caps' hash='sha-1' node='` + capsNode + `' ver='` + dave.ver() + `'/></presence>`)
 	alice.barrier()
