@@ -19,6 +19,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/crypto/acme"
@@ -64,15 +65,16 @@ type acmeState struct {
 	dir  string // DataDir/acme
 	http *http.Client
 
-	obtainMu   sync.Mutex // one order at a time
-	mu         sync.Mutex
-	client     *acme.Client // with the account key, registered once
-	registered bool
-	certs      map[string]*tls.Certificate // by hosted domain
-	selfSigned *tls.Certificate            // stands in for domains without one
-	due        map[string]time.Time        // next attempt after a failure, by domain
-	failures   map[string]int
-	lastErr    map[string]error
+	renewBefore atomic.Int64 // a time.Duration; Update may change it
+	obtainMu    sync.Mutex   // one order at a time
+	mu          sync.Mutex
+	client      *acme.Client // with the account key, registered once
+	registered  bool
+	certs       map[string]*tls.Certificate // by hosted domain
+	selfSigned  *tls.Certificate            // stands in for domains without one
+	due         map[string]time.Time        // next attempt after a failure, by domain
+	failures    map[string]int
+	lastErr     map[string]error
 
 	tokens sync.Map // HTTP-01: token → key authorization
 	alpn   sync.Map // TLS-ALPN-01: name → *tls.Certificate
@@ -102,6 +104,7 @@ func newACMEState(m *Manager, cfg ACME) (*acmeState, error) {
 		http:  &http.Client{Transport: tr, Timeout: 60 * time.Second},
 		certs: make(map[string]*tls.Certificate), due: make(map[string]time.Time),
 		failures: make(map[string]int), lastErr: make(map[string]error)}
+	a.renewBefore.Store(int64(cfg.RenewBefore))
 	if err := os.MkdirAll(a.dir, 0o700); err != nil {
 		return nil, fmt.Errorf("certs: acme: %w", err)
 	}
@@ -115,7 +118,7 @@ func newACMEState(m *Manager, cfg ACME) (*acmeState, error) {
 // services.
 func (a *acmeState) names(domain string) []string {
 	out := []string{domain}
-	for _, s := range a.m.cfg.Services {
+	for _, s := range a.m.scope.Load().services {
 		if strings.HasSuffix(s, "."+domain) && !slices.Contains(out, s) {
 			out = append(out, s)
 		}
@@ -133,7 +136,7 @@ func (a *acmeState) loadStored() error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	now := a.m.cfg.Now()
-	for _, d := range a.m.cfg.Domains {
+	for _, d := range a.m.domains() {
 		certPEM, err := os.ReadFile(a.certPath(d))
 		if err != nil {
 			continue
@@ -149,7 +152,7 @@ func (a *acmeState) loadStored() error {
 		}
 		a.certs[d] = pair
 	}
-	if len(a.certs) < len(a.m.cfg.Domains) {
+	if len(a.certs) < len(a.m.domains()) {
 		ss, err := loadOrCreateSelfSigned(a.m.cfg.DataDir, a.m.Names(), now)
 		if err != nil {
 			return err
@@ -164,12 +167,12 @@ func (a *acmeState) loadStored() error {
 // with a.mu held.
 func (a *acmeState) install() {
 	var list []*tls.Certificate
-	for _, d := range a.m.cfg.Domains {
+	for _, d := range a.m.domains() {
 		if c := a.certs[d]; c != nil {
 			list = append(list, c)
 		}
 	}
-	if len(list) < len(a.m.cfg.Domains) {
+	if len(list) < len(a.m.domains()) {
 		list = append(list, a.selfSigned)
 	}
 	a.m.set(list)
@@ -177,7 +180,7 @@ func (a *acmeState) install() {
 
 // renewAt returns when the certificate should be renewed.
 func (a *acmeState) renewAt(leaf *x509.Certificate) time.Time {
-	before := a.cfg.RenewBefore
+	before := time.Duration(a.renewBefore.Load())
 	if life := leaf.NotAfter.Sub(leaf.NotBefore); before >= life {
 		before = life / 3
 	}
@@ -210,7 +213,7 @@ func (a *acmeState) run() {
 func (a *acmeState) pass(ctx context.Context) time.Time {
 	now := a.m.cfg.Now()
 	next := now.Add(time.Hour)
-	for _, d := range a.m.cfg.Domains {
+	for _, d := range a.m.domains() {
 		a.mu.Lock()
 		c, retry := a.certs[d], a.due[d]
 		a.mu.Unlock()
@@ -281,7 +284,7 @@ func (m *Manager) Renew(ctx context.Context, domain string) error {
 	if m.acme == nil {
 		return errors.New("certs: renew: ACME is off")
 	}
-	if !slices.Contains(m.cfg.Domains, domain) {
+	if !slices.Contains(m.domains(), domain) {
 		return fmt.Errorf("certs: renew: %s is not a hosted domain", domain)
 	}
 	return m.acme.obtain(ctx, domain)

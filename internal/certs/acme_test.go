@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -159,6 +160,20 @@ func TestACMETLSALPN(t *testing.T) {
 		if fi, err := os.Stat(filepath.Join(dir, f)); err != nil || fi.Mode().Perm() != 0o600 {
 			t.Errorf("%s: %v; want mode 0600", f, err)
 		}
+	}
+	// A domain added by a reload gets its certificate too.
+	s.dns.AddAddr("example.net", netip.MustParseAddr("127.0.0.1"))
+	more := cfg
+	more.Domains = []string{"example.test", "example.net"}
+	if err := m.Update(more); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the certificate of example.net", func() bool {
+		leaf := m.Certificate("example.net").Leaf
+		return leaf.VerifyHostname("example.net") == nil && !slices.Contains(leaf.Issuer.Organization, "ode self-signed")
+	})
+	if m.Certificate("example.net") == m.Certificate("example.test") {
+		t.Errorf("example.net has example.test's certificate")
 	}
 	// A second manager on the same data uses the stored certificate.
 	m2, err := certs.New(cfg)

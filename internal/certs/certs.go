@@ -59,21 +59,30 @@ type Config struct {
 // files change or ACME renews them. Its methods are safe for concurrent
 // use.
 type Manager struct {
-	cfg   Config
+	cfg   Config // DataDir, CheckInterval, Log, Now; the rest is in scope
 	log   *slog.Logger
+	scope atomic.Pointer[scope]
 	table atomic.Pointer[table]
 
-	fileMu  sync.Mutex      // serialises loads of the operator's files
-	files   fileStamp       // of the pair in use
-	failed  fileStamp       // of the last pair that failed to load, not retried until it changes
-	acme    *acmeState      // nil without ACME
-	ctx     context.Context // the manager's lifetime: ends on Close
-	cancel  context.CancelFunc
-	stop    chan struct{}
-	wake    chan struct{}
-	started bool
-	wg      sync.WaitGroup
-	stopped sync.Once
+	updateMu sync.Mutex      // serialises Updates
+	fileMu   sync.Mutex      // serialises loads of the operator's files
+	files    fileStamp       // of the pair in use
+	failed   fileStamp       // of the last pair that failed to load, not retried until it changes
+	acme     *acmeState      // nil without ACME
+	ctx      context.Context // the manager's lifetime: ends on Close
+	cancel   context.CancelFunc
+	stop     chan struct{}
+	wake     chan struct{}
+	started  bool
+	wg       sync.WaitGroup
+	stopped  sync.Once
+}
+
+// scope is what Update may change: the names and the files, replaced
+// whole.
+type scope struct {
+	domains, services []string
+	certFile, keyFile string
 }
 
 // table is an immutable set of certificates, swapped whole.
@@ -101,6 +110,8 @@ func New(cfg Config) (*Manager, error) {
 		cfg.CheckInterval = time.Minute
 	}
 	m := &Manager{cfg: cfg, log: cfg.Log, stop: make(chan struct{}), wake: make(chan struct{}, 1)}
+	m.scope.Store(&scope{domains: slices.Clone(cfg.Domains), services: slices.Sorted(slices.Values(cfg.Services)),
+		certFile: cfg.CertFile, keyFile: cfg.KeyFile})
 	m.ctx, m.cancel = context.WithCancel(context.Background())
 	switch {
 	case cfg.ACME != nil:
@@ -113,7 +124,7 @@ func New(cfg Config) (*Manager, error) {
 			return nil, err
 		}
 	case cfg.CertFile != "" || cfg.KeyFile != "":
-		if err := m.loadFiles(true); err != nil {
+		if err := m.loadFiles(cfg.CertFile, cfg.KeyFile, true); err != nil {
 			return nil, err
 		}
 	default:
@@ -129,8 +140,12 @@ func New(cfg Config) (*Manager, error) {
 // Names returns every name the server needs a certificate for: the
 // hosted domains, then the services.
 func (m *Manager) Names() []string {
-	return append(slices.Clone(m.cfg.Domains), m.cfg.Services...)
+	sc := m.scope.Load()
+	return append(slices.Clone(sc.domains), sc.services...)
 }
+
+// domains returns the hosted domains.
+func (m *Manager) domains() []string { return m.scope.Load().domains }
 
 // Start runs what keeps the certificates current until Close: the check
 // of the operator's files every CheckInterval, or ACME issuance and
@@ -174,10 +189,11 @@ func (m *Manager) Reload(ctx context.Context) error {
 		}
 		return nil
 	}
-	if m.cfg.CertFile == "" {
+	sc := m.scope.Load()
+	if sc.certFile == "" {
 		return nil
 	}
-	return m.loadFiles(true)
+	return m.loadFiles(sc.certFile, sc.keyFile, true)
 }
 
 // TLSConfig returns the configuration for the server side of every
@@ -249,7 +265,7 @@ func (m *Manager) set(certs []*tls.Certificate) {
 	}
 	if len(t.all) > 0 {
 		t.def = t.all[0]
-		if c := t.byName[strings.ToLower(m.cfg.Domains[0])]; c != nil {
+		if c := t.byName[strings.ToLower(m.domains()[0])]; c != nil {
 			t.def = c
 		}
 	}
@@ -285,6 +301,19 @@ func parsePair(certPEM, keyPEM []byte, now time.Time) (*tls.Certificate, error) 
 	return &pair, nil
 }
 
+// readPair reads and parses a PEM certificate chain and key.
+func readPair(certFile, keyFile string, now time.Time) (*tls.Certificate, error) {
+	certPEM, err := os.ReadFile(certFile)
+	if err != nil {
+		return nil, err
+	}
+	keyPEM, err := os.ReadFile(keyFile)
+	if err != nil {
+		return nil, err
+	}
+	return parsePair(certPEM, keyPEM, now)
+}
+
 // fileStamp is what tells that a file changed without reading it.
 type fileStamp struct {
 	certMod, keyMod   time.Time
@@ -306,24 +335,24 @@ func stampFiles(certFile, keyFile string) (fileStamp, error) {
 // loadFiles loads the operator's pair when it changed since the last
 // load (or always, with force). A pair that fails is reported once, until
 // it changes again.
-func (m *Manager) loadFiles(force bool) error {
+func (m *Manager) loadFiles(certFile, keyFile string, force bool) error {
 	m.fileMu.Lock()
 	defer m.fileMu.Unlock()
-	st, err := stampFiles(m.cfg.CertFile, m.cfg.KeyFile)
+	st, err := stampFiles(certFile, keyFile)
 	if err == nil && !force && (st == m.files || st == m.failed) {
 		return nil
 	}
 	first := m.table.Load() == nil
 	changed := false
 	if err == nil {
-		changed, err = m.readFiles()
+		changed, err = m.readFiles(certFile, keyFile)
 	}
 	if err != nil {
-		err = fmt.Errorf("certs: load %s and %s: %w", m.cfg.CertFile, m.cfg.KeyFile, err)
+		err = fmt.Errorf("certs: load %s and %s: %w", certFile, keyFile, err)
 		m.failed = st
 		if !first {
 			m.log.Error("certificate files do not load; the certificate in use stays", "component", "certs",
-				"cert", m.cfg.CertFile, "key", m.cfg.KeyFile, "err", err)
+				"cert", certFile, "key", keyFile, "err", err)
 		}
 		return err
 	}
@@ -333,28 +362,24 @@ func (m *Manager) loadFiles(force bool) error {
 	}
 	leaf := m.table.Load().def.Leaf
 	if !first {
-		m.log.Info("certificate reloaded", "component", "certs", "cert", m.cfg.CertFile,
+		m.log.Info("certificate reloaded", "component", "certs", "cert", certFile,
 			"names", leaf.DNSNames, "not_after", leaf.NotAfter)
 	}
+	m.warnUncovered(certFile, leaf)
+	return nil
+}
+
+func (m *Manager) warnUncovered(certFile string, leaf *x509.Certificate) {
 	if missing := uncovered(leaf, m.Names()); len(missing) > 0 {
 		m.log.Warn("the certificate does not cover every name the server hosts", "component", "certs",
-			"cert", m.cfg.CertFile, "missing", missing, "names", leaf.DNSNames)
+			"cert", certFile, "missing", missing, "names", leaf.DNSNames)
 	}
-	return nil
 }
 
 // readFiles loads the operator's pair and reports whether it differs
 // from the one in use.
-func (m *Manager) readFiles() (changed bool, err error) {
-	certPEM, err := os.ReadFile(m.cfg.CertFile)
-	if err != nil {
-		return false, err
-	}
-	keyPEM, err := os.ReadFile(m.cfg.KeyFile)
-	if err != nil {
-		return false, err
-	}
-	pair, err := parsePair(certPEM, keyPEM, m.cfg.Now())
+func (m *Manager) readFiles(certFile, keyFile string) (changed bool, err error) {
+	pair, err := readPair(certFile, keyFile, m.cfg.Now())
 	if err != nil {
 		return false, err
 	}
@@ -367,8 +392,8 @@ func (m *Manager) readFiles() (changed bool, err error) {
 
 // watchFiles checks the operator's files every CheckInterval.
 func (m *Manager) watchFiles() {
-	if m.cfg.CertFile == "" {
-		return
+	if m.scope.Load().certFile == "" {
+		return // self-signed
 	}
 	t := time.NewTicker(m.cfg.CheckInterval)
 	defer t.Stop()
@@ -377,7 +402,8 @@ func (m *Manager) watchFiles() {
 		case <-m.stop:
 			return
 		case <-t.C:
-			_ = m.loadFiles(false) // logged
+			sc := m.scope.Load()
+			_ = m.loadFiles(sc.certFile, sc.keyFile, false) // logged
 		case <-m.wake:
 		}
 	}

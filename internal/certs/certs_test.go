@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -285,5 +287,79 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 			t.Fatalf("timed out waiting for %s", what)
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// TestUpdate applies reloaded configurations: other files, other
+// domains, and changes that need a restart.
+func TestUpdate(t *testing.T) {
+	ca, err := xmpptest.NewCA()
+	if err != nil {
+		t.Fatal(err)
+	}
+	certPEM, keyPEM, err := ca.Issue("example.org", "*.example.org")
+	if err != nil {
+		t.Fatal(err)
+	}
+	certFile, keyFile := writePair(t, t.TempDir(), certPEM, keyPEM)
+	dataDir := t.TempDir()
+	cfg := certs.Config{Domains: []string{"example.org"}, CertFile: certFile, KeyFile: keyFile, DataDir: dataDir}
+	m, err := certs.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	first := m.Certificate("example.org")
+
+	// Other files that do not load: refused, nothing changes.
+	broken := cfg
+	broken.CertFile = filepath.Join(t.TempDir(), "missing.crt")
+	if err := m.Update(broken); err == nil || !strings.Contains(err.Error(), "missing.crt") {
+		t.Errorf("Update to a missing file: %v", err)
+	}
+	if m.Certificate("example.org") != first {
+		t.Fatal("a failed Update changed the certificate")
+	}
+	// Other files and another domain.
+	certPEM2, keyPEM2, err := ca.Issue("example.org", "example.net")
+	if err != nil {
+		t.Fatal(err)
+	}
+	next := cfg
+	next.CertFile, next.KeyFile = writePair(t, t.TempDir(), certPEM2, keyPEM2)
+	next.Domains = []string{"example.org", "example.net"}
+	if err := m.Update(next); err != nil {
+		t.Fatal(err)
+	}
+	if serial(m.Certificate("example.net")) == serial(first) || m.Leaves()[0].VerifyHostname("example.net") != nil {
+		t.Errorf("after Update: not the new certificate")
+	}
+	if got := m.Names(); !slices.Equal(got, []string{"example.org", "example.net"}) {
+		t.Errorf("Names: %v", got)
+	}
+	// Changes that need a restart.
+	selfSigned := certs.Config{Domains: next.Domains, DataDir: dataDir}
+	if err := m.Update(selfSigned); !errors.Is(err, certs.ErrRestart) {
+		t.Errorf("switching to self-signed: %v, want ErrRestart", err)
+	}
+	other := next
+	other.DataDir = t.TempDir()
+	if err := m.Update(other); !errors.Is(err, certs.ErrRestart) {
+		t.Errorf("another data_dir: %v, want ErrRestart", err)
+	}
+
+	// Self-signed: a new domain gets a certificate that covers it.
+	s, err := certs.New(selfSigned)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	selfSigned.Domains = append(selfSigned.Domains, "example.com")
+	selfSigned.Services = []string{"conference.example.com"}
+	if err := s.Update(selfSigned); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Certificate("conference.example.com").Leaf.VerifyHostname("conference.example.com"); err != nil {
+		t.Errorf("after adding example.com: %v", err)
 	}
 }

@@ -345,6 +345,22 @@ func (s *Server) Addrs() (starttls, directTLS []net.Addr) {
 // certificate files (or checks ACME renewals) without a restart.
 func (s *Server) Certs() *certs.Manager { return s.certs }
 
+// ReloadCertificates applies the certificate settings of cfg (a reloaded
+// configuration: [tls], [acme], the domains and their services) without a
+// restart, and loads changed certificate files; streams that are up keep
+// theirs. On error the certificates in use stay; a change that needs a
+// restart (ACME on or off, another data_dir) wraps certs.ErrRestart.
+func (s *Server) ReloadCertificates(ctx context.Context, cfg config.Config) error {
+	cc, err := CertConfig(cfg, modules.ServiceDomains(cfg), s.log)
+	if err != nil {
+		return err
+	}
+	if err := s.certs.Update(cc); err != nil {
+		return fmt.Errorf("server: certificates: %w", err)
+	}
+	return s.certs.Reload(ctx)
+}
+
 // Router returns the server's router.
 func (s *Server) Router() *router.Router { return s.router }
 
