@@ -331,3 +331,47 @@ func TestIncludeOutside(t *testing.T) {
 		}
 	}
 }
+
+// TestProsody imports what Prosody 0.12.3 (Debian 12) writes with
+// prosody-migrator into its xep0227 store (testdata: the file it wrote
+// for juliet@pr.test, registered with prosodyctl): the SCRAM-SHA-1
+// verifier, whose salt is the text of a UUID, checks the password.
+func TestProsody(t *testing.T) {
+	s := openStore(t)
+	opts := importOpts(nil)
+	opts.Domains = []string{"pr.test"}
+	st, err := xep227.ImportFile(t.Context(), s, "testdata/prosody-0.12.3-migrator.xml", opts)
+	if err != nil || st.Users != 1 || st.Credentials != 1 {
+		t.Fatalf("ImportFile: %v, %v", st, err)
+	}
+	c, err := s.Credential(t.Context(), "juliet", "pr.test", "SHA-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cred := sasl.Credential{Hash: sasl.Hash(c.Hash), Salt: c.Salt, Iterations: c.Iterations, StoredKey: c.StoredKey, ServerKey: c.ServerKey}
+	if string(c.Salt) != "662d4e61-f219-4d25-8ba9-cf0c48c14180" || c.Iterations != 10000 || !sasl.VerifyPassword(cred, "R0meo ☺") || sasl.VerifyPassword(cred, "R0meo") {
+		t.Errorf("imported credential %+v does not check Prosody's password", c)
+	}
+}
+
+// TestEjabberdSCRAM imports ejabberd 24.12's export (testdata: the host
+// file export_piefxis wrote for juliet@ej.test and romeo@ej.test, with
+// the keys and salt base64-encoded twice): the SCRAM-SHA-256 verifiers
+// check the passwords.
+func TestEjabberdSCRAM(t *testing.T) {
+	s := openStore(t)
+	st, err := xep227.ImportFile(t.Context(), s, "testdata/ejabberd-24.12-host.xml", importOpts(nil))
+	if err != nil || st.Users != 2 || st.Credentials != 2 || st.Offline != 1 || st.RosterItems != 2 || st.PrivateXML != 1 {
+		t.Fatalf("ImportFile: %v, %v", st, err)
+	}
+	for user, password := range map[string]string{"juliet": "Rom3o&me", "romeo": "s3cret"} {
+		c, err := s.Credential(t.Context(), user, "ej.test", "SHA-256")
+		if err != nil {
+			t.Fatal(err)
+		}
+		cred := sasl.Credential{Hash: sasl.Hash(c.Hash), Salt: c.Salt, Iterations: c.Iterations, StoredKey: c.StoredKey, ServerKey: c.ServerKey}
+		if len(c.StoredKey) != 32 || !sasl.VerifyPassword(cred, password) {
+			t.Errorf("%s: imported credential %+v does not check ejabberd's password", user, c)
+		}
+	}
+}
