@@ -124,6 +124,10 @@ func (rm *room) iq(ctx context.Context, ev *router.Event) {
 	var res *xmlstream.Element
 	var err *stanza.Error
 	switch {
+	case typ == stanza.IQGet && q.Name.Space == stanza.NSDiscoInfo && q.Name.Local == "query" && q.Attribute("node") == nodeRoomUser:
+		res = rm.reservedNickInfo(ev.From)
+	case typ == stanza.IQGet && q.Name.Space == stanza.NSDiscoInfo && q.Name.Local == "query" && q.Attribute("node") != "":
+		err = stanza.NewError(stanza.ItemNotFound, "no such node")
 	case typ == stanza.IQGet && q.Name.Space == stanza.NSDiscoInfo && q.Name.Local == "query":
 		res = rm.discoInfo()
 	case typ == stanza.IQGet && q.Name.Space == stanza.NSDiscoItems && q.Name.Local == "query":
@@ -134,6 +138,10 @@ func (rm *room) iq(ctx context.Context, ev *router.Event) {
 		res, err = rm.admin(ctx, ev, typ, q)
 	case typ == stanza.IQSet && q.Name.Space == NSModerate && q.Name.Local == "moderate":
 		res, err = rm.moderate(ctx, ev, q)
+	case q.Name.Space == NSRegister && q.Name.Local == "query":
+		res, err = rm.register(ctx, ev, typ, q)
+	case q.Name.Space == NSVCard && q.Name.Local == "vCard":
+		res, err = rm.vcard(ctx, ev, typ, q)
 	default:
 		err = stanza.NewError(stanza.ServiceUnavailable, "")
 	}
@@ -292,7 +300,7 @@ func (rm *room) discoInfo() *xmlstream.Element {
 	q := xmlstream.NewElement(stanza.NSDiscoInfo, "query").Append(
 		xmlstream.NewElement(stanza.NSDiscoInfo, "identity").SetAttr("category", "conference").
 			SetAttr("type", "text").SetAttr("name", name))
-	feats := []string{NS, stanza.NSDiscoInfo, stanza.NSDiscoItems, NSOccupantID, NSSelfPing}
+	feats := []string{NS, stanza.NSDiscoInfo, stanza.NSDiscoItems, NSOccupantID, NSSelfPing, NSRegister, NSVCard}
 	pick := func(on bool, yes, no string) {
 		if on {
 			feats = append(feats, yes)
@@ -321,6 +329,9 @@ func (rm *room) discoInfo() *xmlstream.Element {
 	}
 	form.field("muc#roominfo_subject", "text-single", subject)
 	form.field("muc#roominfo_subjectmod", "boolean", boolValue(rm.cfg.changeSubject))
+	if rm.avatarHash != "" {
+		form.field("muc#roominfo_avatarhash", "text-multi", rm.avatarHash) // XEP-0486 §3
+	}
 	q.Append(form.x)
 	return q
 }

@@ -160,7 +160,7 @@ func (c *Config) Validate() []config.Problem {
 // Info describes the module to the server.
 var Info = module.Info{
 	Name: "muc",
-	XEPs: []string{"XEP-0045", "XEP-0249", "XEP-0410", "XEP-0421", "XEP-0425"},
+	XEPs: []string{"XEP-0045", "XEP-0249", "XEP-0410", "XEP-0421", "XEP-0425", "XEP-0486"},
 	Config: &Config{
 		Subdomain:         "conference",
 		Create:            "local",

@@ -88,6 +88,8 @@ type occupant struct {
 	// nick, sessions) is broadcast, and broadcasting clears it.
 	shown [2]*queue.Shared
 
+	lastVoiceRequest time.Time // when it last asked for voice (§7.13)
+
 	tokens float64   // the rate limit's bucket
 	filled time.Time // when tokens was last topped up
 }
@@ -128,20 +130,23 @@ type room struct {
 	jid     jid.JID
 	creator jid.JID
 
-	mu        sync.Mutex
-	cfg       roomConfig
-	locked    bool // created, not yet configured (§10.1.2)
-	fresh     bool // no one entered yet: the creator's entry gets 201
-	gone      bool
-	occupants []*occupant          // in order of entry
-	byNick    map[string]*occupant // nicks compared as given (§7.2.9 leaves folding to the service)
-	byJID     map[string]*occupant // full JID → occupant
-	affs      map[string]string    // bare JID → affiliation other than none
-	subject   *xmlstream.Element   // the last subject message, as broadcast
-	history   []histEntry
-	histBytes int
-	idKey     []byte               // the key of occupant ids (XEP-0421), stable for the room's life
-	pending   map[string]forwarded // IQs forwarded to occupants, by the id the room gave them
+	mu         sync.Mutex
+	cfg        roomConfig
+	locked     bool // created, not yet configured (§10.1.2)
+	fresh      bool // no one entered yet: the creator's entry gets 201
+	gone       bool
+	occupants  []*occupant          // in order of entry
+	byNick     map[string]*occupant // nicks compared as given (§7.2.9 leaves folding to the service)
+	byJID      map[string]*occupant // full JID → occupant
+	affs       map[string]string    // bare JID → affiliation other than none
+	nicks      map[string]string    // bare JID → nick reserved by registration (§7.10)
+	vcardXML   *xmlstream.Element   // the room's vCard (XEP-0486), nil for none
+	avatarHash string               // SHA-1 of its PHOTO, "" for none
+	subject    *xmlstream.Element   // the last subject message, as broadcast
+	history    []histEntry
+	histBytes  int
+	idKey      []byte               // the key of occupant ids (XEP-0421), stable for the room's life
+	pending    map[string]forwarded // IQs forwarded to occupants, by the id the room gave them
 }
 
 // NSOccupantID is XEP-0421's namespace.
@@ -175,7 +180,7 @@ func newRoom(m *Module, j, creator jid.JID, locked bool) *room {
 	return &room{
 		m: m, jid: j, creator: creator, cfg: defaultConfig(), locked: locked, fresh: true,
 		byNick: make(map[string]*occupant), byJID: make(map[string]*occupant),
-		affs:  map[string]string{creator.String(): affOwner},
+		affs: map[string]string{creator.String(): affOwner}, nicks: make(map[string]string),
 		idKey: newIDKey(),
 	}
 }
@@ -257,6 +262,10 @@ func (rm *room) enter(ctx context.Context, ev *router.Event) bool {
 		rm.m.r.Bounce(ctx, st, stanza.NewError(stanza.Conflict, "the nick is taken"))
 		return true
 	}
+	if by := rm.reservedBy(nick); by != "" && by != full.Bare().String() {
+		rm.m.r.Bounce(ctx, st, stanza.NewError(stanza.Conflict, "the nick is reserved by another user"))
+		return true
+	}
 	if o == nil && aff != affOwner && aff != affAdmin && len(rm.occupants) >= rm.maxUsers() {
 		rm.m.r.Bounce(ctx, st, stanza.NewError(stanza.ServiceUnavailable, "the room is full"))
 		return true
@@ -297,6 +306,9 @@ func (rm *room) enter(ctx context.Context, ev *router.Event) bool {
 	}
 	rm.sendHistory(ctx, full, x)
 	rm.sendSubject(ctx, full)
+	if rm.avatarHash != "" {
+		rm.route(ctx, queue.NewShared(rm.avatarPresence()).Addressed(full.String()))
+	}
 	return true
 }
 
@@ -561,6 +573,10 @@ func (rm *room) message(ctx context.Context, ev *router.Event) {
 	if stanza.Type(st) != stanza.MessageGroupchat {
 		if x := st.Child(NSUser, "x"); x != nil {
 			rm.invitation(ctx, ev, o, x)
+			return
+		}
+		if x := st.Child(NSData, "x"); x != nil && formType(x) == FormRequest {
+			rm.voice(ctx, ev, o, x)
 			return
 		}
 		rm.m.r.Bounce(ctx, st, stanza.NewError(stanza.BadRequest, "messages to the room are of type groupchat"))

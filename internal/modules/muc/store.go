@@ -14,19 +14,21 @@ import (
 
 // storedConfig is a room's configuration as the store keeps it (JSON).
 type storedConfig struct {
-	Name          string `json:"name,omitempty"`
-	Desc          string `json:"desc,omitempty"`
-	Public        bool   `json:"public"`
-	MembersOnly   bool   `json:"members_only,omitempty"`
-	Moderated     bool   `json:"moderated,omitempty"`
-	Password      string `json:"password,omitempty"`
-	WhoisAnyone   bool   `json:"whois_anyone,omitempty"`
-	MaxUsers      int    `json:"max_users,omitempty"`
-	ChangeSubject bool   `json:"change_subject,omitempty"`
-	AllowInvites  bool   `json:"allow_invites,omitempty"`
-	AllowPM       string `json:"allow_pm,omitempty"`
-	NoArchive     bool   `json:"no_archive,omitempty"`
-	IDKey         []byte `json:"occupant_id_key,omitempty"` // XEP-0421 ids stay the same across restarts
+	Name          string            `json:"name,omitempty"`
+	Desc          string            `json:"desc,omitempty"`
+	Public        bool              `json:"public"`
+	MembersOnly   bool              `json:"members_only,omitempty"`
+	Moderated     bool              `json:"moderated,omitempty"`
+	Password      string            `json:"password,omitempty"`
+	WhoisAnyone   bool              `json:"whois_anyone,omitempty"`
+	MaxUsers      int               `json:"max_users,omitempty"`
+	ChangeSubject bool              `json:"change_subject,omitempty"`
+	AllowInvites  bool              `json:"allow_invites,omitempty"`
+	AllowPM       string            `json:"allow_pm,omitempty"`
+	NoArchive     bool              `json:"no_archive,omitempty"`
+	IDKey         []byte            `json:"occupant_id_key,omitempty"` // XEP-0421 ids stay the same across restarts
+	Nicks         map[string]string `json:"nicks,omitempty"`           // reserved by registration
+	VCard         []byte            `json:"vcard,omitempty"`           // the room's vCard, XML
 }
 
 func (c roomConfig) stored() storedConfig {
@@ -91,6 +93,14 @@ func (m *Module) load(service string) error {
 		if len(sc.IDKey) >= 16 {
 			rm.idKey = sc.IDKey
 		}
+		for k, n := range sc.Nicks {
+			rm.nicks[k] = n
+		}
+		if sc.VCard != nil {
+			if e, err := xmlstream.ParseElement(sc.VCard, stanza.NSClient); err == nil {
+				rm.vcardXML, rm.avatarHash = e, avatarHash(e)
+			}
+		}
 		rm.affs = make(map[string]string, len(sr.Affiliations))
 		for k, a := range sr.Affiliations {
 			rm.affs[k] = a
@@ -119,6 +129,12 @@ func (rm *room) persist(ctx context.Context) {
 	}
 	sc := rm.cfg.stored()
 	sc.IDKey = rm.idKey
+	if len(rm.nicks) > 0 {
+		sc.Nicks = rm.nicks
+	}
+	if rm.vcardXML != nil {
+		sc.VCard = rm.vcardXML.AppendXML(nil, stanza.NSClient)
+	}
 	b, err := json.Marshal(sc)
 	if err != nil {
 		rm.m.deps.Log.Error("muc: encode room configuration", "room", rm.jid.String(), "err", err)
