@@ -663,6 +663,24 @@ func TestRoomArchive(t *testing.T) {
 	if !strings.Contains(info.String(), "urn:xmpp:mam:2") {
 		t.Errorf("room features without mam: %s", info)
 	}
+
+	// After a restart the history on entry comes from the archive.
+	srv2 := xmpptest.Start(t, func(c *config.Config) {
+		c.Server.DataDir = srv.Config.Server.DataDir
+		c.Storage = srv.Config.Storage
+	})
+	alice2 := login(t, srv2, "alice", "a2")
+	_, _, history := alice2.join("Alice", "")
+	var bodies []string
+	for _, m := range history {
+		if m.Child("urn:xmpp:delay", "delay") == nil || m.Child(muc.NSStanzaID, "stanza-id") == nil {
+			t.Errorf("history message: %s", m)
+		}
+		bodies = append(bodies, body(m))
+	}
+	if want := []string{"msg 0", "msg 1", "msg 2"}; !slices.Equal(bodies, want) {
+		t.Errorf("history after a restart %q, want %q", bodies, want)
+	}
 }
 
 // TestModerate: a moderator retracts a message for everyone (XEP-0425):

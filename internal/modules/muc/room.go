@@ -144,6 +144,7 @@ type room struct {
 	avatarHash string               // SHA-1 of its PHOTO, "" for none
 	subject    *xmlstream.Element   // the last subject message, as broadcast
 	history    []histEntry
+	histLoaded bool // the history holds the archive's latest messages (a stored room reads them on its first entry)
 	histBytes  int
 	idKey      []byte               // the key of occupant ids (XEP-0421), stable for the room's life
 	pending    map[string]forwarded // IQs forwarded to occupants, by the id the room gave them
@@ -181,7 +182,39 @@ func newRoom(m *Module, j, creator jid.JID, locked bool) *room {
 		m: m, jid: j, creator: creator, cfg: defaultConfig(), locked: locked, fresh: true,
 		byNick: make(map[string]*occupant), byJID: make(map[string]*occupant),
 		affs: map[string]string{creator.String(): affOwner}, nicks: make(map[string]string),
-		idKey: newIDKey(),
+		idKey: newIDKey(), histLoaded: true,
+	}
+}
+
+// loadHistory fills the history of a stored room from its archive, the
+// first time someone enters after a restart; rm.mu is held.
+func (rm *room) loadHistory(ctx context.Context) {
+	rm.histLoaded = true
+	if !rm.archiving() || rm.m.cfg.History == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, storeTimeout)
+	defer cancel()
+	page, err := rm.m.deps.Store.QueryRoomArchive(ctx, rm.jid.String(), storage.ArchiveQuery{Max: rm.m.cfg.History, Last: true})
+	if err != nil {
+		rm.m.deps.Log.Warn("muc: read the history from the room's archive", "room", rm.jid.String(), "err", err)
+		return
+	}
+	old := rm.history
+	rm.history, rm.histBytes = nil, 0
+	for _, am := range page.Messages {
+		msg, err := xmlstream.ParseElement(am.Stanza, stanza.NSClient)
+		if err != nil {
+			continue
+		}
+		body := msg.Child(stanza.NSClient, "body")
+		if body == nil {
+			continue // a retracted message's tombstone
+		}
+		rm.rememberAt(msg, len(body.Text()), am.Stamp)
+	}
+	for _, e := range old { // anything said since (none: the first entry comes first)
+		rm.rememberAt(e.msg, e.chars, e.stamp)
 	}
 }
 
@@ -661,6 +694,11 @@ func addressed(msg *xmlstream.Element, to string) *xmlstream.Element {
 // remember adds a broadcast message to the history, the oldest going
 // past its count or bytes.
 func (rm *room) remember(msg *xmlstream.Element, chars int) {
+	rm.rememberAt(msg, chars, rm.m.now())
+}
+
+// rememberAt is remember for a message sent at stamp.
+func (rm *room) rememberAt(msg *xmlstream.Element, chars int, stamp time.Time) {
 	max, maxBytes := rm.m.cfg.History, rm.m.cfg.HistoryBytes
 	size := len(msg.AppendXML(nil, stanza.NSClient))
 	if max == 0 || size > maxBytes {
@@ -671,13 +709,16 @@ func (rm *room) remember(msg *xmlstream.Element, chars int) {
 		rm.history[0] = histEntry{}
 		rm.history = rm.history[1:]
 	}
-	rm.history = append(rm.history, histEntry{msg: msg, stamp: rm.m.now(), chars: chars, bytes: size})
+	rm.history = append(rm.history, histEntry{msg: msg, stamp: stamp, chars: chars, bytes: size})
 	rm.histBytes += size
 }
 
 // sendHistory sends the history to a new occupant's session, as its MUC
 // <history/> asks (§7.2.15).
 func (rm *room) sendHistory(ctx context.Context, to jid.JID, x *xmlstream.Element) {
+	if !rm.histLoaded {
+		rm.loadHistory(ctx)
+	}
 	from := 0
 	if x != nil {
 		if h := x.Child(NS, "history"); h != nil {

@@ -88,7 +88,7 @@ func (m *Module) load(service string) error {
 			creator, _ = jid.Parse(owners[0])
 		}
 		rm := newRoom(m, j, creator, false)
-		rm.fresh = false
+		rm.fresh, rm.histLoaded = false, false
 		rm.cfg = sc.config()
 		if len(sc.IDKey) >= 16 {
 			rm.idKey = sc.IDKey
