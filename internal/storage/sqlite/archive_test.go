@@ -165,3 +165,38 @@ func BenchmarkQueryArchiveShared(b *testing.B) {
 		b.ReportMetric(float64(times[len(times)*99/100].Microseconds())/1000, "p99-ms")
 	})
 }
+
+// BenchmarkAppendArchive appends batches of 1,024 messages spread over
+// 1,000 accounts, as the mam writer does under load (each message in the
+// sender's and the receiver's archive); it reports the cost per row.
+func BenchmarkAppendArchive(b *testing.B) {
+	path := filepath.Join(b.TempDir(), "ode.db")
+	s := open(b, path)
+	ctx := b.Context()
+	const accounts = 1000
+	for i := range accounts {
+		if err := s.CreateAccount(ctx, fmt.Sprint("u", i), "example.org", nil); err != nil {
+			b.Fatal(err)
+		}
+	}
+	start := time.Date(2025, time.January, 1, 0, 0, 0, 0, time.UTC)
+	batch := make([]storage.ArchivedMessage, 0, 1024)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range b.N {
+		local, with := fmt.Sprint("u", i%accounts), fmt.Sprintf("u%d@example.org", (i*7919)%accounts)
+		batch = append(batch, storage.ArchivedMessage{
+			Local: local, Domain: "example.org", ID: fmt.Sprintf("%026d", i),
+			With: with, WithResource: "phone", Stamp: start.Add(time.Duration(i) * time.Millisecond), Outgoing: i%2 == 1,
+			Stanza: fmt.Appendf(nil, `<message xmlns="jabber:client" from="%s/phone" to="%s@example.org/laptop" type="chat" id="a1b2c3d4-%d">`+
+				`<body>Hello, how are you doing today? A typical chat line, message %d.</body>`+
+				`<stanza-id xmlns="urn:xmpp:sid:0" by="%s@example.org" id="%026d"/></message>`, with, local, i, i, local, i),
+		})
+		if len(batch) == cap(batch) || i == b.N-1 {
+			if _, err := s.AppendArchive(ctx, batch); err != nil {
+				b.Fatal(err)
+			}
+			batch = batch[:0]
+		}
+	}
+}
