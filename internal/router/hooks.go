@@ -31,6 +31,7 @@ type hooks struct {
 	detached        []SessionHook
 	syncs           []func(ctx context.Context) error
 	subscription    []func(ctx context.Context, user jid.JID, request *xmlstream.Element)
+	subscribed      []func(ctx context.Context, user, contact jid.JID)
 	blocked         func(ctx context.Context, owner, other jid.JID) bool
 	unblocked       []func(ctx context.Context, owner jid.JID, jids []string)
 	features        []string
@@ -143,6 +144,21 @@ func (r *Router) OnSubscriptionRequest(fn func(ctx context.Context, user jid.JID
 func (r *Router) SubscriptionRequest(ctx context.Context, user jid.JID, request *xmlstream.Element) {
 	for _, fn := range r.hooks.subscription {
 		fn(ctx, user, request)
+	}
+}
+
+// OnSubscribed adds fn to the hooks run after the local account user
+// approved contact's subscription to its presence (the subscription
+// gained 'from', RFC 6121 §3.1.5, or a pre-approval took effect): the PEP
+// module then sends the contact its last items.
+func (r *Router) OnSubscribed(fn func(ctx context.Context, user, contact jid.JID)) {
+	r.hooks.subscribed = append(r.hooks.subscribed, fn)
+}
+
+// Subscribed runs the OnSubscribed hooks; the roster module calls it.
+func (r *Router) Subscribed(ctx context.Context, user, contact jid.JID) {
+	for _, fn := range r.hooks.subscribed {
+		fn(ctx, user, contact)
 	}
 }
 

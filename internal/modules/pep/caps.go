@@ -268,20 +268,28 @@ func (c *capsCache) verified(key string, info *capsInfo) []waiter {
 	return ws
 }
 
-// failed drops queried from the waiters of key, whose answer did not
-// verify (or never came): the next waiter, if any, is queried in turn;
-// an unverified answer is never used for anyone but its sender.
-func (c *capsCache) failed(key string, queried waiter) (next waiter, again bool) {
+// failed takes the waiters of key on the resource queried out, whose
+// answer did not verify (or never came), and returns them: an unverified
+// answer is used for its sender only. The next waiter, if any, is queried
+// in turn.
+func (c *capsCache) failed(key string, queried jid.JID) (same []waiter, next waiter, again bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	ws := slices.DeleteFunc(c.pending[key], func(w waiter) bool { return w == queried })
-	if len(ws) == 0 {
-		delete(c.pending, key)
-		return waiter{}, false
+	var rest []waiter
+	for _, w := range c.pending[key] {
+		if w.full.Equal(queried) {
+			same = append(same, w)
+		} else {
+			rest = append(rest, w)
+		}
 	}
-	c.pending[key] = ws
+	if len(rest) == 0 {
+		delete(c.pending, key)
+		return same, waiter{}, false
+	}
+	c.pending[key] = rest
 	c.queries.Add(1)
-	return ws[0], true
+	return same, rest[0], true
 }
 
 // abandon forgets the query for key that could not be sent: the next

@@ -229,6 +229,7 @@ func (m *Module) Register(r *router.Router) {
 	r.HookInbound(100, m.inboundPresence)
 	r.HookOutbound(100, m.outboundPresence)
 	r.OnSessionEnd(m.sessionEnded)
+	r.OnSubscribed(m.subscribed)
 }
 
 // OnPublished adds fn to what runs after an item was published to any

@@ -103,6 +103,20 @@ func (p *presenceTable) interested(owner jid.JID, node string) []jid.JID {
 	return out
 }
 
+// resources returns the resources of contact known to owner with their
+// capabilities (copies).
+func (p *presenceTable) resources(owner, contact jid.JID) []entity {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var out []entity
+	for _, e := range p.owners[owner.String()] {
+		if e.info != nil && e.jid.Bare().Equal(contact) {
+			out = append(out, *e)
+		}
+	}
+	return out
+}
+
 // inboundPresence watches available and unavailable presence to a local
 // account from another entity's resource (XEP-0163 §4.3: the
 // capabilities in it say which notifications the resource wants). It
@@ -155,6 +169,15 @@ func (m *Module) presence(ctx context.Context, owner, from jid.JID, p *xmlstream
 		m.learnt(ctx, w, key, info)
 	case query:
 		m.queryCaps(w, ref)
+	}
+}
+
+// subscribed sends the contact's resources known to the account, now
+// subscribed to its presence, the last items they want (XEP-0060
+// §12.7: on subscription).
+func (m *Module) subscribed(ctx context.Context, owner, contact jid.JID) {
+	for _, e := range m.pres.resources(owner, contact) {
+		m.sendLast(ctx, owner, e.jid, e.info)
 	}
 }
 
@@ -221,19 +244,26 @@ func (m *Module) runCapsQuery(w waiter, ref capsRef) {
 	} else if ctx.Err() == nil && !isStanzaError(err) {
 		m.deps.Log.Warn("capabilities query", "jid", w.full.String(), "err", err)
 	}
+	var info *capsInfo
 	if q != nil {
+		info = notifyOf(q)
 		if got, ok := CapsHash(ref.hash, q); ok && got == ref.ver {
-			info := notifyOf(q)
 			for _, x := range m.caps.verified(key, info) {
 				m.learnt(ctx, x, key, info)
 			}
 			return
 		}
-		// §5.4: an answer that does not hash to the announced string is
-		// not accepted for that string, only for the entity that gave it.
-		m.learnt(ctx, w, key, notifyOf(q))
 	}
-	if next, again := m.caps.failed(key, w); again && m.bg.Err() == nil {
+	// §5.4: an answer that does not hash to the announced string is not
+	// accepted for that string, only for the entity that gave it (for
+	// every account that waited on that entity).
+	same, next, again := m.caps.failed(key, w.full)
+	if info != nil {
+		for _, x := range same {
+			m.learnt(ctx, x, key, info)
+		}
+	}
+	if again && m.bg.Err() == nil {
 		m.queryCaps(next, ref)
 	}
 }

@@ -232,6 +232,7 @@ func (m *Module) outboundSubscription(ctx context.Context, from jid.JID, p *xmls
 	case typ == stanza.PresenceSubscribed:
 		// The contact now gets the user's presence (§3.1.5).
 		m.sendPresenceTo(ctx, user, contact)
+		m.r.Subscribed(ctx, user, contact)
 	case typ == stanza.PresenceUnsubscribed && s.hasFrom():
 		m.sendUnavailableTo(ctx, user, contact)
 	}
@@ -277,6 +278,7 @@ func (m *Module) inboundSubscription(ctx context.Context, p *xmlstream.Element, 
 			m.r.Route(ctx, stanza.NewPresence(stanza.NSClient, stanza.PresenceSubscribed, contact.String(), user.String(), ""))
 			if tr.Changed {
 				m.sendPresenceTo(ctx, user, contact)
+				m.r.Subscribed(ctx, user, contact)
 			}
 			return
 		}
