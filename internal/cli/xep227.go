@@ -9,6 +9,7 @@ import (
 
 	"github.com/ode-xmpp/ode/internal/config"
 	"github.com/ode-xmpp/ode/internal/modules/muc"
+	"github.com/ode-xmpp/ode/internal/modules/pep"
 	"github.com/ode-xmpp/ode/internal/server"
 	"github.com/ode-xmpp/ode/internal/xep227"
 )
@@ -109,8 +110,8 @@ func (e env) exportCmd(args []string) int {
 		}
 		return e.errorf("export: %v", err)
 	}
-	fmt.Fprintf(e.stderr, "exported %d users of %d hosts (%d SCRAM verifiers, %d roster items, %d offline and %d archived messages) and %d rooms in %v\n",
-		st.Users, st.Hosts, st.Credentials, st.RosterItems, st.Offline, st.Archived, st.Rooms, time.Since(start).Round(time.Millisecond))
+	fmt.Fprintf(e.stderr, "exported %d users of %d hosts (%d SCRAM verifiers, %d roster items, %d offline and %d archived messages, %d PEP nodes) and %d rooms in %v\n",
+		st.Users, st.Hosts, st.Credentials, st.RosterItems, st.Offline, st.Archived, st.PEPNodes, st.Rooms, time.Since(start).Round(time.Millisecond))
 	return 0
 }
 
@@ -141,6 +142,9 @@ func (e env) importCmd(args []string) int {
 	defer store.Close()
 	opts := xep227.ImportOptions{Domains: cfg.Server.Domains, RoomServices: roomServices(cfg),
 		Notice: func(msg string) { fmt.Fprintf(e.stderr, "ode: import: %s\n", msg) }}
+	if c, ok := cfg.Modules.Settings["pep"].(*pep.Config); ok {
+		opts.PEPMaxItems = c.MaxItems
+	}
 	start := time.Now()
 	var total xep227.Stats
 	for _, p := range pos {

@@ -8,6 +8,7 @@ import (
 	"io"
 	"slices"
 
+	"github.com/ode-xmpp/ode/internal/modules/pep"
 	"github.com/ode-xmpp/ode/internal/storage"
 	"github.com/ode-xmpp/ode/xmlstream"
 )
@@ -138,7 +139,7 @@ func (ex *exporter) user(ctx context.Context, local, domain string) error {
 		ex.elem(3, credentialElement(c), NS)
 		ex.stats.Credentials++
 	}
-	steps := []func(context.Context, string, string) error{ex.roster, ex.vcard, ex.private, ex.offline, ex.blocklist, ex.archive}
+	steps := []func(context.Context, string, string) error{ex.roster, ex.vcard, ex.private, ex.offline, ex.blocklist, ex.pep, ex.archive}
 	for _, step := range steps {
 		if err := step(ctx, local, domain); err != nil {
 			return err
@@ -265,6 +266,64 @@ func (ex *exporter) blocklist(ctx context.Context, local, domain string) error {
 	}
 	ex.line(3, "</blocklist>")
 	ex.stats.Blocked += len(jids)
+	return nil
+}
+
+// pep writes the account's PEP nodes (§4.10): their configurations,
+// then their items, oldest first, with when each was published and by
+// whom.
+func (ex *exporter) pep(ctx context.Context, local, domain string) error {
+	nodes, err := ex.store.PubSubNodes(ctx, local, domain)
+	if err != nil {
+		return fmt.Errorf("PEP nodes: %w", err)
+	}
+	if len(nodes) == 0 {
+		return nil
+	}
+	ex.open(3, nsPubSubOwn, NS, "pubsub")
+	for _, n := range nodes {
+		form, err := pep.PortableForm(n.Config)
+		if err != nil {
+			return fmt.Errorf("PEP node %s: %w", n.Node, err)
+		}
+		ex.elem(4, xmlstream.NewElement(nsPubSubOwn, "configure").SetAttr("node", n.Node).
+			SetAttrNS(NSODE, "created", n.Created.UTC().Format(stampLayout)).Append(form), nsPubSubOwn)
+	}
+	ex.line(3, "</pubsub>")
+	ex.stats.PEPNodes += len(nodes)
+	open := false
+	for _, n := range nodes {
+		items, err := ex.store.PubSubItems(ctx, local, domain, n.Node, nil, 0)
+		if err != nil {
+			return fmt.Errorf("PEP items of %s: %w", n.Node, err)
+		}
+		if len(items) == 0 {
+			continue
+		}
+		if !open {
+			ex.open(3, nsPubSub, NS, "pubsub")
+			open = true
+		}
+		ex.open(4, nsPubSub, nsPubSub, "items", "node", n.Node)
+		for i := len(items) - 1; i >= 0; i-- { // oldest first
+			it := items[i]
+			e := xmlstream.NewElement(nsPubSub, "item").SetAttr("id", it.ID).SetAttr("publisher", it.Publisher).
+				SetAttrNS(NSODE, "published", it.Published.UTC().Format(stampLayout))
+			if len(it.Payload) > 0 {
+				p, err := xmlstream.ParseElement(it.Payload, "")
+				if err != nil {
+					return fmt.Errorf("PEP item %s of %s: %w", it.ID, n.Node, err)
+				}
+				e.Append(p)
+			}
+			ex.elem(5, e, nsPubSub)
+		}
+		ex.line(4, "</items>")
+		ex.stats.PEPItems += len(items)
+	}
+	if open {
+		ex.line(3, "</pubsub>")
+	}
 	return nil
 }
 

@@ -10,7 +10,9 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
+	"github.com/ode-xmpp/ode/internal/modules/pep"
 	"github.com/ode-xmpp/ode/internal/storage"
 	"github.com/ode-xmpp/ode/jid"
 	"github.com/ode-xmpp/ode/sasl"
@@ -34,6 +36,9 @@ type ImportOptions struct {
 	// Iterations is the SCRAM iteration count for plaintext passwords
 	// (0: sasl's default).
 	Iterations int
+	// PEPMaxItems is the pep module's cap on a node's max_items (0: its
+	// default, 256).
+	PEPMaxItems int
 }
 
 // Stats counts what an import wrote (or an export read).
@@ -819,10 +824,114 @@ func (a *archiveImport) flush(ctx context.Context) error {
 	return nil
 }
 
-// pep imports PEP nodes (§4.10). ode stores no PEP nodes yet: they are
-// counted and skipped.
+// pep imports PEP nodes (§4.10): the owner <pubsub/> configures nodes,
+// the other publishes their items, oldest first. A node with items but
+// no configuration (which the XEP does not allow, but which a truncated
+// export has) gets the defaults of an auto-created node.
 func (im *importer) pep(ctx context.Context, dec *decoder, u *user, t xml.StartElement) error {
-	return im.ignore(dec, t, "<user/> (PEP: not stored by this version of ode)")
+	owner := t.Name.Space == nsPubSubOwn
+	return dec.children("<pubsub/>", func(t xml.StartElement) error {
+		node := attr(t, "node")
+		switch {
+		case owner && t.Name.Space == nsPubSubOwn && t.Name.Local == "configure" && node != "":
+			e, err := dec.element(t)
+			if err != nil {
+				return err
+			}
+			return im.pepConfigure(ctx, dec, u, node, e)
+		case !owner && t.Name.Space == nsPubSub && t.Name.Local == "items" && node != "":
+			return im.pepItems(ctx, dec, u, node)
+		}
+		return im.ignore(dec, t, "<pubsub/>")
+	})
+}
+
+func (im *importer) pepConfigure(ctx context.Context, dec *decoder, u *user, node string, e *xmlstream.Element) error {
+	config := []byte(nil)
+	if x := e.Child(nsData, "x"); x != nil {
+		c, skipped, err := pep.PortableConfig(x, im.pepMaxItems())
+		if err != nil {
+			return dec.errorf("PEP node %s of %s: %v", node, u.jid(), err)
+		}
+		if len(skipped) > 0 {
+			im.notice("%s: PEP node %s: settings ode does not offer left at their defaults: %s", u.jid(), node, strings.Join(skipped, ", "))
+		}
+		config = c
+	}
+	if config == nil {
+		config, _, _ = pep.PortableConfig(xmlstream.NewElement(nsData, "x").Append(
+			xmlstream.NewElement(nsData, "field").SetAttr("var", "FORM_TYPE").Append(
+				xmlstream.NewElement(nsData, "value").AppendText("http://jabber.org/protocol/pubsub#node_config"))), im.pepMaxItems())
+	}
+	created := time.Now().UTC()
+	if c, ok := e.LookupAttr(NSODE, "created"); ok {
+		t, err := time.Parse(time.RFC3339Nano, c)
+		if err != nil {
+			return dec.errorf("PEP node %s of %s: created %q: %v", node, u.jid(), c, err)
+		}
+		created = t.UTC()
+	}
+	err := im.store.CreatePubSubNode(ctx, u.local, u.host, storage.PubSubNode{Node: node, Config: config, Created: created.Truncate(time.Millisecond)}, 0)
+	if errors.Is(err, storage.ErrExists) { // its items came first
+		_, err = im.store.ConfigurePubSubNode(ctx, u.local, u.host, node, config, 0)
+	} else if err == nil {
+		im.stats.PEPNodes++
+	}
+	if err != nil {
+		return fmt.Errorf("xep227: PEP node %s of %s: %w", node, u.jid(), err)
+	}
+	return nil
+}
+
+func (im *importer) pepMaxItems() int {
+	if im.opts.PEPMaxItems > 0 {
+		return im.opts.PEPMaxItems
+	}
+	return 256
+}
+
+func (im *importer) pepItems(ctx context.Context, dec *decoder, u *user, node string) error {
+	return dec.children("PEP items", func(t xml.StartElement) error {
+		if t.Name.Space != nsPubSub || t.Name.Local != "item" {
+			return im.ignore(dec, t, "PEP items")
+		}
+		e, err := dec.element(t)
+		if err != nil {
+			return err
+		}
+		it := storage.PubSubItem{ID: e.Attribute("id"), Publisher: u.jid(), Published: time.Now().UTC().Truncate(time.Millisecond)}
+		if it.ID == "" {
+			return dec.errorf("PEP node %s of %s: an item without an id", node, u.jid())
+		}
+		if p := e.Attribute("publisher"); p != "" {
+			j, err := jid.Parse(p)
+			if err != nil {
+				return dec.errorf("PEP item %s of %s: publisher %q: %v", it.ID, u.jid(), p, err)
+			}
+			it.Publisher = j.String()
+		}
+		if p, ok := e.LookupAttr(NSODE, "published"); ok {
+			t, err := time.Parse(time.RFC3339Nano, p)
+			if err != nil {
+				return dec.errorf("PEP item %s of %s: published %q: %v", it.ID, u.jid(), p, err)
+			}
+			it.Published = t.UTC().Truncate(time.Millisecond)
+		}
+		if payload := e.FirstChild(); payload != nil {
+			it.Payload = payload.AppendXML(nil, "")
+		}
+		_, err = im.store.PublishPubSubItem(ctx, u.local, u.host, node, it, 0)
+		if errors.Is(err, storage.ErrNotFound) {
+			if err = im.pepConfigure(ctx, dec, u, node, xmlstream.NewElement(nsPubSubOwn, "configure")); err == nil {
+				_, err = im.store.PublishPubSubItem(ctx, u.local, u.host, node, it, 0)
+			}
+		}
+		if err != nil {
+			return fmt.Errorf("xep227: PEP item %s of %s: %w", it.ID, u.jid(), err)
+		}
+		im.stats.PEPItems++
+		return nil
+	})
 }
 
 // parseCredential reads a <scram-credentials/> (§4.3).

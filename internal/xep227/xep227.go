@@ -9,7 +9,9 @@
 // (§4.4, jabber:iq:roster), offline messages (§4.5), private XML (§4.6,
 // jabber:iq:private), the vCard (§4.7, vcard-temp), privacy lists (§4.8:
 // the jids a list denies become the block list), pending subscription
-// requests (§4.9), PEP nodes (§4.10) and the message archive (§4.11,
+// requests (§4.9), PEP nodes with their configuration and items (§4.10;
+// ode adds when each node was created and each item published, in
+// urn:xmpp:ode:pie:0 attributes) and the message archive (§4.11,
 // urn:xmpp:pie:0#mam). Files may be split with XInclude (§5): includes
 // are followed where the XEP says an importer must (children of
 // server-data, host and user; relative paths under the first file's
@@ -44,6 +46,9 @@ const (
 	NSMAM = NS + "#mam"
 	// NSMUC qualifies ode's rooms, which XEP-0227 does not cover.
 	NSMUC = "urn:xmpp:ode:pie:muc:0"
+	// NSODE qualifies the attributes ode adds to XEP-0227's elements:
+	// when a PEP node was created and an item published.
+	NSODE = "urn:xmpp:ode:pie:0"
 	// NSXInclude is XInclude's namespace (§5).
 	NSXInclude = "http://www.w3.org/2001/XInclude"
 

@@ -84,7 +84,8 @@ func TestRoundTrip(t *testing.T) {
 		t.Errorf("the export of the import differs:\n%s", cmp.Diff(string(first), string(second)))
 	}
 	if st.Users != 5 || st.Hosts != 4 || st.Rooms != 2 || st.RoomArchived != 3 || st.Archived != 610 || st.Offline != 4 ||
-		st.Credentials != 8 || st.RosterItems != 4 || st.Pending != 3 || st.VCards != 1 || st.PrivateXML != 1 || st.Blocked != 3 {
+		st.Credentials != 8 || st.RosterItems != 4 || st.Pending != 3 || st.VCards != 1 || st.PrivateXML != 1 || st.Blocked != 3 ||
+		st.PEPNodes != 3 || st.PEPItems != 3 {
 		t.Errorf("import stats: %v", st)
 	}
 	t.Logf("notices: %q", notices)
@@ -133,6 +134,13 @@ func TestRoundTrip(t *testing.T) {
 	bb, _ := b.Blocklist(ctx, "alice", "example.org")
 	if !cmp.Equal(ba, bb) {
 		t.Errorf("block list %q, imported %q", ba, bb)
+	}
+	for _, node := range []string{"urn:xmpp:avatar:metadata", "urn:xmpp:bookmarks:1"} {
+		ia, _ := a.PubSubItems(ctx, "alice", "example.org", node, nil, 0)
+		ib, err := b.PubSubItems(ctx, "alice", "example.org", node, nil, 0)
+		if err != nil || !cmp.Equal(ia, ib) {
+			t.Errorf("PEP items of %s: %+v; imported %+v, %v", node, ia, ib, err)
+		}
 	}
 	qa, _ := a.Rooms(ctx, storagetest.RoomService)
 	qb, _ := b.Rooms(ctx, storagetest.RoomService)
@@ -210,6 +218,27 @@ func populate(t *testing.T, s storage.Store) {
 	}
 	_, err = s.AppendArchive(ctx, msgs)
 	must("AppendArchive", err)
+	for i, n := range []struct{ node, config string }{
+		{"urn:xmpp:avatar:metadata", `{"access_model":"presence","max_items":1}`},
+		{"urn:xmpp:bookmarks:1", `{"access_model":"whitelist","members":["alice@example.net"],"title":"Bookmarks ☺"}`},
+		{"empty", ""},
+	} {
+		must("CreatePubSubNode", s.CreatePubSubNode(ctx, "alice", "example.org", storage.PubSubNode{Node: n.node, Config: []byte(n.config),
+			Created: stamp.Add(time.Duration(i) * time.Hour)}, 0))
+	}
+	for i, it := range []storage.PubSubItem{
+		{ID: "a1", Publisher: "alice@example.org/home", Payload: []byte(`<metadata xmlns="urn:xmpp:avatar:metadata"><info id="a1" bytes="3"/></metadata>`)},
+		{ID: "lobby@conference.example.org", Publisher: "alice@example.org", Payload: []byte(`<conference xmlns="urn:xmpp:bookmarks:1" autojoin="true"><nick>Al</nick></conference>`)},
+		{ID: "play@conference.example.org", Publisher: "alice@example.org"},
+	} {
+		node := "urn:xmpp:bookmarks:1"
+		if i == 0 {
+			node = "urn:xmpp:avatar:metadata"
+		}
+		it.Published = stamp.Add(time.Duration(i) * time.Minute)
+		_, err := s.PublishPubSubItem(ctx, "alice", "example.org", node, it, 0)
+		must("PublishPubSubItem", err)
+	}
 	room := "lobby@" + storagetest.RoomService
 	must("PutRoom", s.PutRoom(ctx, storage.Room{JID: room, Config: []byte(`{"name":"Lobby","public":true,"whois_anyone":true,"max_users":50,"occupant_id_key":"AAECAwQFBgcICQoLDA0ODw=="}`),
 		Subject: []byte(`<message xmlns="jabber:client" type="groupchat"><subject>hi</subject></message>`), Created: stamp}))
