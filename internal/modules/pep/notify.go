@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/ode-xmpp/ode/internal/session"
 	"github.com/ode-xmpp/ode/jid"
 	"github.com/ode-xmpp/ode/stanza"
 	"github.com/ode-xmpp/ode/xmlstream"
@@ -19,16 +20,19 @@ func eventItems(node string, item *xmlstream.Element) *xmlstream.Element {
 // one recipient. The event element is built once per publish and shared
 // by every notification: nothing changes it after this.
 func notification(owner, to jid.JID, typ, id string, event *xmlstream.Element) *xmlstream.Element {
-	return &xmlstream.Element{
+	e := &xmlstream.Element{
 		Name: xmlstream.Name{Space: stanza.NSClient, Local: "message"},
 		Attr: []xmlstream.Attr{
 			{Name: xmlstream.Name{Local: "from"}, Value: owner.String()},
-			{Name: xmlstream.Name{Local: "to"}, Value: to.String()},
 			{Name: xmlstream.Name{Local: "type"}, Value: typ},
 			{Name: xmlstream.Name{Local: "id"}, Value: id},
 		},
 		Children: []xmlstream.Child{{Elem: event}},
 	}
+	if !to.IsZero() {
+		e.SetAttr("to", to.String())
+	}
+	return e
 }
 
 // notify sends event (XEP-0060 §7.1.2.1, XEP-0163 §4.3) to every
@@ -40,10 +44,12 @@ func (m *Module) notify(ctx context.Context, owner jid.JID, node string, c NodeC
 	if typ != notificationNormal {
 		typ = stanza.MessageHeadline
 	}
-	id := newID()
+	// One serialisation for every recipient: each gets the bytes with
+	// its own 'to' (session.Shared).
+	sh := session.NewShared(notification(owner, jid.JID{}, typ, newID(), event))
 	for _, s := range m.r.Sessions(owner) {
 		if _, ok := s.Presence(); ok {
-			m.r.Route(ctx, notification(owner, s.JID(), typ, id, event))
+			m.r.DeliverShared(ctx, sh, s.JID())
 		}
 	}
 	others := m.pres.interested(owner, node)
@@ -62,7 +68,7 @@ func (m *Module) notify(ctx context.Context, owner jid.JID, node string, c NodeC
 		if m.r.Blocked(ctx, owner, to) {
 			continue
 		}
-		m.r.Route(ctx, notification(owner, to, typ, id, event))
+		m.r.DeliverShared(ctx, sh, to)
 	}
 }
 
