@@ -2,6 +2,7 @@ package muc
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -72,6 +73,14 @@ func (rm *room) configForm() *xmlstream.Element {
 	f.field("muc#roomconfig_changesubject", "boolean", boolValue(c.changeSubject)).SetAttr("label", "Occupants may change the subject")
 	f.field("muc#roomconfig_allowinvites", "boolean", boolValue(c.allowInvites)).SetAttr("label", "Occupants may invite")
 	f.field("muc#roomconfig_enablearchiving", "boolean", boolValue(c.archive)).SetAttr("label", "Keep an archive (persistent rooms)")
+	pb := f.field("muc#roomconfig_presencebroadcast", "list-multi", "", roleModerator, "Moderator", roleParticipant, "Participant", roleVisitor, "Visitor")
+	pb.SetAttr("label", "Roles whose presence is broadcast")
+	pb.Children = pb.Children[1:] // the values are added below, one per role
+	for _, role := range []string{roleModerator, roleParticipant, roleVisitor} {
+		if c.shows(role) {
+			pb.Append(xmlstream.NewElement(NSData, "value").AppendText(role))
+		}
+	}
 	f.field("muc#roomconfig_allowpm", "list-single", c.allowPM,
 		"anyone", "Anyone", "participants", "Participants", "moderators", "Moderators", "none", "No one").SetAttr("label", "Who may send private messages")
 	return f.x
@@ -153,6 +162,24 @@ func (rm *room) applyForm(x *xmlstream.Element) (roomConfig, *stanza.Error) {
 				}
 			}
 			c.maxUsers = min(n, rm.m.cfg.MaxOccupants)
+		case "muc#roomconfig_presencebroadcast":
+			c.hidden = []string{roleModerator, roleParticipant, roleVisitor}
+			for _, ve := range fe.ChildrenNS(NSData) {
+				if ve.Name.Local != "value" {
+					continue
+				}
+				i := slices.Index(c.hidden, ve.Text())
+				if i < 0 {
+					if ve.Text() == "" {
+						continue
+					}
+					return bad()
+				}
+				c.hidden = slices.Delete(c.hidden, i, i+1)
+			}
+			if len(c.hidden) == 0 {
+				c.hidden = nil
+			}
 		case "muc#roomconfig_allowpm":
 			switch v {
 			case "anyone", "participants", "moderators", "none":

@@ -394,6 +394,12 @@ func (rm *room) owner(ctx context.Context, ev *router.Event, typ string, q *xmls
 		}
 		rm.broadcast(ctx, xmlstream.NewElement(stanza.NSClient, "message").SetAttr("from", rm.jid.String()).
 			SetAttr("type", stanza.MessageGroupchat).Append(ux))
+		// Roles whose presence is now broadcast, or no longer.
+		for _, o := range slices.Clone(rm.occupants) {
+			if rm.cfg.shows(o.role) != o.seen {
+				rm.broadcastPresence(ctx, o, nil)
+			}
+		}
 	}
 	if cfg.membersOnly && !old.membersOnly {
 		// §9.3: occupants without an affiliation leave a room that

@@ -207,3 +207,52 @@ func TestRoomVCard(t *testing.T) {
 		t.Errorf("newcomer's avatar presence: %s", avatar)
 	}
 }
+
+// TestPresenceBroadcast: with muc#roomconfig_presencebroadcast leaving
+// visitors out, a visitor's presence reaches no one but itself; given
+// voice it is broadcast, and taken back the others see it leave.
+func TestPresenceBroadcast(t *testing.T) {
+	srv := start(t, nil)
+	alice := login(t, srv, "alice", "a")
+	bob := login(t, srv, "bob", "b")
+	carol := login(t, srv, "carol", "c")
+	alice.join("Alice", "")
+	alice.mustIQ("set", room, `<query xmlns='`+muc.NSOwner+`'><x xmlns='jabber:x:data' type='submit'>`+
+		`<field var='muc#roomconfig_moderatedroom'><value>1</value></field>`+
+		`<field var='muc#roomconfig_presencebroadcast'><value>moderator</value><value>participant</value></field></x></query>`)
+	form := alice.mustIQ("get", room, `<query xmlns='`+muc.NSOwner+`'/>`)
+	if s := form.String(); !strings.Contains(s, `<value>moderator</value><value>participant</value></field>`) {
+		t.Errorf("presencebroadcast in the form: %s", s)
+	}
+	alice.iqErr("set", room, `<query xmlns='`+muc.NSOwner+`'><x xmlns='jabber:x:data' type='submit'>`+
+		`<field var='muc#roomconfig_presencebroadcast'><value>king</value></field></x></query>`, stanza.NotAcceptable)
+	_, self, _ := bob.join("Bob", "") // a visitor: only bob sees his presence
+	if item(self).Attribute("role") != "visitor" {
+		t.Fatalf("bob: %s", self)
+	}
+	others, _, _ := carol.join("Carol", "")
+	for _, p := range others {
+		if stanza.From(p) == room+"/Bob" {
+			t.Errorf("carol sees the visitor: %s", p)
+		}
+	}
+	if len(others) != 1 {
+		t.Errorf("carol sees %d others, want alice alone", len(others))
+	}
+	// Carol is a visitor too: alice got neither presence. Voice for bob.
+	alice.mustIQ("set", room, `<query xmlns='`+muc.NSAdmin+`'><item nick='Bob' role='participant'/></query>`)
+	if p := alice.expect("presence", room+"/Bob"); item(p).Attribute("role") != "participant" {
+		t.Errorf("bob with voice: %s", p)
+	}
+	carol.expect("presence", room+"/Bob")
+	bob.expect("presence", room+"/Bob")
+	alice.mustIQ("set", room, `<query xmlns='`+muc.NSAdmin+`'><item nick='Bob' role='visitor'/></query>`)
+	for _, c := range []*client{alice, carol} {
+		if p := c.expect("presence", room+"/Bob"); stanza.Type(p) != "unavailable" {
+			t.Errorf("bob without voice, to the others: %s", p)
+		}
+	}
+	if p := bob.expect("presence", room+"/Bob"); stanza.Type(p) == "unavailable" || item(p).Attribute("role") != "visitor" {
+		t.Errorf("bob's own presence: %s", p)
+	}
+}

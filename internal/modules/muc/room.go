@@ -56,14 +56,19 @@ type roomConfig struct {
 	public        bool
 	membersOnly   bool
 	moderated     bool
-	password      string // "" for none
-	whoisAnyone   bool   // non-anonymous: every occupant sees real JIDs
-	maxUsers      int    // 0: the service's limit
-	changeSubject bool   // participants may change the subject
-	allowInvites  bool   // participants may invite
-	allowPM       string // who may send private messages: anyone, participants, moderators, none
-	archive       bool   // keep an archive (stored rooms only)
+	password      string   // "" for none
+	whoisAnyone   bool     // non-anonymous: every occupant sees real JIDs
+	maxUsers      int      // 0: the service's limit
+	changeSubject bool     // participants may change the subject
+	allowInvites  bool     // participants may invite
+	allowPM       string   // who may send private messages: anyone, participants, moderators, none
+	archive       bool     // keep an archive (stored rooms only)
+	hidden        []string // roles whose presence is not broadcast (muc#roomconfig_presencebroadcast leaves them out)
 }
+
+// shows reports whether the presence of an occupant with role is
+// broadcast to the others (muc#roomconfig_presencebroadcast).
+func (c roomConfig) shows(role string) bool { return !slices.Contains(c.hidden, role) }
 
 func defaultConfig() roomConfig {
 	return roomConfig{public: true, allowPM: "anyone", archive: true}
@@ -89,6 +94,7 @@ type occupant struct {
 	shown [2]*queue.Shared
 
 	lastVoiceRequest time.Time // when it last asked for voice (§7.13)
+	seen             bool      // the others were sent its available presence (its role is broadcast)
 
 	tokens float64   // the rate limit's bucket
 	filled time.Time // when tokens was last topped up
@@ -316,7 +322,7 @@ func (rm *room) enter(ctx context.Context, ev *router.Event) bool {
 	o.shown = [2]*queue.Shared{} // a new session: its presence shows now
 	// §7.2.3: the others' presence, then the occupant's own.
 	for _, other := range rm.occupants {
-		if other != o {
+		if other != o && other.seen {
 			rm.m.r.DeliverShared(ctx, rm.shownPresence(other, rm.seesJIDs(o)), full)
 		}
 	}
@@ -330,7 +336,9 @@ func (rm *room) enter(ctx context.Context, ev *router.Event) bool {
 	if created {
 		self = append(self, statusCreated)
 	}
-	rm.fanout(ctx, o, func(withJID bool) *queue.Shared { return rm.shownPresence(o, withJID) })
+	if o.seen = rm.cfg.shows(o.role); o.seen {
+		rm.fanout(ctx, o, func(withJID bool) *queue.Shared { return rm.shownPresence(o, withJID) })
+	}
 	rm.route(ctx, rm.presenceOf(o, full, true, self))
 	for _, s := range o.sessions {
 		if !s.full.Equal(full) {
@@ -387,12 +395,22 @@ func (rm *room) changeNick(ctx context.Context, ev *router.Event, o *occupant, n
 // 110 to o's own sessions.
 func (rm *room) broadcastPresence(ctx context.Context, o *occupant, codes []int) {
 	o.shown = [2]*queue.Shared{}
-	rm.fanout(ctx, o, func(withJID bool) *queue.Shared {
-		if codes == nil {
-			return rm.shownPresence(o, withJID)
-		}
-		return queue.NewShared(rm.presenceOf(o, jid.JID{}, withJID, codes))
-	})
+	switch {
+	case rm.cfg.shows(o.role):
+		o.seen = true
+		rm.fanout(ctx, o, func(withJID bool) *queue.Shared {
+			if codes == nil {
+				return rm.shownPresence(o, withJID)
+			}
+			return queue.NewShared(rm.presenceOf(o, jid.JID{}, withJID, codes))
+		})
+	case o.seen:
+		// Its new role is not broadcast: to the others it leaves.
+		o.seen = false
+		rm.fanout(ctx, o, func(withJID bool) *queue.Shared {
+			return queue.NewShared(rm.unavailable(o, jid.JID{}, withJID, codes, ""))
+		})
+	}
 	self := append(slices.Clone(codes), statusSelf)
 	for _, s := range o.sessions {
 		rm.route(ctx, rm.presenceOf(o, s.full, true, self))
@@ -480,7 +498,9 @@ func (rm *room) removeLocked(ctx context.Context, o *occupant, edit func(*xmlstr
 		}
 		return p
 	}
-	rm.fanout(ctx, o, func(withJID bool) *queue.Shared { return queue.NewShared(gone(jid.JID{}, withJID, codes)) })
+	if o.seen {
+		rm.fanout(ctx, o, func(withJID bool) *queue.Shared { return queue.NewShared(gone(jid.JID{}, withJID, codes)) })
+	}
 	self := append(slices.Clone(codes), statusSelf)
 	for _, s := range o.sessions {
 		rm.route(ctx, gone(s.full, true, self))

@@ -26,6 +26,7 @@ type storedConfig struct {
 	AllowInvites  bool              `json:"allow_invites,omitempty"`
 	AllowPM       string            `json:"allow_pm,omitempty"`
 	NoArchive     bool              `json:"no_archive,omitempty"`
+	HiddenRoles   []string          `json:"hidden_presence,omitempty"` // roles whose presence is not broadcast
 	IDKey         []byte            `json:"occupant_id_key,omitempty"` // XEP-0421 ids stay the same across restarts
 	Nicks         map[string]string `json:"nicks,omitempty"`           // reserved by registration
 	VCard         []byte            `json:"vcard,omitempty"`           // the room's vCard, XML
@@ -34,13 +35,18 @@ type storedConfig struct {
 func (c roomConfig) stored() storedConfig {
 	return storedConfig{Name: c.name, Desc: c.desc, Public: c.public, MembersOnly: c.membersOnly, Moderated: c.moderated,
 		Password: c.password, WhoisAnyone: c.whoisAnyone, MaxUsers: c.maxUsers, ChangeSubject: c.changeSubject,
-		AllowInvites: c.allowInvites, AllowPM: c.allowPM, NoArchive: !c.archive}
+		AllowInvites: c.allowInvites, AllowPM: c.allowPM, NoArchive: !c.archive, HiddenRoles: c.hidden}
 }
 
 func (s storedConfig) config() roomConfig {
 	c := roomConfig{name: s.Name, desc: s.Desc, persistent: true, public: s.Public, membersOnly: s.MembersOnly,
 		moderated: s.Moderated, password: s.Password, whoisAnyone: s.WhoisAnyone, maxUsers: s.MaxUsers,
 		changeSubject: s.ChangeSubject, allowInvites: s.AllowInvites, allowPM: s.AllowPM, archive: !s.NoArchive}
+	for _, r := range s.HiddenRoles {
+		if r == roleModerator || r == roleParticipant || r == roleVisitor {
+			c.hidden = append(c.hidden, r)
+		}
+	}
 	switch c.allowPM {
 	case "anyone", "participants", "moderators", "none":
 	default:
