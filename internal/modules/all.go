@@ -10,6 +10,7 @@ import (
 	"github.com/ode-xmpp/ode/internal/config"
 	"github.com/ode-xmpp/ode/internal/module"
 	"github.com/ode-xmpp/ode/internal/modules/blocking"
+	"github.com/ode-xmpp/ode/internal/modules/bookmarks"
 	"github.com/ode-xmpp/ode/internal/modules/carbons"
 	"github.com/ode-xmpp/ode/internal/modules/disco"
 	"github.com/ode-xmpp/ode/internal/modules/extdisco"
@@ -49,6 +50,7 @@ var All = []module.Info{
 	mam.Info,
 	push.Info,
 	pep.Info,
+	bookmarks.Info, // on pep's Publish, after it
 	muc.Info,
 	// disco hashes every identity and feature declared before it: keep it last.
 	disco.Info,

@@ -303,6 +303,10 @@ func (m *Module) NodeConfiguration(ctx context.Context, account jid.JID, node st
 	return c, err
 }
 
+// Limits returns the module's settings: the item size and max_items cap
+// that publishes through Publish meet.
+func (m *Module) Limits() Config { return m.cfg }
+
 func decodeItem(it storage.PubSubItem) Item {
 	out := Item{ID: it.ID, Publisher: it.Publisher, Published: it.Published}
 	if len(it.Payload) > 0 {

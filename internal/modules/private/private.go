@@ -9,6 +9,10 @@
 // (§3). A query without a child, or with a child in the jabber:iq:private,
 // jabber:client or jabber:server namespace, is not-acceptable (§2.3, §3);
 // a get for more than one namespace is bad-request (§2.3).
+//
+// Another module may take over one element (Handle): bookmarks keeps
+// {storage:bookmarks}storage in step with the PEP bookmarks (XEP-0402),
+// so it stores a client's set of it and answers gets for it.
 package private
 
 import (
@@ -29,7 +33,20 @@ const NS = "jabber:iq:private"
 
 // Module is the private XML storage module.
 type Module struct {
-	deps module.Deps
+	deps     module.Deps
+	handlers map[xmlstream.Name]Handler
+}
+
+// Handler takes over one element of private storage for another module
+// that keeps it in step with something else (bookmarks: the PEP nodes).
+type Handler interface {
+	// Set stores the element a client set for account (with Put) and
+	// whatever the handler keeps in step with it. A *stanza.Error is
+	// sent to the client as it is.
+	Set(ctx context.Context, account jid.JID, e *xmlstream.Element) error
+	// Get returns the element to answer a get of it with, or nil when
+	// there is none.
+	Get(ctx context.Context, account jid.JID) (*xmlstream.Element, error)
 }
 
 var _ module.Module = (*Module)(nil)
@@ -43,7 +60,40 @@ var Info = module.Info{
 
 // New returns the private XML storage module.
 func New(deps module.Deps) (*Module, error) {
-	return &Module{deps: deps}, nil
+	return &Module{deps: deps, handlers: map[xmlstream.Name]Handler{}}, nil
+}
+
+// Handle makes h the handler of the element {space}local. Call it while
+// modules register.
+func (m *Module) Handle(space, local string, h Handler) {
+	m.handlers[xmlstream.Name{Space: space, Local: local}] = h
+}
+
+// Load returns the account's stored element {space}local, or nil when
+// none is stored. It does not ask a handler.
+func (m *Module) Load(ctx context.Context, account jid.JID, space, local string) (*xmlstream.Element, error) {
+	e := xmlstream.NewElement(space, local)
+	doc, err := m.deps.Store.GetXML(ctx, account.Local(), account.DomainString(), key(e))
+	if errors.Is(err, storage.ErrNotFound) || (err == nil && len(doc) == 0) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("private: load %s of %s: %w", key(e), account, err)
+	}
+	stored, err := parseDoc(doc)
+	if err != nil {
+		return nil, fmt.Errorf("private: stored %s of %s: %w", key(e), account, err)
+	}
+	return stored, nil
+}
+
+// Put stores e for the account, replacing the element of its name. It
+// does not call a handler: it is how a handler stores.
+func (m *Module) Put(ctx context.Context, account jid.JID, e *xmlstream.Element) error {
+	if err := m.deps.Store.PutXML(ctx, account.Local(), account.DomainString(), key(e), []byte(e.String())); err != nil {
+		return fmt.Errorf("private: store %s of %s: %w", key(e), account, err)
+	}
+	return nil
 }
 
 // Name implements module.Module.
@@ -90,6 +140,17 @@ func (m *Module) get(ctx context.Context, ev *router.Event) (*xmlstream.Element,
 	}
 	q := xmlstream.NewElement(NS, "query")
 	for _, e := range elems {
+		if h := m.handlers[e.Name]; h != nil {
+			got, err := h.Get(ctx, account)
+			if err != nil {
+				return nil, err
+			}
+			if got == nil {
+				got = xmlstream.NewElement(e.Name.Space, e.Name.Local)
+			}
+			q.Append(got)
+			continue
+		}
 		doc, err := m.deps.Store.GetXML(ctx, account.Local(), account.DomainString(), key(e))
 		if errors.Is(err, storage.ErrNotFound) {
 			q.Append(xmlstream.NewElement(e.Name.Space, e.Name.Local))
@@ -113,7 +174,13 @@ func (m *Module) set(ctx context.Context, ev *router.Event) (*xmlstream.Element,
 		return nil, err
 	}
 	for _, e := range elems {
-		if err := m.deps.Store.PutXML(ctx, account.Local(), account.DomainString(), key(e), []byte(e.String())); err != nil {
+		if h := m.handlers[e.Name]; h != nil {
+			if err := h.Set(ctx, account, e); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		if err := m.Put(ctx, account, e); err != nil {
 			return nil, err
 		}
 	}
