@@ -26,7 +26,7 @@ const maxTagBytes = 64
 
 // carbonsOn reports whether the carbons module runs.
 func (c *conn) carbonsOn() bool {
-	return slices.Contains(c.srv.cfg.Router.Features(), nsCarbons)
+	return slices.Contains(c.srv.conf().Router.Features(), nsCarbons)
 }
 
 // bind2Offer returns Bind2's SASL2 inline feature (XEP-0386 §3.1) with
@@ -93,12 +93,12 @@ func (c *conn) bind2(ctx context.Context, req sasl2Request, smResult *xmlstream.
 	// next login replaces this one). Until then no one knows the full
 	// JID, and the session has no presence and no carbons, so nothing
 	// reaches it before <success/>.
-	if old := c.srv.cfg.Router.Bind(c.b.sess); old != nil {
+	if old := c.srv.conf().Router.Bind(c.b.sess); old != nil {
 		old.Close(&stream.Error{Condition: stream.Conflict, Text: "replaced by a new connection"})
 	}
 	if req.clientID != "" {
 		// XEP-0386 §3.2: earlier sessions of this client end.
-		for _, s := range c.srv.cfg.Router.Sessions(bare) {
+		for _, s := range c.srv.conf().Router.Sessions(bare) {
 			if r := s.JID().Resource(); r != res && strings.HasPrefix(r, prefix) {
 				s.Close(&stream.Error{Condition: stream.Conflict, Text: "replaced by a new session of the same client"})
 			}
@@ -167,15 +167,15 @@ const mamStamp = "2006-01-02T15:04:05.000Z"
 // and last message, or none for an empty archive; nil when the archive
 // module is off or the archive cannot be read.
 func (c *conn) archiveMetadata(ctx context.Context, bare jid.JID) *xmlstream.Element {
-	a := c.srv.cfg.Archive
-	if a == nil || !slices.Contains(c.srv.cfg.Router.Features(), nsMAM) {
+	a := c.srv.conf().Archive
+	if a == nil || !slices.Contains(c.srv.conf().Router.Features(), nsMAM) {
 		return nil
 	}
 	ctx, cancel := context.WithTimeout(ctx, syncTimeout)
 	defer cancel()
 	// What was routed before the binding is in the archive first (its
 	// writes are batched).
-	if err := c.srv.cfg.Router.Sync(ctx); err != nil {
+	if err := c.srv.conf().Router.Sync(ctx); err != nil {
 		c.log.Warn("archive metadata may miss the latest messages", "err", err)
 	}
 	md := xmlstream.NewElement(nsMAM, "metadata")

@@ -51,6 +51,7 @@ type conn struct {
 	sm   bool     // stream management is enabled on this stream
 
 	domain   string
+	client   string // the SASL2 user-agent's software, "" when not given
 	lang     string
 	local    string // authenticated localpart
 	failures int    // failed credential checks
@@ -81,10 +82,25 @@ func newConn(s *Server, t transport.Transport, directTLS bool) *conn {
 		kind = k.Kind()
 	}
 	c.tr = metrics.TransportOf(kind, directTLS)
-	c.log = s.cfg.Log.With("component", "c2s", "conn", c.id, "remote", t.RemoteAddr().String())
-	_, l := session.NewQueue(s.cfg.OutboundQueueBytes, t)
+	c.log = s.conf().Log.With("component", "c2s", "conn", c.id, "remote", t.RemoteAddr().String())
+	_, l := session.NewQueue(s.conf().OutboundQueueBytes, t)
 	c.link.Store(l)
 	return c
+}
+
+// info describes the connection for administrators (session.Info);
+// client is kept when this connection does not name its software.
+func (c *conn) info(since time.Time, client string) session.Info {
+	kind := "tcp"
+	if k, ok := c.t.(interface{ Kind() string }); ok {
+		kind = k.Kind()
+	} else if c.direct {
+		kind = "tls"
+	}
+	if c.client != "" {
+		client = c.client
+	}
+	return session.Info{Transport: kind, Remote: c.t.RemoteAddr().String(), Client: client, Since: since}
 }
 
 // kill closes the connection at once, even under a blocked write.
@@ -134,7 +150,7 @@ func (c *conn) serve() {
 		if c.state == stateBound {
 			metrics.SessionUnbound(c.tr)
 		}
-		t := time.NewTimer(c.srv.cfg.WriteTimeout)
+		t := time.NewTimer(c.srv.conf().WriteTimeout)
 		defer t.Stop()
 		select {
 		case <-c.l().Close(nil):
@@ -162,7 +178,7 @@ func (c *conn) startTLS(ctx context.Context, cfg *tls.Config, proceed []byte) er
 	if !ok {
 		return errors.ErrUnsupported
 	}
-	ctx, cancel := context.WithTimeout(ctx, c.srv.cfg.AuthTimeout)
+	ctx, cancel := context.WithTimeout(ctx, c.srv.conf().AuthTimeout)
 	defer cancel()
 	if get := cfg.GetCertificate; get != nil {
 		cfg = cfg.Clone()
@@ -181,7 +197,7 @@ func (c *conn) startTLS(ctx context.Context, cfg *tls.Config, proceed []byte) er
 func (c *conn) run(ctx context.Context) string {
 	for {
 		if c.state < stateBound {
-			_ = c.t.SetReadDeadline(time.Now().Add(c.srv.cfg.AuthTimeout))
+			_ = c.t.SetReadDeadline(time.Now().Add(c.srv.conf().AuthTimeout))
 		}
 		if !c.sent {
 			if err := c.openStream(); err != nil {
@@ -189,7 +205,7 @@ func (c *conn) run(ctx context.Context) string {
 			}
 			continue
 		}
-		if c.state == stateBound && !c.l().Wait(c.srv.cfg.OutboundQueueBytes/2, c.srv.cfg.WriteTimeout) {
+		if c.state == stateBound && !c.l().Wait(c.srv.conf().OutboundQueueBytes/2, c.srv.conf().WriteTimeout) {
 			// Backpressure: the client does not read what it asks for.
 			metrics.Overflow(metrics.C2SStalled)
 			return c.fail(&stream.Error{Condition: stream.PolicyViolation, Text: "not reading its stream"})
@@ -240,7 +256,7 @@ func (c *conn) Close(se *stream.Error) {
 	if !c.sentHeader() {
 		var id [12]byte
 		_, _ = rand.Read(id[:])
-		b = c.t.AppendOpen(b, stream.Header{From: c.srv.cfg.Router.DefaultDomain(), ID: hex.EncodeToString(id[:]), Version: "1.0"})
+		b = c.t.AppendOpen(b, stream.Header{From: c.srv.conf().Router.DefaultDomain(), ID: hex.EncodeToString(id[:]), Version: "1.0"})
 	}
 	b = se.AppendXML(b)
 	b = c.t.AppendClose(b)
@@ -269,7 +285,7 @@ func (c *conn) openStream() error {
 		switch {
 		case to == "" || perr != nil || !d.IsDomain():
 			hdrErr = &stream.Error{Condition: stream.HostUnknown}
-		case !c.srv.cfg.Router.Hosts(d.DomainString()):
+		case !c.srv.conf().Router.Hosts(d.DomainString()):
 			hdrErr = &stream.Error{Condition: stream.HostUnknown}
 		default:
 			c.domain = d.DomainString()

@@ -47,7 +47,7 @@ func (t *tokenAuth) lookup(ctx context.Context, username, mechanism string) ([][
 	if err != nil {
 		return nil, nil
 	}
-	all, err := t.c.srv.cfg.Tokens.FASTTokens(ctx, u.Local(), t.c.domain, t.req.clientID)
+	all, err := t.c.srv.conf().Tokens.FASTTokens(ctx, u.Local(), t.c.domain, t.req.clientID)
 	if err != nil {
 		return nil, err
 	}
@@ -87,7 +87,7 @@ func (t *tokenAuth) use(ctx context.Context, srv sasl.Server) *sasl.Failure {
 		t.token = &tok
 		return nil
 	}
-	found, err := t.c.srv.cfg.Tokens.UseFASTToken(ctx, u.Local(), t.c.domain, tok.ClientID, tok.Key, invalidate)
+	found, err := t.c.srv.conf().Tokens.UseFASTToken(ctx, u.Local(), t.c.domain, tok.ClientID, tok.Key, invalidate)
 	if err != nil {
 		t.c.log.Error("fast token", "err", err)
 		return &sasl.Failure{Condition: sasl.TemporaryAuthFailure}
@@ -106,14 +106,14 @@ func (t *tokenAuth) use(ctx context.Context, srv sasl.Server) *sasl.Failure {
 // server offers), or when the token it logged in with is due for
 // rotation (never after <fast invalidate/> without a request).
 func (c *conn) issueToken(ctx context.Context, req sasl2Request, user jid.JID, tokens *tokenAuth) *xmlstream.Element {
-	if c.srv.cfg.Tokens == nil {
+	if c.srv.conf().Tokens == nil {
 		return nil
 	}
 	mech := req.tokenMech
 	var keep []byte
 	if tokens != nil && tokens.token != nil {
 		keep = tokens.token.Key
-		if mech == "" && time.Since(tokens.token.Created) >= c.srv.cfg.FASTRotateAfter {
+		if mech == "" && time.Since(tokens.token.Created) >= c.srv.conf().FASTRotateAfter {
 			mech = tokens.token.Mechanism
 		}
 	}
@@ -123,8 +123,8 @@ func (c *conn) issueToken(ctx context.Context, req sasl2Request, user jid.JID, t
 	token := sasl.NewToken()
 	now := time.Now().UTC().Truncate(time.Millisecond)
 	rec := storage.FASTToken{ClientID: req.clientID, Key: sasl.TokenKey(token), Mechanism: mech,
-		Created: now, Expires: now.Add(c.srv.cfg.FASTLifetime)}
-	if err := c.srv.cfg.Tokens.PutFASTToken(ctx, user.Local(), user.DomainString(), rec, keep, maxTokensPerAccount); err != nil {
+		Created: now, Expires: now.Add(c.srv.conf().FASTLifetime)}
+	if err := c.srv.conf().Tokens.PutFASTToken(ctx, user.Local(), user.DomainString(), rec, keep, maxTokensPerAccount); err != nil {
 		c.log.Error("fast token not issued", "err", err)
 		return nil
 	}

@@ -60,7 +60,7 @@ func (c *conn) appendFeatures(b []byte) []byte {
 		}
 	}
 	if c.local != "" {
-		for _, e := range c.srv.cfg.Router.StreamFeatures() {
+		for _, e := range c.srv.conf().Router.StreamFeatures() {
 			b = e.AppendXML(b, stanza.NSClient)
 		}
 	}
@@ -109,7 +109,7 @@ func isIQ(e *xmlstream.Element, typ, space, local string) bool {
 // mustStartTLS reports whether the client has to start TLS before
 // anything else (RFC 6120 §5.3.1).
 func (c *conn) mustStartTLS() bool {
-	return !c.secure() && c.srv.tls != nil && c.srv.cfg.RequireTLS
+	return !c.secure() && c.srv.tls != nil && c.srv.conf().RequireTLS
 }
 
 // canAuth reports whether authentication is offered: not done yet, and

@@ -14,13 +14,13 @@ import (
 var preAuthFeature = feature{
 	name: "pre-auth",
 	offer: func(c *conn) *xmlstream.Element {
-		if p := c.srv.cfg.PreAuth; p != nil && c.canAuth() {
+		if p := c.srv.conf().PreAuth; p != nil && c.canAuth() {
 			return p.PreAuthFeature()
 		}
 		return nil
 	},
 	match: func(c *conn, e *xmlstream.Element) bool {
-		return c.state == stateTLS && c.srv.cfg.PreAuth != nil && e.Name.Space == stanza.NSClient && e.Name.Local == "iq"
+		return c.state == stateTLS && c.srv.conf().PreAuth != nil && e.Name.Space == stanza.NSClient && e.Name.Local == "iq"
 	},
 	handle: func(ctx context.Context, c *conn, e *xmlstream.Element) error { return c.preAuthIQ(ctx, e) },
 }
@@ -38,7 +38,7 @@ func (c *conn) preAuthIQ(ctx context.Context, iq *xmlstream.Element) error {
 	// No addresses before authentication: the reply carries only the id.
 	iq.RemoveAttr("from")
 	iq.RemoveAttr("to")
-	res, err := c.srv.cfg.PreAuth.HandlePreAuth(ctx, c.t.RemoteAddr(), c.domain, iq)
+	res, err := c.srv.conf().PreAuth.HandlePreAuth(ctx, c.t.RemoteAddr(), c.domain, iq)
 	if err != nil {
 		var se *stanza.Error
 		if !errors.As(err, &se) {

@@ -68,10 +68,10 @@ func (c *conn) saslConfig() sasl.ServerConfig {
 	cfg := sasl.ServerConfig{
 		Lookup:               c.lookupCredential,
 		TLS:                  st,
-		StrictChannelBinding: c.srv.cfg.StrictChannelBinding,
+		StrictChannelBinding: c.srv.conf().StrictChannelBinding,
 		Encrypted:            st == nil && c.secure(),
 	}
-	if c.srv.cfg.Tokens != nil {
+	if c.srv.conf().Tokens != nil {
 		cfg.Tokens = noTokens
 	}
 	if st != nil {
@@ -109,7 +109,7 @@ func (c *conn) lookupCredential(ctx context.Context, username string, h sasl.Has
 	if err != nil {
 		return sasl.Credential{}, fmt.Errorf("c2s: username: %w", sasl.ErrUnknownUser)
 	}
-	cr, err := c.srv.cfg.Accounts.Credential(ctx, u.Local(), c.domain, string(h))
+	cr, err := c.srv.conf().Accounts.Credential(ctx, u.Local(), c.domain, string(h))
 	if err != nil {
 		if errors.Is(err, storageNotFound) {
 			return sasl.Credential{}, fmt.Errorf("c2s: lookup %s: %w", username, sasl.ErrUnknownUser)
@@ -282,7 +282,7 @@ func (c *conn) saslAttemptFailed(ns string, cond sasl.Condition, text string, cr
 	if credential {
 		c.failures++
 	}
-	if c.failures >= c.srv.cfg.MaxAuthFailures || c.attempts >= maxSASLAttempts {
+	if c.failures >= c.srv.conf().MaxAuthFailures || c.attempts >= maxSASLAttempts {
 		return &stream.Error{Condition: stream.NotAuthorized, Text: "too many failed authentication attempts"}
 	}
 	return nil

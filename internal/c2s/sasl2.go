@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/ode-xmpp/ode/internal/metrics"
 	"github.com/ode-xmpp/ode/internal/session"
@@ -168,6 +169,7 @@ func (c *conn) authenticate2(ctx context.Context, e *xmlstream.Element) error {
 	}
 	c.local = u.Local()
 	c.state = stateAuthed
+	c.client = clientName(req.software)
 	c.log.Info("authenticated", "jid", u.String(), "mechanism", srv.Mechanism(), "profile", "sasl2")
 	metrics.Login(metrics.SASL2, srv.Mechanism())
 	return c.sasl2Success(ctx, req, u, final, tokens)
@@ -216,6 +218,27 @@ func (c *conn) sasl2Success(ctx context.Context, req sasl2Request, user jid.JID,
 		return c.bind2(ctx, req, smResult, wrap)
 	}
 	return c.send(wrap(smResult))
+}
+
+// maxClientName bounds the software name kept for administrators.
+const maxClientName = 64
+
+// clientName returns the user-agent's software name as kept: trimmed, at
+// most maxClientName bytes of printable characters.
+func clientName(s string) string {
+	s = strings.TrimSpace(s)
+	out := make([]rune, 0, len(s))
+	n := 0
+	for _, r := range s {
+		if r < ' ' || r == 0x7f {
+			continue
+		}
+		if n += utf8.RuneLen(r); n > maxClientName {
+			break
+		}
+		out = append(out, r)
+	}
+	return string(out)
 }
 
 // encodeBase64 is the text of <additional-data/>.

@@ -90,9 +90,9 @@ type PreAuthHandler interface {
 
 // Server accepts client connections on any number of listeners.
 type Server struct {
-	cfg  Config
-	tls  *tls.Config // for STARTTLS
-	dtls *tls.Config // for direct TLS, with ALPN xmpp-client
+	cfg  atomic.Pointer[Config] // replaced whole by SetConfig
+	tls  *tls.Config            // for STARTTLS
+	dtls *tls.Config            // for direct TLS, with ALPN xmpp-client
 
 	mu        sync.Mutex
 	listeners map[net.Listener]struct{}
@@ -112,6 +112,38 @@ type Server struct {
 
 // NewServer returns a server for cfg, with defaults for zero limits.
 func NewServer(cfg Config) *Server {
+	cfg = withDefaults(cfg)
+	s := &Server{listeners: make(map[net.Listener]struct{}), conns: make(map[*conn]struct{}),
+		resumable: make(map[string]*binding), gone: make(map[string]goneSession),
+		detached: make(map[string][]*binding)}
+	s.cfg.Store(&cfg)
+	if cfg.TLS != nil {
+		s.tls = cfg.TLS.Clone()
+		if s.tls.MinVersion < tls.VersionTLS12 {
+			s.tls.MinVersion = tls.VersionTLS12
+		}
+		s.dtls = s.tls.Clone()
+		s.dtls.NextProtos = []string{"xmpp-client"}
+	}
+	return s
+}
+
+// conf returns the configuration in effect.
+func (s *Server) conf() *Config { return s.cfg.Load() }
+
+// SetConfig replaces the limits and settings of cfg for the streams and
+// sessions that follow and for the checks that open ones make from now
+// on (a reload); what is bound already (sessions, their queues) is kept.
+// cfg.TLS is not used: the certificates stay those of NewServer's
+// tls.Config, which reads them per handshake.
+func (s *Server) SetConfig(cfg Config) {
+	cfg = withDefaults(cfg)
+	cfg.TLS = s.conf().TLS
+	s.cfg.Store(&cfg)
+}
+
+// withDefaults fills in the zero limits of cfg.
+func withDefaults(cfg Config) Config {
 	if cfg.MaxStanzaBytes == 0 {
 		cfg.MaxStanzaBytes = 256 << 10
 	}
@@ -145,18 +177,7 @@ func NewServer(cfg Config) *Server {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{cfg: cfg, listeners: make(map[net.Listener]struct{}), conns: make(map[*conn]struct{}),
-		resumable: make(map[string]*binding), gone: make(map[string]goneSession),
-		detached: make(map[string][]*binding)}
-	if cfg.TLS != nil {
-		s.tls = cfg.TLS.Clone()
-		if s.tls.MinVersion < tls.VersionTLS12 {
-			s.tls.MinVersion = tls.VersionTLS12
-		}
-		s.dtls = s.tls.Clone()
-		s.dtls.NextProtos = []string{"xmpp-client"}
-	}
-	return s
+	return cfg
 }
 
 // Serve accepts connections on ln until ln is closed or Shutdown is called.
@@ -178,8 +199,8 @@ func (s *Server) Serve(ln net.Listener, directTLS bool) error {
 		delete(s.listeners, ln)
 		s.mu.Unlock()
 	}()
-	return listen.Accept(ln, s.cfg.Log.With("component", "c2s"), s.closing.Load, func(nc net.Conn) {
-		c := newConn(s, transport.NewTCP(nc, transport.Options{MaxElementBytes: s.cfg.MaxStanzaBytes, WriteTimeout: s.cfg.WriteTimeout}), directTLS)
+	return listen.Accept(ln, s.conf().Log.With("component", "c2s"), s.closing.Load, func(nc net.Conn) {
+		c := newConn(s, transport.NewTCP(nc, transport.Options{MaxElementBytes: s.conf().MaxStanzaBytes, WriteTimeout: s.conf().WriteTimeout}), directTLS)
 		s.mu.Lock()
 		if s.closing.Load() {
 			// Shutdown closed ln: the next Accept ends the loop.

@@ -105,7 +105,7 @@ func (c *conn) bind(ctx context.Context, iq, b *xmlstream.Element) error {
 	c.state = stateBound
 	metrics.SessionBound(c.tr)
 	c.b = c.srv.newBinding(c, full)
-	if old := c.srv.cfg.Router.Bind(c.b.sess); old != nil {
+	if old := c.srv.conf().Router.Bind(c.b.sess); old != nil {
 		// RFC 6120 §7.7.2.2: the new session overrides the old one.
 		old.Close(&stream.Error{Condition: stream.Conflict, Text: "replaced by a new connection"})
 	}
@@ -179,7 +179,7 @@ func (c *conn) stanza(ctx context.Context, e *xmlstream.Element) error {
 		}
 	}
 	c.timer.Start()
-	c.srv.cfg.Router.RouteFrom(ctx, c.b.sess, e)
+	c.srv.conf().Router.RouteFrom(ctx, c.b.sess, e)
 	c.timer.C2SDone(kind)
 	return nil
 }

@@ -49,6 +49,7 @@ const maxGone = 10000
 func (s *Server) newBinding(c *conn, full jid.JID) *binding {
 	b := &binding{srv: s, conn: c}
 	b.sess = session.New(full, c.l().Queue(), b)
+	b.sess.SetInfo(c.info(time.Now(), ""))
 	return b
 }
 
@@ -120,7 +121,7 @@ func (s *Server) connEnded(c *conn, reason string) {
 		s.smMu.Unlock()
 		c.l().Detach()
 		c.log.Info("session detached, waiting for resumption", "reason", reason, "timeout", timeout)
-		s.cfg.Router.SessionDetached(context.Background(), b.sess)
+		s.conf().Router.SessionDetached(context.Background(), b.sess)
 		if evict != nil {
 			// Each detached session may hold its unacknowledged
 			// stanzas: a user gets a bounded number of them.
@@ -189,9 +190,9 @@ func (b *binding) end(reason string) {
 		}
 		s.unackedStanza(ctx, st, bare)
 	}
-	s.cfg.Router.SessionEnded(ctx, b.sess)
+	s.conf().Router.SessionEnded(ctx, b.sess)
 	if detached || len(unacked) > 0 {
-		s.cfg.Log.Info("session ended", "component", "c2s", "jid", b.sess.JID().String(), "reason", reason, "unacked", len(unacked))
+		s.conf().Log.Info("session ended", "component", "c2s", "jid", b.sess.JID().String(), "reason", reason, "unacked", len(unacked))
 	}
 }
 
@@ -210,10 +211,10 @@ func (s *Server) unackedStanza(ctx context.Context, st *xmlstream.Element, to ji
 		// As for a message to a full JID whose resource is gone (RFC
 		// 6121 §8.5.3.2.1): the user's other available resources, or
 		// offline storage (with its XEP-0203 delay).
-		s.cfg.Router.Redeliver(ctx, st, to)
+		s.conf().Router.Redeliver(ctx, st, to)
 	case "iq":
 		if t := stanza.Type(st); t == stanza.IQGet || t == stanza.IQSet {
-			s.cfg.Router.Bounce(ctx, st, stanza.NewError(stanza.ServiceUnavailable, ""))
+			s.conf().Router.Bounce(ctx, st, stanza.NewError(stanza.ServiceUnavailable, ""))
 		}
 	}
 }
@@ -390,7 +391,7 @@ const syncTimeout = 10 * time.Second
 func (c *conn) sync(ctx context.Context) {
 	ctx, cancel := context.WithTimeout(ctx, syncTimeout)
 	defer cancel()
-	if err := c.srv.cfg.Router.Sync(ctx); err != nil {
+	if err := c.srv.conf().Router.Sync(ctx); err != nil {
 		c.log.Warn("acknowledging stanzas not yet durable", "err", err)
 	}
 }
@@ -445,9 +446,9 @@ func (c *conn) startSM(e *xmlstream.Element, wrap func(enabled *xmlstream.Elemen
 	en := xmlstream.NewElement(session.NSSM, "enabled")
 	b := c.b
 	if r := e.Attribute("resume"); r == "true" || r == "1" {
-		timeout := c.srv.cfg.ResumeTimeout
+		timeout := c.srv.conf().ResumeTimeout
 		if m, err := strconv.ParseUint(e.Attribute("max"), 10, 32); err == nil && m > 0 {
-			timeout = min(time.Duration(m)*time.Second, c.srv.cfg.MaxResumeTimeout)
+			timeout = min(time.Duration(m)*time.Second, c.srv.conf().MaxResumeTimeout)
 		}
 		id := newSMID()
 		c.srv.smMu.Lock()
@@ -460,7 +461,7 @@ func (c *conn) startSM(e *xmlstream.Element, wrap func(enabled *xmlstream.Elemen
 	}
 	c.sm = true
 	b.sess.SetHandledCount(smStart)
-	if err := c.l().EnableSM(c.srv.cfg.MaxUnacked, smStart, wrap(en)); err != nil {
+	if err := c.l().EnableSM(c.srv.conf().MaxUnacked, smStart, wrap(en)); err != nil {
 		return err
 	}
 	c.log.Debug("stream management enabled", "resumable", b.sess.SMID != "")
@@ -517,6 +518,7 @@ func (c *conn) resumeWith(ctx context.Context, e *xmlstream.Element, wrap func(r
 		s.undetach(b)
 	}
 	b.conn = c
+	b.sess.SetInfo(c.info(b.sess.Info().Since, b.sess.Info().Client))
 	b.sess.SetDetached(false) // before anything is resent: what is routed now is for a connected client
 	if b.timer != nil {
 		if b.timer.Stop() {
@@ -539,7 +541,7 @@ func (c *conn) resumeWith(ctx context.Context, e *xmlstream.Element, wrap func(r
 		c.endSession.Store(true)
 		return nil, handledTooHigh(h, sent)
 	}
-	if err := c.l().Flush(c.srv.cfg.WriteTimeout); err != nil {
+	if err := c.l().Flush(c.srv.conf().WriteTimeout); err != nil {
 		c.b = b
 		return nil, err
 	}

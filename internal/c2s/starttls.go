@@ -19,7 +19,7 @@ var startTLSFeature = feature{
 			return nil
 		}
 		st := xmlstream.NewElement(stream.NSTLS, "starttls")
-		if c.srv.cfg.RequireTLS {
+		if c.srv.conf().RequireTLS {
 			st.Append(xmlstream.NewElement(stream.NSTLS, "required"))
 		}
 		return st
@@ -45,7 +45,7 @@ func (c *conn) upgrade(ctx context.Context) error {
 	}
 	// What was queued goes out in the clear first; <proceed/> is the
 	// transport's last write before the handshake.
-	if err := c.l().Flush(c.srv.cfg.WriteTimeout); err != nil {
+	if err := c.l().Flush(c.srv.conf().WriteTimeout); err != nil {
 		return io.EOF
 	}
 	err := c.startTLS(ctx, c.srv.tls, []byte("<proceed xmlns='"+stream.NSTLS+"'/>"))

@@ -17,14 +17,15 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/ode-xmpp/ode/internal/admin"
 	"github.com/ode-xmpp/ode/internal/bench"
 	"github.com/ode-xmpp/ode/internal/config"
+	"github.com/ode-xmpp/ode/internal/logging"
 	"github.com/ode-xmpp/ode/internal/modules"
 	"github.com/ode-xmpp/ode/internal/sdnotify"
 	"github.com/ode-xmpp/ode/internal/server"
 	"github.com/ode-xmpp/ode/internal/storage"
 	"github.com/ode-xmpp/ode/jid"
-	"github.com/ode-xmpp/ode/sasl"
 )
 
 // Version is the ode version, set at link time with -ldflags "-X".
@@ -36,10 +37,19 @@ Usage:
   ode serve [-c FILE] [-log-format text|json]   run the server (embedded defaults without -c)
   ode user add JID [-c FILE] (--password P | --password-stdin)
   ode user passwd JID [-c FILE] (--password P | --password-stdin)
-  ode user del JID [-c FILE]
-  ode user logout JID [-c FILE]           invalidate the account's FAST tokens (log out everywhere)
+  ode user del JID [-c FILE]              delete the account (and end its sessions)
+  ode user kick JID [-c FILE]             end the account's sessions
+  ode user logout JID [-c FILE]           log out everywhere: end the sessions, invalidate FAST tokens
   ode user list [DOMAIN] [-c FILE]
   ode user import [-c FILE] < FILE      lines of "jid password"
+  ode session list [JID] [-c FILE]        sessions: JID, transport, address, client, since
+  ode session kick FULLJID [-c FILE]
+  ode room list [-c FILE]
+  ode room destroy ROOMJID [-reason TEXT] [-c FILE]
+  ode announce [-subject S] [-domain D] [-c FILE] TEXT   a headline to every online user
+  ode stats [-c FILE]                     sessions, users, rooms, uptime, memory
+  ode reload [-c FILE]                    re-read the configuration (as SIGHUP does)
+  ode backup PATH [-c FILE]               a consistent copy of the SQLite database
   ode check [-c FILE] [-dns ADDR] [-roots FILE] [-skip LIST]
                                          check the configuration, certificates, DNS, ports
                                          and host-meta (docs/operating.md)
@@ -79,6 +89,8 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return e.serve(args[1:])
 	case "user":
 		return e.user(args[1:])
+	case "session", "room", "announce", "stats", "reload", "backup":
+		return e.control(args[0], args[1:])
 	case "check":
 		return e.check(args[1:])
 	case "migrate":
@@ -159,23 +171,34 @@ func (e env) serve(args []string) int {
 	if _, err := parse(fs, args); err != nil {
 		return flagStatus(err)
 	}
-	cfg, err := loadConfig(*cfgPath)
+	load := func() (config.Config, error) {
+		cfg, err := loadConfig(*cfgPath)
+		if err == nil && *logFormat != "" {
+			cfg.Log.Format = *logFormat
+		}
+		return cfg, err
+	}
+	cfg, err := load()
 	if err != nil {
 		return e.errorf("%v", err)
 	}
-	if *logFormat != "" {
-		cfg.Log.Format = *logFormat
-	}
-	log, err := newLogger(e.stderr, cfg.Log.Format, cfg.Log.Level)
+	// The handler whose level and format a reload changes.
+	logs, err := logging.New(e.stderr, cfg.Log.Format, cfg.Log.Level)
 	if err != nil {
 		return e.errorf("%v", err)
 	}
+	log := slog.New(logs)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	server.Version = version()
 	srv, err := server.Start(ctx, cfg, log)
 	if err != nil {
 		return e.errorf("%v", err)
 	}
+	srv.SetConfigSource(load)
 	// Type=notify: the listeners accept connections now.
 	notify(log, sdnotify.Ready)
 	wctx, stopWatchdog := context.WithCancel(context.Background())
@@ -187,12 +210,25 @@ func (e env) serve(args []string) int {
 		}
 	}()
 	status := 0
-	select {
-	case <-ctx.Done():
-		log.Info("signal received, shutting down")
-	case err := <-srv.Errors():
-		log.Error("listener failed", "err", err)
-		status = 1
+wait:
+	for {
+		select {
+		case <-ctx.Done():
+			log.Info("signal received, shutting down")
+			break wait
+		case err := <-srv.Errors():
+			log.Error("listener failed", "err", err)
+			status = 1
+			break wait
+		case <-hup:
+			// Type=notify-reload: RELOADING, then READY when done
+			// (also when the configuration was refused: the server
+			// runs on as it was). Reload logs its outcome.
+			log.Info("SIGHUP received, reloading the configuration")
+			notify(log, sdnotify.Reloading)
+			_, _ = srv.ReloadFromSource(ctx)
+			notify(log, sdnotify.Ready)
+		}
 	}
 	notify(log, sdnotify.Stopping)
 	stopWatchdog()
@@ -212,174 +248,6 @@ func notify(log *slog.Logger, send func() (bool, error)) {
 	if _, err := send(); err != nil {
 		log.Warn("systemd notification", "err", err)
 	}
-}
-
-func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
-	var lv slog.Level
-	if level != "" {
-		if err := lv.UnmarshalText([]byte(level)); err != nil {
-			return nil, fmt.Errorf("log level %q: %w", level, err)
-		}
-	}
-	opts := &slog.HandlerOptions{Level: lv}
-	switch format {
-	case "", "text":
-		return slog.New(slog.NewTextHandler(w, opts)), nil
-	case "json":
-		return slog.New(slog.NewJSONHandler(w, opts)), nil
-	}
-	return nil, fmt.Errorf("unknown log format %q (want text or json)", format)
-}
-
-// user runs the account subcommands directly on the store, which works
-// while the server runs on the same data (SQLite WAL with a busy timeout).
-func (e env) user(args []string) int {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "help" || args[0] == "--help" {
-		fmt.Fprint(e.stderr, usage)
-		if len(args) == 0 {
-			return 2
-		}
-		return 0
-	}
-	sub := args[0]
-	synopsis := map[string]string{
-		"add":    "ode user add JID [-c FILE] (--password P | --password-stdin)",
-		"passwd": "ode user passwd JID [-c FILE] (--password P | --password-stdin)",
-		"del":    "ode user del JID [-c FILE]",
-		"logout": "ode user logout JID [-c FILE]",
-		"list":   "ode user list [DOMAIN] [-c FILE]",
-		"import": "ode user import [-c FILE] < FILE   (lines: jid password)",
-	}[sub]
-	if synopsis == "" {
-		return e.errorf("unknown user command %q (want add, passwd, del, logout, list or import)", sub)
-	}
-	fs, cfgPath := e.newFlags("user "+sub, synopsis)
-	var password string
-	var passwordStdin bool
-	if sub == "add" || sub == "passwd" {
-		fs.StringVar(&password, "password", "", "the password")
-		fs.BoolVar(&passwordStdin, "password-stdin", false, "read the password from the first line of standard input")
-	}
-	pos, err := parse(fs, args[1:])
-	if err != nil {
-		return flagStatus(err)
-	}
-	cfg, err := loadConfig(*cfgPath)
-	if err != nil {
-		return e.errorf("%v", err)
-	}
-	ctx := context.Background()
-	if err := os.MkdirAll(cfg.Server.DataDir, 0o750); err != nil {
-		return e.errorf("data directory: %v", err)
-	}
-	store, err := server.OpenStore(ctx, cfg)
-	if err != nil {
-		return e.errorf("%v", err)
-	}
-	defer store.Close()
-
-	switch sub {
-	case "list":
-		if len(pos) > 1 {
-			return e.errorf("usage: %s", synopsis)
-		}
-		domain := ""
-		if len(pos) == 1 {
-			d, err := jid.Parse(pos[0])
-			if err != nil || !d.IsDomain() {
-				return e.errorf("invalid domain %q", pos[0])
-			}
-			if !hosted(cfg, d.DomainString()) {
-				return e.errorf("domain %s is not served by this server (see server.domains)", d.DomainString())
-			}
-			domain = d.DomainString()
-		}
-		names, err := store.ListAccounts(ctx, domain)
-		if err != nil {
-			return e.errorf("list accounts: %v", err)
-		}
-		for _, n := range names {
-			if domain != "" {
-				n += "@" + domain
-			}
-			fmt.Fprintln(e.stdout, n)
-		}
-		return 0
-	case "import":
-		if len(pos) != 0 {
-			return e.errorf("usage: %s", synopsis)
-		}
-		return e.importUsers(ctx, cfg, store)
-	}
-	if len(pos) != 1 {
-		return e.errorf("usage: %s", synopsis)
-	}
-	u, err := accountJID(cfg, pos[0])
-	if err != nil {
-		return e.errorf("%v", err)
-	}
-	switch sub {
-	case "del":
-		if err := store.DeleteAccount(ctx, u.Local(), u.DomainString()); err != nil {
-			if errors.Is(err, storage.ErrNotFound) {
-				return e.errorf("no account %s", u)
-			}
-			return e.errorf("delete %s: %v", u, err)
-		}
-		fmt.Fprintf(e.stdout, "deleted %s\n", u)
-		return 0
-	case "logout":
-		// XEP-0484: every client holding a token must log in with the
-		// password again. Sessions open now go on until they end.
-		ok, err := store.AccountExists(ctx, u.Local(), u.DomainString())
-		if err != nil {
-			return e.errorf("log out %s: %v", u, err)
-		}
-		if !ok {
-			return e.errorf("no account %s", u)
-		}
-		n, err := store.DeleteFASTTokens(ctx, u.Local(), u.DomainString())
-		if err != nil {
-			return e.errorf("log out %s: %v", u, err)
-		}
-		fmt.Fprintf(e.stdout, "logged out %s: %d FAST tokens invalidated\n", u, n)
-		return 0
-	}
-	if passwordStdin {
-		if password != "" {
-			return e.errorf("give --password or --password-stdin, not both")
-		}
-		line, err := bufio.NewReader(e.stdin).ReadString('\n')
-		if err != nil && !(errors.Is(err, io.EOF) && line != "") {
-			return e.errorf("read password from standard input: %v", err)
-		}
-		password = strings.TrimRight(line, "\r\n")
-	}
-	if password == "" {
-		return e.errorf("a password is required: --password P or --password-stdin")
-	}
-	creds, err := newCredentials(password)
-	if err != nil {
-		return e.errorf("%v", err)
-	}
-	if sub == "add" {
-		if err := store.CreateAccount(ctx, u.Local(), u.DomainString(), creds); err != nil {
-			if errors.Is(err, storage.ErrExists) {
-				return e.errorf("account %s already exists", u)
-			}
-			return e.errorf("create %s: %v", u, err)
-		}
-		fmt.Fprintf(e.stdout, "created %s\n", u)
-		return 0
-	}
-	if err := store.SetCredentials(ctx, u.Local(), u.DomainString(), creds); err != nil {
-		if errors.Is(err, storage.ErrNotFound) {
-			return e.errorf("no account %s", u)
-		}
-		return e.errorf("set password of %s: %v", u, err)
-	}
-	fmt.Fprintf(e.stdout, "password changed for %s\n", u)
-	return 0
 }
 
 func hosted(cfg config.Config, domain string) bool {
@@ -408,15 +276,7 @@ func accountJID(cfg config.Config, s string) (jid.JID, error) {
 
 // newCredentials derives the stored SCRAM verifiers for a password.
 func newCredentials(password string) ([]storage.Credential, error) {
-	cs, err := sasl.NewCredentials(password, 0)
-	if err != nil {
-		return nil, fmt.Errorf("password: %v", err)
-	}
-	out := make([]storage.Credential, len(cs))
-	for i, c := range cs {
-		out[i] = storage.Credential{Hash: string(c.Hash), Salt: c.Salt, Iterations: c.Iterations, StoredKey: c.StoredKey, ServerKey: c.ServerKey}
-	}
-	return out, nil
+	return admin.NewCredentials(password)
 }
 
 // importUsers reads "jid password" lines and creates the accounts in one

@@ -24,6 +24,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ode-xmpp/ode/internal/module"
@@ -73,8 +74,9 @@ type Server struct {
 	srv     *http.Server
 
 	mu      sync.Mutex
-	base    string // the first HTTPS listener's https://domain:port
-	plain   string // the first plain listener's http://domain:port
+	added   map[string]*swappable // the handlers added through Handle, by pattern
+	base    string                // the first HTTPS listener's https://domain:port
+	plain   string                // the first plain listener's http://domain:port
 	closing bool
 	ws      map[*transport.WebSocket]struct{} // open WebSocket streams
 	stop    chan struct{}                     // ends the keepalive loop
@@ -130,8 +132,33 @@ func New(cfg Config) (*Server, error) {
 	return s, nil
 }
 
-// Handle implements module.HTTP.
-func (s *Server) Handle(pattern string, h http.Handler) { s.mux.Handle(pattern, h) }
+// Handle implements module.HTTP. Handling a pattern again replaces its
+// handler (a module built again by a reload); a nil h answers 404 Not
+// Found (a module turned off).
+func (s *Server) Handle(pattern string, h http.Handler) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.added == nil {
+		s.added = make(map[string]*swappable)
+	}
+	sw := s.added[pattern]
+	if sw == nil {
+		sw = new(swappable)
+		s.added[pattern] = sw
+		s.mux.Handle(pattern, sw)
+	}
+	if h == nil {
+		h = http.NotFoundHandler()
+	}
+	sw.h.Store(&h)
+}
+
+// swappable is a handler that Handle may replace while requests run.
+type swappable struct{ h atomic.Pointer[http.Handler] }
+
+func (sw *swappable) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	(*sw.h.Load()).ServeHTTP(w, r)
+}
 
 // BaseURL implements module.HTTP: the public URL, or the first HTTPS
 // listener's (the first plain one's when there is none).

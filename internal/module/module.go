@@ -32,6 +32,7 @@ import (
 	"github.com/ode-xmpp/ode/internal/config"
 	"github.com/ode-xmpp/ode/internal/router"
 	"github.com/ode-xmpp/ode/internal/storage"
+	"github.com/ode-xmpp/ode/jid"
 )
 
 // Deps is what every module may use.
@@ -57,6 +58,10 @@ type Deps struct {
 	// pep's Publish); they type-assert the result. Nil outside
 	// modules.Start.
 	Module func(name string) Module
+	// IsAdmin reports whether the bare JID is one of the server's
+	// administrators ([server] admins, which a reload may change); nil
+	// means none is.
+	IsAdmin func(bare jid.JID) bool
 }
 
 // HTTP is what modules see of the server's HTTP(S) listener

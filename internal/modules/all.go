@@ -4,7 +4,6 @@
 package modules
 
 import (
-	"fmt"
 	"slices"
 
 	"github.com/ode-xmpp/ode/internal/config"
@@ -75,32 +74,11 @@ func schema(info module.Info) config.ModuleSchema {
 // are none there. Settings set in code are validated here as a file's are
 // by config.Parse.
 func Start(deps module.Deps, cfg config.Config) ([]module.Module, error) {
-	var out []module.Module
-	deps.Module = func(name string) module.Module {
-		for _, m := range out {
-			if m.Name() == name {
-				return m
-			}
-		}
-		return nil
+	set, err := StartSet(deps, cfg)
+	if err != nil {
+		return nil, err
 	}
-	for _, info := range All {
-		if slices.Contains(cfg.Modules.Disabled, info.Name) {
-			continue
-		}
-		m, err := build(deps, info, cfg.Modules.Settings)
-		if err != nil {
-			Stop(out)
-			return nil, fmt.Errorf("modules: %s: %w", info.Name, err)
-		}
-		m.Register(deps.Router)
-		out = append(out, m)
-		if err := deps.Router.Err(); err != nil {
-			Stop(out)
-			return nil, fmt.Errorf("modules: %s: %w", info.Name, err)
-		}
-	}
-	return out, nil
+	return set.Modules(), nil
 }
 
 // ServiceDomains returns the domains of the services the enabled

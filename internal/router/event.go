@@ -78,6 +78,7 @@ type Event struct {
 	SenderArchiveID string
 
 	one [1]Session // the delivered hooks' list for one session, without an allocation
+	g   *registry  // the registry routing this stanza, entered for it
 
 	// Redelivery marks a stanza handed back by a session that ended
 	// without acknowledging it (XEP-0198): it was delivered once, so the

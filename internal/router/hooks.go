@@ -19,8 +19,8 @@ type hook[T any] struct {
 	fn   T
 }
 
-// hooks is the registration state; it is written while modules register,
-// before the listeners start, and only read afterwards.
+// hooks is the registration state of a registry: written while modules
+// register, before the registry is published, and only read afterwards.
 type hooks struct {
 	outbound        []hook[Hook]
 	inbound         []hook[Hook]
@@ -51,20 +51,20 @@ type Identity struct {
 // sessions (ev.Origin), after 'from' was stamped and before routing;
 // higher prio runs first.
 func (r *Router) HookOutbound(prio int, h Hook) {
-	r.hooks.outbound = insertHook(r.hooks.outbound, hook[Hook]{prio, h})
+	r.declare(func(g *registry) { g.hooks.outbound = insertHook(g.hooks.outbound, hook[Hook]{prio, h}) })
 }
 
 // HookInbound adds h to the inbound phase: stanzas to a local account's
 // bare or full JID (ev.To), before delivery; higher prio runs first.
 func (r *Router) HookInbound(prio int, h Hook) {
-	r.hooks.inbound = insertHook(r.hooks.inbound, hook[Hook]{prio, h})
+	r.declare(func(g *registry) { g.hooks.inbound = insertHook(g.hooks.inbound, hook[Hook]{prio, h}) })
 }
 
 // HookDelivered adds h to the delivered phase: messages after they were
 // queued to local sessions (carbons, archives, push); higher prio runs
 // first, and every hook runs.
 func (r *Router) HookDelivered(prio int, h DeliveredHook) {
-	r.hooks.delivered = insertHook(r.hooks.delivered, hook[DeliveredHook]{prio, h})
+	r.declare(func(g *registry) { g.hooks.delivered = insertHook(g.hooks.delivered, hook[DeliveredHook]{prio, h}) })
 }
 
 // HookUndeliverable adds h to the undeliverable phase: messages to a
@@ -72,7 +72,7 @@ func (r *Router) HookDelivered(prio int, h DeliveredHook) {
 // offline storage; higher prio runs first. When no hook handles the
 // message, the sender gets service-unavailable.
 func (r *Router) HookUndeliverable(prio int, h Hook) {
-	r.hooks.undeliverable = insertHook(r.hooks.undeliverable, hook[Hook]{prio, h})
+	r.declare(func(g *registry) { g.hooks.undeliverable = insertHook(g.hooks.undeliverable, hook[Hook]{prio, h}) })
 }
 
 func insertHook[T any](list []hook[T], h hook[T]) []hook[T] {
@@ -83,17 +83,23 @@ func insertHook[T any](list []hook[T], h hook[T]) []hook[T] {
 
 // OnSessionEnd adds h to the hooks run when a bound session ends, after it
 // was removed from the session table.
-func (r *Router) OnSessionEnd(h SessionHook) { r.hooks.sessionEnd = append(r.hooks.sessionEnd, h) }
+func (r *Router) OnSessionEnd(h SessionHook) {
+	r.declare(func(g *registry) { g.hooks.sessionEnd = append(g.hooks.sessionEnd, h) })
+}
 
 // OnAvailable adds h to the hooks run when a session sends its initial
 // presence (RFC 6121 §4.2), after the presence was broadcast: offline
 // messages and pending subscription requests are delivered then.
-func (r *Router) OnAvailable(h SessionHook) { r.hooks.available = append(r.hooks.available, h) }
+func (r *Router) OnAvailable(h SessionHook) {
+	r.declare(func(g *registry) { g.hooks.available = append(g.hooks.available, h) })
+}
 
 // Available runs the OnAvailable hooks for s; the presence module calls
 // it.
 func (r *Router) Available(ctx context.Context, s Session) {
-	for _, h := range r.hooks.available {
+	g := r.enter()
+	defer g.exit()
+	for _, h := range g.hooks.available {
 		h(ctx, s)
 	}
 }
@@ -102,11 +108,15 @@ func (r *Router) Available(ctx context.Context, s Session) {
 // its connection and starts waiting for a resumption (XEP-0198 §5): it
 // keeps receiving, and what it is given waits for the client (push
 // notifications, XEP-0357, wake the device).
-func (r *Router) OnDetached(h SessionHook) { r.hooks.detached = append(r.hooks.detached, h) }
+func (r *Router) OnDetached(h SessionHook) {
+	r.declare(func(g *registry) { g.hooks.detached = append(g.hooks.detached, h) })
+}
 
 // SessionDetached runs the OnDetached hooks for s; c2s calls it.
 func (r *Router) SessionDetached(ctx context.Context, s Session) {
-	for _, h := range r.hooks.detached {
+	g := r.enter()
+	defer g.exit()
+	for _, h := range g.hooks.detached {
 		h(ctx, s)
 	}
 }
@@ -115,7 +125,7 @@ func (r *Router) SessionDetached(ctx context.Context, s Session) {
 // (the archive's group commit) registers a function that returns once
 // everything it accepted before the call is durable.
 func (r *Router) OnSync(fn func(ctx context.Context) error) {
-	r.hooks.syncs = append(r.hooks.syncs, fn)
+	r.declare(func(g *registry) { g.hooks.syncs = append(g.hooks.syncs, fn) })
 }
 
 // Sync waits until every stanza the server handled before the call is
@@ -123,8 +133,10 @@ func (r *Router) OnSync(fn func(ctx context.Context) error) {
 // acknowledges stanzas to a client (XEP-0198 <a/>, <resumed/>), so that
 // what a client saw acknowledged survives a crash of the server.
 func (r *Router) Sync(ctx context.Context) error {
+	g := r.enter()
+	defer g.exit()
 	var errs []error
-	for _, fn := range r.hooks.syncs {
+	for _, fn := range g.hooks.syncs {
 		if err := fn(ctx); err != nil {
 			errs = append(errs, err)
 		}
@@ -136,13 +148,15 @@ func (r *Router) Sync(ctx context.Context) error {
 // subscription request to the local account user was stored, to be shown
 // to the user (RFC 6121 §3.1.3); request is the presence stanza.
 func (r *Router) OnSubscriptionRequest(fn func(ctx context.Context, user jid.JID, request *xmlstream.Element)) {
-	r.hooks.subscription = append(r.hooks.subscription, fn)
+	r.declare(func(g *registry) { g.hooks.subscription = append(g.hooks.subscription, fn) })
 }
 
 // SubscriptionRequest runs the OnSubscriptionRequest hooks; the roster
 // module calls it.
 func (r *Router) SubscriptionRequest(ctx context.Context, user jid.JID, request *xmlstream.Element) {
-	for _, fn := range r.hooks.subscription {
+	g := r.enter()
+	defer g.exit()
+	for _, fn := range g.hooks.subscription {
 		fn(ctx, user, request)
 	}
 }
@@ -165,52 +179,60 @@ func (r *Router) Subscribed(ctx context.Context, user, contact jid.JID) {
 // HandleBlocked sets the function that says whether the account owner
 // blocks other (XEP-0191); the blocking module sets it.
 func (r *Router) HandleBlocked(fn func(ctx context.Context, owner, other jid.JID) bool) {
-	r.hooks.blocked = fn
+	r.declare(func(g *registry) { g.hooks.blocked = fn })
 }
 
 // Blocked reports whether the local account owner blocks other, so that
 // modules sending on the owner's behalf (presence broadcasts) skip it.
 func (r *Router) Blocked(ctx context.Context, owner, other jid.JID) bool {
-	return r.hooks.blocked != nil && r.hooks.blocked(ctx, owner, other)
+	g := r.enter()
+	defer g.exit()
+	return g.hooks.blocked != nil && g.hooks.blocked(ctx, owner, other)
 }
 
 // OnUnblocked adds fn to the hooks run after the account owner unblocked
 // jids (XEP-0191 §3.4: the presence module then sends them the owner's
 // current presence).
 func (r *Router) OnUnblocked(fn func(ctx context.Context, owner jid.JID, jids []string)) {
-	r.hooks.unblocked = append(r.hooks.unblocked, fn)
+	r.declare(func(g *registry) { g.hooks.unblocked = append(g.hooks.unblocked, fn) })
 }
 
 // Unblocked runs the OnUnblocked hooks; the blocking module calls it.
 func (r *Router) Unblocked(ctx context.Context, owner jid.JID, jids []string) {
-	for _, fn := range r.hooks.unblocked {
+	g := r.enter()
+	defer g.exit()
+	for _, fn := range g.hooks.unblocked {
 		fn(ctx, owner, jids)
 	}
 }
 
 // AddFeature declares a service discovery feature of the server (XEP-0030).
 func (r *Router) AddFeature(ns ...string) {
-	for _, f := range ns {
-		if !slices.Contains(r.hooks.features, f) {
-			r.hooks.features = append(r.hooks.features, f)
+	r.declare(func(g *registry) {
+		for _, f := range ns {
+			if !slices.Contains(g.hooks.features, f) {
+				g.hooks.features = append(g.hooks.features, f)
+			}
 		}
-	}
+	})
 }
 
 // AddAccountFeature declares a service discovery feature that the server
 // supports on behalf of each account (disco#info to a bare JID, XEP-0030
 // §3.1), such as the message archive (XEP-0313 §8).
 func (r *Router) AddAccountFeature(ns ...string) {
-	for _, f := range ns {
-		if !slices.Contains(r.hooks.accountFeatures, f) {
-			r.hooks.accountFeatures = append(r.hooks.accountFeatures, f)
+	r.declare(func(g *registry) {
+		for _, f := range ns {
+			if !slices.Contains(g.hooks.accountFeatures, f) {
+				g.hooks.accountFeatures = append(g.hooks.accountFeatures, f)
+			}
 		}
-	}
+	})
 }
 
 // AccountFeatures returns the declared account features, sorted.
 func (r *Router) AccountFeatures() []string {
-	out := slices.Clone(r.hooks.accountFeatures)
+	out := slices.Clone(r.readBack().hooks.accountFeatures)
 	slices.Sort(out)
 	return out
 }
@@ -219,11 +241,11 @@ func (r *Router) AccountFeatures() []string {
 // server has on behalf of each account (disco#info to a bare JID), such
 // as pubsub/pep (XEP-0163 §3).
 func (r *Router) AddAccountIdentity(id Identity) {
-	r.hooks.accountIDs = append(r.hooks.accountIDs, id)
+	r.declare(func(g *registry) { g.hooks.accountIDs = append(g.hooks.accountIDs, id) })
 }
 
 // AccountIdentities returns the declared account identities.
-func (r *Router) AccountIdentities() []Identity { return slices.Clone(r.hooks.accountIDs) }
+func (r *Router) AccountIdentities() []Identity { return slices.Clone(r.readBack().hooks.accountIDs) }
 
 // AccountDisco is a module that serves entities on accounts' bare JIDs
 // (the nodes of XEP-0163 personal eventing): the disco module asks it
@@ -244,44 +266,48 @@ type AccountDisco interface {
 // AddAccountDisco adds d to the modules asked for service discovery on
 // accounts. Call it before the listeners start.
 func (r *Router) AddAccountDisco(d AccountDisco) {
-	r.hooks.accountDiscos = append(r.hooks.accountDiscos, d)
+	r.declare(func(g *registry) { g.hooks.accountDiscos = append(g.hooks.accountDiscos, d) })
 }
 
 // AccountDiscos returns the modules added with AddAccountDisco.
-func (r *Router) AccountDiscos() []AccountDisco { return slices.Clone(r.hooks.accountDiscos) }
+func (r *Router) AccountDiscos() []AccountDisco { return slices.Clone(r.reg().hooks.accountDiscos) }
 
 // Features returns the declared disco features, sorted.
 func (r *Router) Features() []string {
-	out := slices.Clone(r.hooks.features)
+	out := slices.Clone(r.readBack().hooks.features)
 	slices.Sort(out)
 	return out
 }
 
 // AddIdentity declares a service discovery identity of the server.
-func (r *Router) AddIdentity(id Identity) { r.hooks.identities = append(r.hooks.identities, id) }
+func (r *Router) AddIdentity(id Identity) {
+	r.declare(func(g *registry) { g.hooks.identities = append(g.hooks.identities, id) })
+}
 
 // Identities returns the declared identities.
-func (r *Router) Identities() []Identity { return slices.Clone(r.hooks.identities) }
+func (r *Router) Identities() []Identity { return slices.Clone(r.readBack().hooks.identities) }
 
 // AddStreamFeature declares an element that c2s adds to the stream
 // features after authentication (such as roster versioning, RFC 6121 §2.6.1).
 func (r *Router) AddStreamFeature(e *xmlstream.Element) {
-	r.hooks.streamFeatures = append(r.hooks.streamFeatures, e)
+	r.declare(func(g *registry) { g.hooks.streamFeatures = append(g.hooks.streamFeatures, e) })
 }
 
 // StreamFeatures returns the declared post-authentication stream features.
-func (r *Router) StreamFeatures() []*xmlstream.Element { return r.hooks.streamFeatures }
+func (r *Router) StreamFeatures() []*xmlstream.Element { return r.reg().hooks.streamFeatures }
 
 // RouteFrom runs the outbound hooks for a stanza from a local client
 // session, then routes it.
 func (r *Router) RouteFrom(ctx context.Context, from Session, st *xmlstream.Element) {
 	ev := getEvent()
 	defer putEvent(ev)
+	ev.g = r.enter()
+	defer ev.g.exit()
 	ev.Origin, ev.From, ev.El = from, from.JID(), st
 	if !r.classify(ctx, ev) {
 		return
 	}
-	if r.run(ctx, r.hooks.outbound, ev) {
+	if r.run(ctx, ev.g.hooks.outbound, ev) {
 		return
 	}
 	r.route(ctx, ev)
@@ -299,7 +325,7 @@ func (r *Router) run(ctx context.Context, hs []hook[Hook], ev *Event) bool {
 
 // delivered runs the delivered hooks.
 func (r *Router) delivered(ctx context.Context, ev *Event, to []Session) {
-	for _, h := range r.hooks.delivered {
+	for _, h := range ev.g.hooks.delivered {
 		h.fn(ctx, ev, to)
 	}
 }
@@ -308,7 +334,9 @@ func (r *Router) delivered(ctx context.Context, ev *Event, to []Session) {
 // hooks (unavailable presence, last activity, …).
 func (r *Router) SessionEnded(ctx context.Context, s Session) {
 	r.Unbind(s)
-	for _, h := range r.hooks.sessionEnd {
+	g := r.enter()
+	defer g.exit()
+	for _, h := range g.hooks.sessionEnd {
 		h(ctx, s)
 	}
 }
@@ -316,7 +344,7 @@ func (r *Router) SessionEnded(ctx context.Context, s Session) {
 // undeliverable runs the undeliverable hooks for a message no resource
 // took; when none handles it, the sender gets service-unavailable.
 func (r *Router) undeliverable(ctx context.Context, ev *Event) {
-	if r.run(ctx, r.hooks.undeliverable, ev) {
+	if r.run(ctx, ev.g.hooks.undeliverable, ev) {
 		return
 	}
 	r.bounce(ctx, ev.El, stanza.NewError(stanza.ServiceUnavailable, ""))
@@ -339,6 +367,8 @@ func (r *Router) Redeliver(ctx context.Context, st *xmlstream.Element, to jid.JI
 func (r *Router) deliverLocal(ctx context.Context, st *xmlstream.Element, to jid.JID, again bool) {
 	ev := getEvent()
 	defer putEvent(ev)
+	ev.g = r.enter()
+	defer ev.g.exit()
 	ev.El, ev.To, ev.Redelivery = st, to, again
 	if f := stanza.From(st); f != "" {
 		ev.From, _ = jid.Parse(f)

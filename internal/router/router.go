@@ -16,6 +16,7 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ode-xmpp/ode/internal/session"
@@ -74,20 +75,30 @@ type shard struct {
 }
 
 // Router routes stanzas between local sessions and the server's handlers.
+//
+// What modules declare (IQ handlers, hooks, services, features) and the
+// hosted domains form the router's registry. Routing reads the live
+// registry without a lock; a reload builds a new one on a handle from
+// Stage and publishes it with Commit (registry.go), while the session
+// table stays as it is.
 type Router struct {
-	domains map[string]bool
-	first   string
-	log     *slog.Logger
-	seed    maphash.Seed
-	shards  [shardCount]shard
+	*core
+	// staged is the registry that registrations on this handle build,
+	// until Commit publishes it; nil on the live router and afterwards.
+	staged atomic.Pointer[registry]
+	// rec collects what Register declares while Record runs.
+	rec *recording
+}
 
-	iqs    map[iqKey]IQHandler // written before the listeners start
-	regErr error               // the first registration error
+// core is what every handle of one router shares.
+type core struct {
+	log    *slog.Logger
+	seed   maphash.Seed
+	shards [shardCount]shard
 
-	hooks    hooks
-	pending  pendingIQs
-	remote   Remote
-	services map[string]Service // written before the listeners start
+	live    atomic.Pointer[registry]
+	pending pendingIQs
+	remote  Remote
 }
 
 // Service handles every stanza addressed to its domain (a sub-domain of a
@@ -101,23 +112,24 @@ type Service func(ctx context.Context, ev *Event)
 // is a registration error if domain is already hosted or a service.
 // Call it before the listeners start.
 func (r *Router) AddService(domain string, h Service) {
-	if r.domains[domain] || r.services[domain] != nil {
-		if r.regErr == nil {
-			r.regErr = fmt.Errorf("router: %s is already hosted or a service", domain)
+	r.declare(func(g *registry) {
+		if g.domains[domain] || g.services[domain] != nil {
+			g.fail(fmt.Errorf("router: %s is already hosted or a service", domain))
+			return
 		}
-		return
-	}
-	if r.services == nil {
-		r.services = make(map[string]Service)
-	}
-	r.services[domain] = h
+		if g.services == nil {
+			g.services = make(map[string]Service)
+		}
+		g.services[domain] = h
+	})
 }
 
 // Services returns the domains of the server's services, sorted (for
 // service discovery items, XEP-0030).
 func (r *Router) Services() []string {
-	out := make([]string, 0, len(r.services))
-	for d := range r.services {
+	g := r.reg()
+	out := make([]string, 0, len(g.services))
+	for d := range g.services {
 		out = append(out, d)
 	}
 	slices.Sort(out)
@@ -126,13 +138,17 @@ func (r *Router) Services() []string {
 
 // Domains returns the hosted domains, the first one first.
 func (r *Router) Domains() []string {
-	if len(r.domains) == 0 {
+	g := r.reg()
+	if r.rec != nil {
+		r.rec.readDomains = true
+	}
+	if len(g.domains) == 0 {
 		return nil
 	}
-	out := make([]string, 0, len(r.domains))
-	out = append(out, r.first)
-	for d := range r.domains {
-		if d != r.first {
+	out := make([]string, 0, len(g.domains))
+	out = append(out, g.first)
+	for d := range g.domains {
+		if d != g.first {
 			out = append(out, d)
 		}
 	}
@@ -153,13 +169,8 @@ func (r *Router) SetRemote(rm Remote) { r.remote = rm }
 
 // New returns a router for the given hosted domains.
 func New(domains []string, log *slog.Logger) *Router {
-	r := &Router{domains: make(map[string]bool), log: log, seed: maphash.MakeSeed(), iqs: make(map[iqKey]IQHandler)}
-	for _, d := range domains {
-		r.domains[d] = true
-	}
-	if len(domains) > 0 {
-		r.first = domains[0]
-	}
+	r := &Router{core: &core{log: log, seed: maphash.MakeSeed()}}
+	r.live.Store(newRegistry(domains))
 	for i := range r.shards {
 		r.shards[i].m = make(map[string][]Session)
 	}
@@ -167,31 +178,31 @@ func New(domains []string, log *slog.Logger) *Router {
 }
 
 // Hosts reports whether domain is one of the server's domains.
-func (r *Router) Hosts(domain string) bool { return r.domains[domain] }
+func (r *Router) Hosts(domain string) bool { return r.reg().domains[domain] }
 
 // HandleIQ registers h for IQs of type typ ("get" or "set") whose payload
 // is the element {space}local, addressed to any of the classes (usually
 // ClassLocal). A second handler for the same type, class and payload is
 // a registration error (see Err): two modules claim the same protocol.
 func (r *Router) HandleIQ(typ string, classes Class, space, local string, h IQHandler) {
-	for c := ClassServer; c <= ClassRemote; c <<= 1 {
-		if classes&c == 0 {
-			continue
-		}
-		k := iqKey{typ, c, xmlstream.Name{Space: space, Local: local}}
-		if _, dup := r.iqs[k]; dup {
-			if r.regErr == nil {
-				r.regErr = fmt.Errorf("router: two handlers for iq %s {%s}%s to %s", typ, space, local, c)
+	r.declare(func(g *registry) {
+		for c := ClassServer; c <= ClassRemote; c <<= 1 {
+			if classes&c == 0 {
+				continue
 			}
-			continue
+			k := iqKey{typ, c, xmlstream.Name{Space: space, Local: local}}
+			if _, dup := g.iqs[k]; dup {
+				g.fail(fmt.Errorf("router: two handlers for iq %s {%s}%s to %s", typ, space, local, c))
+				continue
+			}
+			g.iqs[k] = h
 		}
-		r.iqs[k] = h
-	}
+	})
 }
 
 // Err returns the first registration error (a duplicate IQ handler), for
 // the server to refuse to start.
-func (r *Router) Err() error { return r.regErr }
+func (r *Router) Err() error { return r.reg().regErr }
 
 func (r *Router) shard(bare string) *shard {
 	return &r.shards[maphash.String(r.seed, bare)%shardCount]
@@ -309,6 +320,8 @@ func (r *Router) Count() int {
 func (r *Router) Route(ctx context.Context, st *xmlstream.Element) {
 	ev := getEvent()
 	defer putEvent(ev)
+	ev.g = r.enter()
+	defer ev.g.exit()
 	ev.El = st
 	if f := stanza.From(st); f != "" {
 		ev.From, _ = jid.Parse(f)
@@ -335,9 +348,9 @@ func (r *Router) classify(ctx context.Context, ev *Event) bool {
 	}
 	ev.To = dst
 	switch {
-	case r.services[dst.DomainString()] != nil:
+	case ev.g.services[dst.DomainString()] != nil:
 		ev.Class = ClassService
-	case !r.domains[dst.DomainString()]:
+	case !ev.g.domains[dst.DomainString()]:
 		ev.Class = ClassRemote
 	case dst.IsDomain():
 		ev.Class = ClassServer
@@ -363,7 +376,7 @@ func (r *Router) route(ctx context.Context, ev *Event) {
 		}
 		r.remote.Send(ctx, ev.El)
 	case ClassService:
-		r.services[ev.To.DomainString()](ctx, ev)
+		ev.g.services[ev.To.DomainString()](ctx, ev)
 	case ClassServer:
 		r.routeToServer(ctx, ev)
 	case ClassSelf:
@@ -413,7 +426,7 @@ func (r *Router) handleIQ(ctx context.Context, ev *Event) {
 		return
 	}
 	payload := iq.FirstChild()
-	h := r.iqs[iqKey{typ, ev.Class, payload.Name}]
+	h := ev.g.iqs[iqKey{typ, ev.Class, payload.Name}]
 	if h == nil {
 		r.bounce(ctx, iq, stanza.NewError(stanza.ServiceUnavailable, ""))
 		return
@@ -445,7 +458,7 @@ func (r *Router) handleIQ(ctx context.Context, ev *Event) {
 // routeToBare applies RFC 6121 §8.5.2 (the account exists) and §8.5.1,
 // after the inbound hooks.
 func (r *Router) routeToBare(ctx context.Context, ev *Event) {
-	if r.run(ctx, r.hooks.inbound, ev) {
+	if r.run(ctx, ev.g.hooks.inbound, ev) {
 		return
 	}
 	r.deliverBare(ctx, ev)
@@ -519,7 +532,7 @@ func (r *Router) messageTargets(bare jid.JID, all bool) []Session {
 
 // routeToFull applies RFC 6121 §8.5.3, after the inbound hooks.
 func (r *Router) routeToFull(ctx context.Context, ev *Event) {
-	if r.run(ctx, r.hooks.inbound, ev) {
+	if r.run(ctx, ev.g.hooks.inbound, ev) {
 		return
 	}
 	r.deliverFull(ctx, ev)
@@ -529,7 +542,7 @@ func (r *Router) deliverFull(ctx context.Context, ev *Event) {
 	st := ev.El
 	if s := r.Session(ev.To); s != nil {
 		if err := s.Deliver(st); err == nil {
-			if st.Name.Local == "message" && len(r.hooks.delivered) > 0 && !ev.Redelivery {
+			if st.Name.Local == "message" && len(ev.g.hooks.delivered) > 0 && !ev.Redelivery {
 				ev.one[0] = s
 				r.delivered(ctx, ev, ev.one[:])
 			}
@@ -585,7 +598,7 @@ func (r *Router) bounce(ctx context.Context, st *xmlstream.Element, err *stanza.
 
 // DefaultDomain returns the first hosted domain, for replies that must name
 // the server before a client said which domain it wants.
-func (r *Router) DefaultDomain() string { return r.first }
+func (r *Router) DefaultDomain() string { return r.reg().first }
 
 // sharedDeliverer is a Session that takes stanzas serialised once for
 // many recipients (session.Session does).
@@ -600,17 +613,19 @@ type sharedDeliverer interface {
 // Route. The inbound and delivered hooks see sh.El without a 'to' and
 // must not change it; ev.To is the recipient.
 func (r *Router) DeliverShared(ctx context.Context, sh *session.Shared, to jid.JID) {
-	if to.IsBare() || !r.domains[to.DomainString()] {
+	if to.IsBare() || !r.Hosts(to.DomainString()) {
 		r.Route(ctx, sh.Addressed(to.String()))
 		return
 	}
 	ev := getEvent()
 	defer putEvent(ev)
+	ev.g = r.enter()
+	defer ev.g.exit()
 	ev.El, ev.To, ev.Class = sh.El, to, ClassFull
 	if f := stanza.From(sh.El); f != "" {
 		ev.From, _ = jid.Parse(f)
 	}
-	if len(r.hooks.inbound) > 0 && r.run(ctx, r.hooks.inbound, ev) {
+	if len(ev.g.hooks.inbound) > 0 && r.run(ctx, ev.g.hooks.inbound, ev) {
 		return
 	}
 	if s := r.Session(to); s != nil {
@@ -621,7 +636,7 @@ func (r *Router) DeliverShared(ctx context.Context, sh *session.Shared, to jid.J
 			err = s.Deliver(sh.Addressed(to.String()))
 		}
 		if err == nil {
-			if sh.El.Name.Local == "message" && len(r.hooks.delivered) > 0 {
+			if sh.El.Name.Local == "message" && len(ev.g.hooks.delivered) > 0 {
 				ev.one[0] = s
 				r.delivered(ctx, ev, ev.one[:])
 			}

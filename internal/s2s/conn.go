@@ -49,7 +49,7 @@ func (c *streamConn) write(p []byte) error {
 	if c.closed.Load() {
 		return net.ErrClosed
 	}
-	_ = c.nc.SetWriteDeadline(time.Now().Add(c.m.cfg.WriteTimeout))
+	_ = c.nc.SetWriteDeadline(time.Now().Add(c.m.conf().WriteTimeout))
 	_, err := c.nc.Write(p)
 	return err
 }
@@ -64,7 +64,7 @@ func (c *streamConn) handshake(ctx context.Context, cfg *tls.Config, client bool
 	} else {
 		t = tls.Server(c.tcp, cfg)
 	}
-	hctx, cancel := context.WithTimeout(ctx, c.m.cfg.ConnectTimeout)
+	hctx, cancel := context.WithTimeout(ctx, c.m.conf().ConnectTimeout)
 	defer cancel()
 	if err := t.HandshakeContext(hctx); err != nil {
 		return err

@@ -96,14 +96,14 @@ func (s *inStream) serve() {
 		s.c.closeWith(nil)
 		s.c.log.Info("inbound stream closed", "remote", s.remote, "reason", reason, "duration", time.Since(start).Round(time.Millisecond))
 	}()
-	s.c.local.Store(s.m.cfg.Router.DefaultDomain())
+	s.c.local.Store(s.m.conf().Router.DefaultDomain())
 	if s.directTLS {
 		if err := s.c.handshake(s.m.ctx, s.m.serverTLS(true), false); err != nil {
 			reason = "tls handshake: " + err.Error()
 			return
 		}
 	}
-	s.c.r = xmlstream.NewReader(s.c.nc, xmlstream.Limits{MaxElementBytes: s.m.cfg.MaxStanzaBytes})
+	s.c.r = xmlstream.NewReader(s.c.nc, xmlstream.Limits{MaxElementBytes: s.m.conf().MaxStanzaBytes})
 	reason = s.run()
 }
 
@@ -113,11 +113,11 @@ func (s *inStream) run() string {
 	// A stream that authenticates nobody (a dialback verification, or a
 	// peer that never finishes) lives at most twice connect_timeout: time
 	// for the negotiation and one dialback verification.
-	authBy := time.Now().Add(2 * s.m.cfg.ConnectTimeout)
+	authBy := time.Now().Add(2 * s.m.conf().ConnectTimeout)
 	for {
-		timeout := s.m.cfg.IdleTimeout
+		timeout := s.m.conf().IdleTimeout
 		if !s.anyAuthorized() {
-			timeout = min(s.m.cfg.ConnectTimeout, time.Until(authBy))
+			timeout = min(s.m.conf().ConnectTimeout, time.Until(authBy))
 			if timeout <= 0 {
 				s.c.closeWith(&stream.Error{Condition: stream.ConnectionTimeout, Text: "not authenticated in time"})
 				return "not authenticated in time"
@@ -186,7 +186,7 @@ func (s *inStream) open() error {
 	}
 	to := h.To
 	if to == "" {
-		to = s.m.cfg.Router.DefaultDomain()
+		to = s.m.conf().Router.DefaultDomain()
 	}
 	d, err := jid.Parse(to)
 	if err != nil || !d.IsDomain() || !s.m.hosts(d.DomainString()) {
@@ -230,10 +230,10 @@ func (s *inStream) features() []byte {
 	case !s.c.tlsOn:
 		b = append(b, "<starttls xmlns='"+stream.NSTLS+"'><required/></starttls>"...)
 	default:
-		if !s.sasl && s.remote != "" && VerifyPeer(s.c.state.PeerCertificates, s.remote, s.m.cfg.Roots) == nil {
+		if !s.sasl && s.remote != "" && VerifyPeer(s.c.state.PeerCertificates, s.remote, s.m.conf().Roots) == nil {
 			b = append(b, "<mechanisms xmlns='"+stream.NSSASL+"'><mechanism>EXTERNAL</mechanism></mechanisms>"...)
 		}
-		if s.m.cfg.Dialback {
+		if s.m.conf().Dialback {
 			b = append(b, "<dialback xmlns='"+NSDialbackFeature+"'><errors/></dialback>"...)
 		}
 	}
@@ -315,7 +315,7 @@ func (s *inStream) auth(e *xmlstream.Element) error {
 	if s.remote != "" && identity != s.remote {
 		return s.saslFailure("invalid-authzid")
 	}
-	if err := VerifyPeer(s.c.state.PeerCertificates, identity, s.m.cfg.Roots); err != nil {
+	if err := VerifyPeer(s.c.state.PeerCertificates, identity, s.m.conf().Roots); err != nil {
 		s.c.log.Info("sasl external refused", "identity", identity, "err", err)
 		return s.saslFailure("not-authorized")
 	}
@@ -352,7 +352,7 @@ func (s *inStream) stanza(ctx context.Context, e *xmlstream.Element) error {
 	to, err := jid.Parse(toS)
 	if err != nil {
 		stanza.TranslateInPlace(e, stanza.NSServer, stanza.NSClient)
-		s.m.cfg.Router.Bounce(ctx, e, stanza.NewError(stanza.JIDMalformed, ""))
+		s.m.conf().Router.Bounce(ctx, e, stanza.NewError(stanza.JIDMalformed, ""))
 		return nil
 	}
 	if !s.m.hosts(to.DomainString()) {
@@ -365,7 +365,7 @@ func (s *inStream) stanza(ctx context.Context, e *xmlstream.Element) error {
 	kind := e.Name.Local
 	metrics.S2SIn(kind)
 	s.timer.Start()
-	s.m.cfg.Router.Route(ctx, e)
+	s.m.conf().Router.Route(ctx, e)
 	s.timer.S2SDone(kind)
 	return nil
 }
@@ -396,7 +396,7 @@ func (s *inStream) dialbackResult(e *xmlstream.Element) error {
 		return s.c.write(b)
 	}
 	switch {
-	case !s.m.cfg.Dialback, s.m.refused(remote):
+	case !s.m.conf().Dialback, s.m.refused(remote):
 		return reply("error", "not-allowed")
 	case key == "":
 		return reply("error", "bad-request")
@@ -413,7 +413,7 @@ func (s *inStream) dialbackResult(e *xmlstream.Element) error {
 	go func() {
 		defer s.m.wg.Done()
 		defer func() { <-s.pending }()
-		ctx, cancel := context.WithTimeout(s.m.ctx, s.m.cfg.ConnectTimeout)
+		ctx, cancel := context.WithTimeout(s.m.ctx, s.m.conf().ConnectTimeout)
 		defer cancel()
 		valid, err := s.m.verifyKey(ctx, local, remote, id, key)
 		switch {

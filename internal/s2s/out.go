@@ -35,7 +35,7 @@ var errNoService = errors.New("the domain's SRV record says it offers no server-
 // SRV records merged by priority (net.Resolver already orders by weight
 // within a priority); else the domain itself on port 5269 (RFC 6120 §3.2.2).
 func (m *Manager) targets(ctx context.Context, domain string) ([]target, error) {
-	if a, ok := m.cfg.Hosts[domain]; ok {
+	if a, ok := m.conf().Hosts[domain]; ok {
 		return []target{{addr: a}}, nil
 	}
 	type rec struct {
@@ -48,7 +48,7 @@ func (m *Manager) targets(ctx context.Context, domain string) ([]target, error) 
 		name      string
 		directTLS bool
 	}{{"xmpps-server", true}, {"xmpp-server", false}} {
-		_, srvs, err := m.cfg.Resolver.LookupSRV(ctx, svc.name, "tcp", domain)
+		_, srvs, err := m.conf().Resolver.LookupSRV(ctx, svc.name, "tcp", domain)
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
@@ -129,7 +129,7 @@ func (m *Manager) negotiateOut(ctx context.Context, t target, local, remote stri
 			return nil, fmt.Errorf("tls: %w", err)
 		}
 	}
-	c.r = xmlstream.NewReader(c.nc, xmlstream.Limits{MaxElementBytes: m.cfg.MaxStanzaBytes})
+	c.r = xmlstream.NewReader(c.nc, xmlstream.Limits{MaxElementBytes: m.conf().MaxStanzaBytes})
 	authed := false
 	for {
 		id, f, err := c.openOut(local, remote)
@@ -164,7 +164,7 @@ func (m *Manager) negotiateOut(ctx context.Context, t target, local, remote stri
 			c.streamID = id
 			return c, nil
 		}
-		certErr := VerifyPeer(c.state.PeerCertificates, remote, m.cfg.Roots)
+		certErr := VerifyPeer(c.state.PeerCertificates, remote, m.conf().Roots)
 		if certErr == nil && slices.Contains(f.Mechanisms, "EXTERNAL") {
 			ok, err := c.external(local)
 			if err != nil {
@@ -180,7 +180,7 @@ func (m *Manager) negotiateOut(ctx context.Context, t target, local, remote stri
 		} else if certErr == nil {
 			certErr = errors.New("the server does not offer SASL EXTERNAL")
 		}
-		if !m.cfg.Dialback {
+		if !m.conf().Dialback {
 			return nil, fmt.Errorf("cannot authenticate (%v) and dialback is off", certErr)
 		}
 		if !hasDialback(f) {
@@ -374,14 +374,14 @@ func (o *outStream) send(ctx context.Context, st *xmlstream.Element) bool {
 		o.mu.Unlock()
 		return false
 	case outConnecting:
-		if o.pendingBytes+len(b) > o.m.cfg.QueueBytes {
+		if o.pendingBytes+len(b) > o.m.conf().QueueBytes {
 			full = true
 			break
 		}
 		o.pending = append(o.pending, queued{st, b})
 		o.pendingBytes += len(b)
 	case outReady:
-		if len(o.buf)+len(b) > o.m.cfg.QueueBytes {
+		if len(o.buf)+len(b) > o.m.conf().QueueBytes {
 			full = true
 			break
 		}
@@ -398,7 +398,7 @@ func (o *outStream) send(ctx context.Context, st *xmlstream.Element) bool {
 	}
 	if full {
 		metrics.Overflow(metrics.S2SQueue)
-		o.m.cfg.Router.Bounce(ctx, st, stanza.NewError(stanza.ResourceConstraint, "too much queued for "+o.remote))
+		o.m.conf().Router.Bounce(ctx, st, stanza.NewError(stanza.ResourceConstraint, "too much queued for "+o.remote))
 	}
 	return true
 }
@@ -406,7 +406,7 @@ func (o *outStream) send(ctx context.Context, st *xmlstream.Element) bool {
 // run sets the stream up, then writes what is queued until the stream
 // closes or goes idle.
 func (o *outStream) run() {
-	ctx, cancel := context.WithTimeout(o.m.ctx, o.m.cfg.ConnectTimeout)
+	ctx, cancel := context.WithTimeout(o.m.ctx, o.m.conf().ConnectTimeout)
 	c, err := o.m.connectOut(ctx, o.local, o.remote, true)
 	timedOut := ctx.Err() == context.DeadlineExceeded
 	cancel()
@@ -459,14 +459,14 @@ func (o *outStream) fail(err error, timedOut bool) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	for _, q := range pending {
-		o.m.cfg.Router.Bounce(ctx, q.st, stanza.NewError(cond, ""))
+		o.m.conf().Router.Bounce(ctx, q.st, stanza.NewError(cond, ""))
 	}
 }
 
 // write drains the queue to the socket; it closes the stream after
 // IdleTimeout without traffic.
 func (o *outStream) write() {
-	idle := time.NewTimer(o.m.cfg.IdleTimeout)
+	idle := time.NewTimer(o.m.conf().IdleTimeout)
 	defer idle.Stop()
 	var spare []byte
 	for {
@@ -477,14 +477,14 @@ func (o *outStream) write() {
 		case <-idle.C:
 			o.mu.Lock()
 			since := time.Since(o.last)
-			if since >= o.m.cfg.IdleTimeout && len(o.buf) == 0 {
+			if since >= o.m.conf().IdleTimeout && len(o.buf) == 0 {
 				o.mu.Unlock()
 				o.m.log.Info("closing idle stream", "local", o.local, "remote", o.remote)
 				o.close(nil)
 				return
 			}
 			o.mu.Unlock()
-			idle.Reset(max(o.m.cfg.IdleTimeout-since, time.Second))
+			idle.Reset(max(o.m.conf().IdleTimeout-since, time.Second))
 			continue
 		}
 		o.mu.Lock()

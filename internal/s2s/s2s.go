@@ -25,6 +25,7 @@ import (
 	"net"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ode-xmpp/ode/internal/listen"
@@ -92,7 +93,7 @@ type SRVResolver interface {
 // Manager owns the server's outbound and inbound server-to-server
 // streams.
 type Manager struct {
-	cfg    Config
+	cfg    atomic.Pointer[Config] // replaced whole by SetConfig
 	log    *slog.Logger
 	secret []byte
 
@@ -115,6 +116,36 @@ type pair struct{ local, remote string }
 
 // New returns a Manager; Shutdown releases it.
 func New(cfg Config) *Manager {
+	cfg = withDefaults(cfg)
+	secret := cfg.Secret
+	if len(secret) == 0 {
+		secret = make([]byte, 32)
+		_, _ = rand.Read(secret)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	m := &Manager{
+		log: cfg.Log.With("component", "s2s"), secret: secret,
+		ctx: ctx, cancel: cancel,
+		out: make(map[pair]*outStream), in: make(map[*inStream]struct{}),
+	}
+	m.cfg.Store(&cfg)
+	return m
+}
+
+// conf returns the configuration in effect.
+func (m *Manager) conf() *Config { return m.cfg.Load() }
+
+// SetConfig replaces the settings of cfg (a reload): dialback, refused
+// domains, hosts, timeouts and limits apply to the streams set up from
+// now on and to the checks open streams make from now on. The dialback
+// secret stays.
+func (m *Manager) SetConfig(cfg Config) {
+	cfg = withDefaults(cfg)
+	m.cfg.Store(&cfg)
+}
+
+// withDefaults fills in the zero settings of cfg.
+func withDefaults(cfg Config) Config {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
@@ -136,35 +167,25 @@ func New(cfg Config) *Manager {
 	if cfg.MaxStanzaBytes <= 0 {
 		cfg.MaxStanzaBytes = 262144
 	}
-	secret := cfg.Secret
-	if len(secret) == 0 {
-		secret = make([]byte, 32)
-		_, _ = rand.Read(secret)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	return &Manager{
-		cfg: cfg, log: cfg.Log.With("component", "s2s"), secret: secret,
-		ctx: ctx, cancel: cancel,
-		out: make(map[pair]*outStream), in: make(map[*inStream]struct{}),
-	}
+	return cfg
 }
 
 // refused reports whether the configuration refuses domain.
-func (m *Manager) refused(domain string) bool { return slices.Contains(m.cfg.Refuse, domain) }
+func (m *Manager) refused(domain string) bool { return slices.Contains(m.conf().Refuse, domain) }
 
 // hosts reports whether domain is one of the server's, or one of its
 // services (such as conference.example.org): the domains our side of a
 // stream may be, as the 'from' of what we send and the 'to' of what we
 // accept.
 func (m *Manager) hosts(domain string) bool {
-	if m.cfg.Router.Hosts(domain) {
+	if m.conf().Router.Hosts(domain) {
 		return true
 	}
 	// Services are registered before the listeners start, so before
 	// any stream or stanza asks.
 	m.servicesOnce.Do(func() {
 		m.services = make(map[string]bool)
-		for _, d := range m.cfg.Router.Services() {
+		for _, d := range m.conf().Router.Services() {
 			m.services[d] = true
 		}
 	})
@@ -184,13 +205,13 @@ func (m *Manager) Send(ctx context.Context, st *xmlstream.Element) {
 	}
 	remote := to.DomainString()
 	if m.refused(remote) {
-		m.cfg.Router.Bounce(ctx, st, stanza.NewError(stanza.RemoteServerNotFound, "federation with this domain is refused"))
+		m.conf().Router.Bounce(ctx, st, stanza.NewError(stanza.RemoteServerNotFound, "federation with this domain is refused"))
 		return
 	}
 	for range 2 {
 		o := m.outFor(pair{from.DomainString(), remote})
 		if o == nil {
-			m.cfg.Router.Bounce(ctx, st, stanza.NewError(stanza.RemoteServerNotFound, ""))
+			m.conf().Router.Bounce(ctx, st, stanza.NewError(stanza.RemoteServerNotFound, ""))
 			return
 		}
 		if o.send(ctx, st) {
@@ -199,7 +220,7 @@ func (m *Manager) Send(ctx context.Context, st *xmlstream.Element) {
 		// The stream closed between the lookup and the send: retry
 		// once with a new one.
 	}
-	m.cfg.Router.Bounce(ctx, st, stanza.NewError(stanza.RemoteServerNotFound, ""))
+	m.conf().Router.Bounce(ctx, st, stanza.NewError(stanza.RemoteServerNotFound, ""))
 }
 
 // outFor returns the outbound stream for p, starting it if needed; nil
@@ -348,14 +369,14 @@ func (m *Manager) clientTLS(local, domain string, directTLS bool) *tls.Config {
 // certificate is requested, and checked for the domain it claims.
 func (m *Manager) serverTLS(directTLS bool) *tls.Config {
 	c := &tls.Config{
-		Certificates: m.cfg.Certificates,
+		Certificates: m.conf().Certificates,
 		MinVersion:   tls.VersionTLS12,
 		ClientAuth:   tls.RequestClientCert,
 	}
-	if m.cfg.Certificate != nil {
+	if m.conf().Certificate != nil {
 		c.Certificates = nil
 		c.GetCertificate = func(h *tls.ClientHelloInfo) (*tls.Certificate, error) {
-			return m.cfg.Certificate(h.ServerName), nil
+			return m.conf().Certificate(h.ServerName), nil
 		}
 	}
 	if directTLS {
@@ -366,11 +387,11 @@ func (m *Manager) serverTLS(directTLS bool) *tls.Config {
 
 // certificate returns the certificate for the local name, or nil.
 func (m *Manager) certificate(name string) *tls.Certificate {
-	if m.cfg.Certificate != nil {
-		return m.cfg.Certificate(name)
+	if m.conf().Certificate != nil {
+		return m.conf().Certificate(name)
 	}
-	if len(m.cfg.Certificates) == 0 {
+	if len(m.conf().Certificates) == 0 {
 		return nil
 	}
-	return &m.cfg.Certificates[0]
+	return &m.conf().Certificates[0]
 }

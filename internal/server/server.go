@@ -10,8 +10,10 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ode-xmpp/ode/internal/bosh"
@@ -32,17 +34,24 @@ import (
 
 // Server is a running ode instance.
 type Server struct {
-	cfg     config.Config
-	log     *slog.Logger
-	store   storage.Store
-	router  *router.Router
-	modules []module.Module
-	c2s     *c2s.Server
-	s2s     *s2s.Manager
-	http    *httpd.Server
-	bosh    *bosh.Handler
-	certs   *certs.Manager
-	tls     *tls.Config
+	cfg    atomic.Pointer[config.Config] // the configuration in effect (Reload replaces it)
+	log    *slog.Logger
+	store  storage.Store
+	router *router.Router
+	set    atomic.Pointer[modules.Set] // the running modules
+	deps   module.Deps                 // what modules are built with
+	c2s    *c2s.Server
+	s2s    *s2s.Manager
+	http   *httpd.Server
+	bosh   *bosh.Handler
+	certs  *certs.Manager
+	tls    *tls.Config
+
+	started  time.Time
+	admins   atomic.Pointer[[]string] // server.admins
+	reloadMu sync.Mutex               // one reload at a time; Shutdown waits for it
+	source   func() (config.Config, error)
+	control  *http.Server // the control socket's
 
 	mu   sync.Mutex
 	lns  []listener
@@ -70,12 +79,14 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, e
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, log: log, store: store, errs: make(chan error, 8)}
+	s := &Server{log: log, store: store, errs: make(chan error, 8), started: time.Now()}
+	s.cfg.Store(&cfg)
+	s.admins.Store(&cfg.Server.Admins)
 	s.router = router.New(cfg.Server.Domains, log.With("component", "router"))
 	// What serves clients reads and writes through the timed store
 	// (ode_storage_duration_seconds); s.store stays the backend itself.
 	timed := metrics.Store(store)
-	deps := module.Deps{Store: timed, Router: s.router, Log: log, Now: time.Now, DataDir: cfg.Server.DataDir}
+	deps := module.Deps{Store: timed, Router: s.router, Log: log, Now: time.Now, DataDir: cfg.Server.DataDir, IsAdmin: s.isAdmin}
 	if len(cfg.HTTP.Listen)+len(cfg.HTTP.ListenPlain) > 0 {
 		hc := httpd.Config{
 			Domains:        cfg.Server.Domains,
@@ -111,7 +122,8 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, e
 		}
 		deps.HTTP = s.http
 	}
-	s.modules, err = modules.Start(deps, cfg)
+	s.deps = deps
+	set, err := modules.StartSet(deps, cfg)
 	if err != nil {
 		store.Close()
 		return nil, fmt.Errorf("server: %w", err)
@@ -122,53 +134,23 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, e
 		s.certs, err = certs.New(cc)
 	}
 	if err != nil {
-		modules.Stop(s.modules)
+		set.Stop()
 		store.Close()
 		return nil, fmt.Errorf("server: %w", err)
 	}
+	s.set.Store(set)
 	s.tls = s.certs.TLSConfig()
-	if h := s.certs.HTTPHandler(); h != nil && s.http != nil {
+	if h := s.Certs().HTTPHandler(); h != nil && s.http != nil {
 		s.http.Handle(certs.ChallengePath, h)
 	}
-	s.c2s = c2s.NewServer(c2s.Config{
-		TLS:                  s.tls,
-		RequireTLS:           cfg.C2S.RequireTLS,
-		MaxStanzaBytes:       cfg.C2S.MaxStanzaBytes,
-		AuthTimeout:          time.Duration(cfg.C2S.AuthTimeout),
-		MaxAuthFailures:      cfg.C2S.MaxAuthFailures,
-		OutboundQueueBytes:   cfg.C2S.OutboundQueueBytes,
-		StrictChannelBinding: cfg.C2S.StrictChannelBinding,
-		ResumeTimeout:        time.Duration(cfg.C2S.ResumeTimeout),
-		MaxResumeTimeout:     time.Duration(cfg.C2S.MaxResumeTimeout),
-		MaxUnacked:           cfg.C2S.MaxUnacked,
-		Accounts:             timed,
-		Tokens:               fastTokens(cfg.C2S, timed),
-		Archive:              timed,
-		FASTLifetime:         time.Duration(cfg.C2S.FASTTokenLifetime),
-		FASTRotateAfter:      time.Duration(cfg.C2S.FASTTokenRotateAfter),
-		Router:               s.router,
-		Log:                  log,
-		PreAuth:              preAuth(s.modules),
-	})
+	s.c2s = c2s.NewServer(s.c2sConfig(cfg, set))
 	if cfg.S2S.Enabled {
 		roots, err := s2sRoots(cfg.S2S.CAFile)
 		if err != nil {
 			s.Shutdown(context.Background())
 			return nil, err
 		}
-		s.s2s = s2s.New(s2s.Config{
-			Certificate:    s.certs.Certificate,
-			Roots:          roots,
-			Dialback:       cfg.S2S.Dialback,
-			Refuse:         cfg.S2S.Refuse,
-			Hosts:          cfg.S2S.Hosts,
-			ConnectTimeout: time.Duration(cfg.S2S.ConnectTimeout),
-			IdleTimeout:    time.Duration(cfg.S2S.IdleTimeout),
-			QueueBytes:     cfg.S2S.QueueBytes,
-			MaxStanzaBytes: cfg.S2S.MaxStanzaBytes,
-			Router:         s.router,
-			Log:            log,
-		})
+		s.s2s = s2s.New(s.s2sConfig(cfg, roots))
 		s.router.SetRemote(s.s2s)
 	}
 	for _, l := range []struct {
@@ -201,9 +183,55 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, e
 			}
 		}
 	}
-	s.certs.Start() // with the listeners up: ACME's challenges come to them
+	if err := s.startAdmin(cfg); err != nil {
+		s.Shutdown(context.Background())
+		return nil, err
+	}
+	s.Certs().Start() // with the listeners up: ACME's challenges come to them
 	log.Info("ode started", "domains", cfg.Server.Domains, "data_dir", cfg.Server.DataDir, "storage", cfg.Storage.Driver)
 	return s, nil
+}
+
+// c2sConfig returns the client streams' configuration for cfg, with the
+// modules of set.
+func (s *Server) c2sConfig(cfg config.Config, set *modules.Set) c2s.Config {
+	return c2s.Config{
+		TLS:                  s.tls,
+		RequireTLS:           cfg.C2S.RequireTLS,
+		MaxStanzaBytes:       cfg.C2S.MaxStanzaBytes,
+		AuthTimeout:          time.Duration(cfg.C2S.AuthTimeout),
+		MaxAuthFailures:      cfg.C2S.MaxAuthFailures,
+		OutboundQueueBytes:   cfg.C2S.OutboundQueueBytes,
+		StrictChannelBinding: cfg.C2S.StrictChannelBinding,
+		ResumeTimeout:        time.Duration(cfg.C2S.ResumeTimeout),
+		MaxResumeTimeout:     time.Duration(cfg.C2S.MaxResumeTimeout),
+		MaxUnacked:           cfg.C2S.MaxUnacked,
+		Accounts:             s.deps.Store,
+		Tokens:               fastTokens(cfg.C2S, s.deps.Store),
+		Archive:              s.deps.Store,
+		FASTLifetime:         time.Duration(cfg.C2S.FASTTokenLifetime),
+		FASTRotateAfter:      time.Duration(cfg.C2S.FASTTokenRotateAfter),
+		Router:               s.router,
+		Log:                  s.log,
+		PreAuth:              preAuth(set.Modules()),
+	}
+}
+
+// s2sConfig returns the federation's configuration for cfg.
+func (s *Server) s2sConfig(cfg config.Config, roots *x509.CertPool) s2s.Config {
+	return s2s.Config{
+		Certificate:    s.certs.Certificate,
+		Roots:          roots,
+		Dialback:       cfg.S2S.Dialback,
+		Refuse:         cfg.S2S.Refuse,
+		Hosts:          cfg.S2S.Hosts,
+		ConnectTimeout: time.Duration(cfg.S2S.ConnectTimeout),
+		IdleTimeout:    time.Duration(cfg.S2S.IdleTimeout),
+		QueueBytes:     cfg.S2S.QueueBytes,
+		MaxStanzaBytes: cfg.S2S.MaxStanzaBytes,
+		Router:         s.router,
+		Log:            s.log,
+	}
 }
 
 // OpenStore opens the configured storage backend: the SQLite file ode.db
@@ -367,7 +395,7 @@ func (s *Server) Router() *router.Router { return s.router }
 // Module returns the running module named name, or nil (for tests and
 // benchmarks that look at a module's own state).
 func (s *Server) Module(name string) module.Module {
-	for _, m := range s.modules {
+	for _, m := range s.set.Load().Modules() {
 		if m.Name() == name {
 			return m
 		}
@@ -384,9 +412,14 @@ func (s *Server) Errors() <-chan error { return s.errs }
 // Shutdown closes the listeners, ends every stream with system-shutdown
 // and closes the store, within ctx's deadline.
 func (s *Server) Shutdown(ctx context.Context) error {
+	s.reloadMu.Lock() // a reload in progress finishes first
+	defer s.reloadMu.Unlock()
 	var err error
-	if s.certs != nil {
-		s.certs.Close() // ends an ACME order in flight
+	if s.control != nil {
+		err = s.control.Shutdown(ctx)
+	}
+	if cm := s.Certs(); cm != nil {
+		cm.Close() // ends an ACME order in flight
 	}
 	if s.c2s != nil {
 		err = s.c2s.Shutdown(ctx)
@@ -405,7 +438,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		err = errors.Join(err, s.s2s.Shutdown(ctx))
 	}
 	s.wg.Wait()
-	modules.Stop(s.modules)
+	if set := s.set.Load(); set != nil {
+		set.Stop()
+	}
 	if s.store != nil {
 		err = errors.Join(err, s.store.Close())
 	}

@@ -44,6 +44,7 @@ type Session struct {
 	detached   atomic.Bool   // no connection: waiting for a resumption
 
 	values Values
+	info   atomic.Pointer[Info]
 
 	// Stream management, set by the owner on the reader goroutine; the
 	// resumption fields are read under the owner's lock.
@@ -56,6 +57,32 @@ func New(full jid.JID, q *Queue, owner Owner) *Session {
 	s := &Session{full: full, q: q, owner: owner}
 	s.Touch()
 	return s
+}
+
+// Info is what the server's administrators see of a session.
+type Info struct {
+	// Transport names the connection's carrier: "tcp" (STARTTLS),
+	// "tls" (direct TLS), "websocket" or "bosh".
+	Transport string
+	// Remote is the client's address (as a trusted proxy reported it).
+	Remote string
+	// Client is the client's software, as it named itself (the SASL2
+	// user-agent, XEP-0388), or "".
+	Client string
+	// Since is when the session was bound.
+	Since time.Time
+}
+
+// SetInfo records what administrators see of the session (at binding
+// and each resumption).
+func (s *Session) SetInfo(i Info) { s.info.Store(&i) }
+
+// Info returns what SetInfo recorded (zero if nothing).
+func (s *Session) Info() Info {
+	if p := s.info.Load(); p != nil {
+		return *p
+	}
+	return Info{}
 }
 
 // JID returns the session's full JID.
