@@ -165,7 +165,9 @@ func (h *api) wrap(pattern string, fn func(*http.Request) (any, error)) http.Han
 			writeJSON(w, status, Error{err.Error()})
 			return
 		}
-		if r.Method != http.MethodGet {
+		if r.Method == http.MethodGet {
+			h.o.Log.Debug("admin command", "command", pattern)
+		} else {
 			h.o.Log.Info("admin command", "command", pattern)
 		}
 		writeJSON(w, http.StatusOK, res)

@@ -274,6 +274,9 @@ func (e env) control(cmd string, args []string) int {
 	}
 	cfg, err := loadConfig(*cfgPath)
 	if err != nil {
+		if cmd == "reload" {
+			return e.errorf("the configuration is invalid, so the server was not asked to reload; its running configuration stays:\n%v", err)
+		}
 		return e.errorf("%v", err)
 	}
 	ctx, cancel := signalContext()
