@@ -166,12 +166,14 @@ func (r *Router) SubscriptionRequest(ctx context.Context, user jid.JID, request 
 // gained 'from', RFC 6121 §3.1.5, or a pre-approval took effect): the PEP
 // module then sends the contact its last items.
 func (r *Router) OnSubscribed(fn func(ctx context.Context, user, contact jid.JID)) {
-	r.hooks.subscribed = append(r.hooks.subscribed, fn)
+	r.declare(func(g *registry) { g.hooks.subscribed = append(g.hooks.subscribed, fn) })
 }
 
 // Subscribed runs the OnSubscribed hooks; the roster module calls it.
 func (r *Router) Subscribed(ctx context.Context, user, contact jid.JID) {
-	for _, fn := range r.hooks.subscribed {
+	g := r.enter()
+	defer g.exit()
+	for _, fn := range g.hooks.subscribed {
 		fn(ctx, user, contact)
 	}
 }
