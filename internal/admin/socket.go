@@ -26,7 +26,7 @@ func Listen(path string, log *slog.Logger) (net.Listener, error) {
 		c, err := net.DialTimeout("unix", path, time.Second)
 		if err == nil {
 			c.Close()
-			return nil, fmt.Errorf("admin: control socket %s: another ode server answers on it (same data directory?)", path)
+			return nil, fmt.Errorf("admin: control socket %s: %w", path, ErrSocketInUse)
 		}
 		if err := os.Remove(path); err != nil {
 			return nil, fmt.Errorf("admin: remove the stale control socket: %w", err)
@@ -98,6 +98,10 @@ func Dial(ctx context.Context, path string) (net.Conn, error) {
 	}
 	return c, nil
 }
+
+// ErrSocketInUse is returned by Listen when another server answers on
+// the control socket's path (two servers on one data directory).
+var ErrSocketInUse = errors.New("another ode server answers on it (same data directory? set [admin] socket)")
 
 // ErrNotRunning is returned by Dial when the server does not run.
 var ErrNotRunning = errors.New("the server is not running")

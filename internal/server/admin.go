@@ -71,6 +71,11 @@ func (s *Server) startAdmin(cfg config.Config) error {
 		return fmt.Errorf("server: control socket: %w", err)
 	}
 	ln, err := admin.Listen(path, s.log.With("component", "admin"))
+	if errors.Is(err, admin.ErrSocketInUse) {
+		// Nodes sharing a data directory: the first one has it.
+		s.log.Warn("this server runs without a control socket", "err", err)
+		return nil
+	}
 	if err != nil {
 		return fmt.Errorf("server: %w", err)
 	}
