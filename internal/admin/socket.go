@@ -41,15 +41,16 @@ func Listen(path string, log *slog.Logger) (net.Listener, error) {
 		ln.Close()
 		return nil, fmt.Errorf("admin: control socket: %w", err)
 	}
-	return &peerListener{UnixListener: ln.(*net.UnixListener), uid: os.Geteuid(), log: log}, nil
+	return &peerListener{UnixListener: ln.(*net.UnixListener), uid: os.Geteuid(), root: true, log: log}, nil
 }
 
 // peerListener accepts only connections whose peer is the server's user
 // or root.
 type peerListener struct {
 	*net.UnixListener
-	uid int
-	log *slog.Logger
+	uid  int
+	root bool // root is accepted too
+	log  *slog.Logger
 }
 
 func (l *peerListener) Accept() (net.Conn, error) {
@@ -64,7 +65,7 @@ func (l *peerListener) Accept() (net.Conn, error) {
 			return c, nil // the socket's mode is the check
 		case err != nil:
 			l.log.Warn("control socket: peer credentials", "err", err)
-		case uid == 0 || uid == l.uid:
+		case uid == 0 && l.root || uid == l.uid:
 			return c, nil
 		default:
 			l.log.Warn("control socket: connection refused", "uid", uid)
