@@ -261,9 +261,9 @@ func (f *flags) run(ctx context.Context, scenario string) (*Report, error) {
 		}
 		rep.Login, err = Login(ctx, t, accounts, LoginOptions{Logins: f.logins, Rate: f.loginRate, Concurrency: f.concurrency, Presence: f.presence, SASL1: f.sasl1, FAST: f.fast})
 	case "chat":
-		rates, err := parseRates(f.rates)
-		if err != nil {
-			return nil, err
+		rates, perr := parseRates(f.rates)
+		if perr != nil {
+			return nil, perr
 		}
 		rep.Chat, err = Chat(ctx, t, accounts, ChatOptions{Users: len(accounts), Rates: rates, Duration: f.duration, Drain: f.drain,
 			BodyBytes: f.body, Search: f.search, Factor: f.factor, MaxP99: f.maxP99, MaxRate: f.maxRate, MaxSteps: f.maxSteps,
