@@ -39,8 +39,8 @@ var notLive = []struct {
 // Reload applies cfg (already validated, as config.Load returns it)
 // without a restart and without ending a session: the log level and
 // format, the limits of client and server streams, the s2s settings,
-// the certificates (files read again, or a new certificate manager when
-// [tls] or [acme] changed), the administrators and the admin token, the
+// the certificates (ReloadCertificates: the settings of [tls] and [acme]
+// and the files read again), the administrators and the admin token, the
 // hosted domains, and the modules (each kept, built again with its new
 // settings, turned on or off). The settings only a restart applies stay
 // as they run and are listed in the result's NotLive.
