@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/ode-xmpp/ode/client"
+	"github.com/ode-xmpp/ode/xmlstream"
 )
 
 // ChatOptions configures the chat scenario.
@@ -102,8 +103,7 @@ type chatRun struct {
 	o       ChatOptions
 	clients []*client.Client
 	to      [][]byte // "<message to='bare JID'" per user
-	steps   []*chatStep
-	stepsMu sync.RWMutex
+	steps   steps
 	closed  atomic.Int64 // sessions the server ended
 }
 
@@ -272,10 +272,7 @@ const workers = 4
 // arrive (or the drain time to pass) and summarises.
 func (r *chatRun) step(ctx context.Context, rate float64) ChatStep {
 	s := &chatStep{}
-	r.stepsMu.Lock()
-	id := len(r.steps)
-	r.steps = append(r.steps, s)
-	r.stepsMu.Unlock()
+	id := r.steps.add(s)
 
 	meter := startUsage(r.t)
 	start := time.Now()
@@ -415,26 +412,46 @@ func (r *chatRun) receive(ctx context.Context, c *client.Client) {
 		if e.Name.Local != "message" {
 			continue
 		}
-		body := e.Child(e.Name.Space, "body")
-		if body == nil {
-			continue
-		}
-		step, at, ok := parseBody(body.Text())
-		if !ok {
-			continue
-		}
-		r.stepsMu.RLock()
-		var s *chatStep
-		if step < len(r.steps) {
-			s = r.steps[step]
-		}
-		r.stepsMu.RUnlock()
-		if s == nil {
-			continue
-		}
-		s.received.Add(1)
-		s.lat.add(now.Sub(time.Unix(0, at)))
+		r.steps.record(e, now)
 	}
+}
+
+// steps are a run's steps, which the receivers count messages into.
+type steps struct {
+	mu   sync.RWMutex
+	list []*chatStep
+}
+
+// add appends s and returns its number.
+func (st *steps) add(s *chatStep) int {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	st.list = append(st.list, s)
+	return len(st.list) - 1
+}
+
+// record counts message e, which arrived at now, into its step when it
+// is a bench message (its body names the step and the send time).
+func (st *steps) record(e *xmlstream.Element, now time.Time) {
+	body := e.Child(e.Name.Space, "body")
+	if body == nil {
+		return
+	}
+	step, at, ok := parseBody(body.Text())
+	if !ok {
+		return
+	}
+	st.mu.RLock()
+	var s *chatStep
+	if step < len(st.list) {
+		s = st.list[step]
+	}
+	st.mu.RUnlock()
+	if s == nil {
+		return
+	}
+	s.received.Add(1)
+	s.lat.add(now.Sub(time.Unix(0, at)))
 }
 
 // parseBody reads the step and send time from a bench message's body.

@@ -98,8 +98,7 @@ type mucRun struct {
 	room    []int    // each user's room
 	members [][]int  // each room's users
 	to      [][]byte // "<message to='room' type='groupchat' id='" per room
-	steps   []*chatStep
-	stepsMu sync.RWMutex
+	steps   steps
 	joined  []chan joinResult // per user: its own presence came back
 }
 
@@ -297,10 +296,7 @@ func hasStatus(x *xmlstream.Element, code string) bool {
 // arrive (or the drain time to pass) and summarises.
 func (r *mucRun) step(ctx context.Context, rate float64, closed chan struct{}) MUCStep {
 	s := &chatStep{}
-	r.stepsMu.Lock()
-	id := len(r.steps)
-	r.steps = append(r.steps, s)
-	r.stepsMu.Unlock()
+	id := r.steps.add(s)
 
 	meter := startUsage(r.t)
 	start := time.Now()
@@ -428,24 +424,6 @@ func (r *mucRun) receive(ctx context.Context, c *client.Client, self string, joi
 		if e.Name.Local != "message" || e.Attribute("type") != "groupchat" {
 			continue
 		}
-		body := e.Child(e.Name.Space, "body")
-		if body == nil {
-			continue
-		}
-		step, at, ok := parseBody(body.Text())
-		if !ok {
-			continue
-		}
-		r.stepsMu.RLock()
-		var s *chatStep
-		if step < len(r.steps) {
-			s = r.steps[step]
-		}
-		r.stepsMu.RUnlock()
-		if s == nil {
-			continue
-		}
-		s.received.Add(1)
-		s.lat.add(now.Sub(time.Unix(0, at)))
+		r.steps.record(e, now)
 	}
 }
