@@ -7,6 +7,10 @@
 // Setting someone else's vCard is forbidden; a vCard larger than MaxBytes
 // (serialised) is not-acceptable. A get for an account that does not exist
 // is service-unavailable (RFC 6121 §8.5.1).
+//
+// Other modules read and write vCards through Load and Put, and learn of a
+// client's set with OnSet: the avatar module keeps the PHOTO in step with
+// the PEP avatar (XEP-0398).
 package vcard
 
 import (
@@ -33,7 +37,8 @@ const storeKey = "vcard-temp"
 
 // Module is the vcard module.
 type Module struct {
-	deps module.Deps
+	deps  module.Deps
+	onSet []func(ctx context.Context, account jid.JID, v *xmlstream.Element)
 }
 
 var _ module.Module = (*Module)(nil)
@@ -52,6 +57,41 @@ func New(deps module.Deps) (*Module, error) {
 
 // Name implements module.Module.
 func (m *Module) Name() string { return "vcard" }
+
+// OnSet adds fn to what runs after a client stored its vCard (v is nil
+// when it deleted it with an empty one). Call it while modules register.
+func (m *Module) OnSet(fn func(ctx context.Context, account jid.JID, v *xmlstream.Element)) {
+	m.onSet = append(m.onSet, fn)
+}
+
+// Load returns the account's stored vCard, or nil when it has none.
+func (m *Module) Load(ctx context.Context, account jid.JID) (*xmlstream.Element, error) {
+	doc, err := m.deps.Store.GetXML(ctx, account.Local(), account.DomainString(), storeKey)
+	if errors.Is(err, storage.ErrNotFound) || (err == nil && len(doc) == 0) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("vcard: load %s: %w", account, err)
+	}
+	v, err := parseDoc(doc)
+	if err != nil {
+		return nil, fmt.Errorf("vcard: stored vCard of %s: %w", account, err)
+	}
+	return v, nil
+}
+
+// Put stores v as the account's vCard, on the server's behalf: the OnSet
+// functions do not run. A vCard larger than MaxBytes is an error.
+func (m *Module) Put(ctx context.Context, account jid.JID, v *xmlstream.Element) error {
+	doc := []byte(v.String())
+	if len(doc) > MaxBytes {
+		return fmt.Errorf("vcard: the vCard of %s would have %d bytes, more than %d", account, len(doc), MaxBytes)
+	}
+	if err := m.deps.Store.PutXML(ctx, account.Local(), account.DomainString(), storeKey, doc); err != nil {
+		return fmt.Errorf("vcard: store %s: %w", account, err)
+	}
+	return nil
+}
 
 // Register implements module.Module.
 func (m *Module) Register(r *router.Router) {
@@ -114,6 +154,13 @@ func (m *Module) set(ctx context.Context, ev *router.Event) (*xmlstream.Element,
 	// An empty vCard deletes the stored one.
 	if err := m.deps.Store.PutXML(ctx, account.Local(), account.DomainString(), storeKey, doc); err != nil {
 		return nil, err
+	}
+	stored := v
+	if doc == nil {
+		stored = nil
+	}
+	for _, fn := range m.onSet {
+		fn(ctx, account, stored)
 	}
 	return nil, nil
 }
