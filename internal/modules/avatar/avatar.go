@@ -18,7 +18,11 @@
 // Each available presence a user's client sends gets a <x
 // xmlns='vcard-temp:x:update'><photo>hash</photo></x> with the SHA-1 of
 // the current avatar (an empty <photo/> for none) in place of what the
-// client put there (XEP-0153 §3.1, XEP-0398 §4).
+// client put there (XEP-0153 §3.1, XEP-0398 §4). Each session keeps the
+// hash it stamps, read from storage for its first presence and updated
+// when the account's avatar changes on this server (a publish or
+// retraction of metadata, a node deletion), so that a presence costs no
+// storage read.
 //
 // Limits: the data item is limited by pep's max_item_bytes, the vCard by
 // vcard.MaxBytes; an avatar too large for the vCard stays in PEP only (its
@@ -38,11 +42,13 @@ import (
 	_ "image/png"  // and PNG
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/ode-xmpp/ode/internal/module"
 	"github.com/ode-xmpp/ode/internal/modules/pep"
 	"github.com/ode-xmpp/ode/internal/modules/vcard"
 	"github.com/ode-xmpp/ode/internal/router"
+	"github.com/ode-xmpp/ode/internal/session"
 	"github.com/ode-xmpp/ode/internal/storage"
 	"github.com/ode-xmpp/ode/jid"
 	"github.com/ode-xmpp/ode/xmlstream"
@@ -70,8 +76,36 @@ var Info = module.Info{
 // Module is the avatar conversion module.
 type Module struct {
 	deps  module.Deps
+	r     *router.Router
 	pep   *pep.Module
 	vcard *vcard.Module
+}
+
+// photoKey is a session's *photoCache.
+var photoKey = session.NewKey[*photoCache]()
+
+// photoCache is the hash a session stamps into its presence.
+type photoCache struct {
+	mu    sync.Mutex // a leaf
+	id    string     // "" for no avatar
+	known bool
+	gen   uint64 // counts changes, so that a lookup that raced one is dropped
+}
+
+func cacheOf(s router.Session) *photoCache {
+	return photoKey.GetOrInit(s.Values(), func() *photoCache { return new(photoCache) })
+}
+
+// changed records the account's avatar id (known) or forgets it (to be
+// read again) in each of its sessions.
+func (m *Module) changed(account jid.JID, id string, known bool) {
+	for _, s := range m.r.Sessions(account) {
+		pc := cacheOf(s)
+		pc.mu.Lock()
+		pc.id, pc.known = id, known
+		pc.gen++
+		pc.mu.Unlock()
+	}
 }
 
 var _ module.Module = (*Module)(nil)
@@ -95,15 +129,38 @@ func (m *Module) Name() string { return "avatar" }
 
 // Register implements module.Module.
 func (m *Module) Register(r *router.Router) {
+	m.r = r
 	r.AddAccountFeature(NSConversion)
 	m.pep.OnPublished(m.published)
+	m.pep.OnRetracted(func(_ context.Context, account jid.JID, node, _ string) {
+		if node == NSMetadata {
+			m.changed(account, "", false)
+		}
+	})
+	m.pep.OnEmptied(func(_ context.Context, account jid.JID, node string) {
+		if node == NSMetadata {
+			m.changed(account, "", false)
+		}
+	})
 	m.vcard.OnSet(m.vcardSet)
 	r.HookOutbound(200, m.stamp)
 }
 
 // published converts a client's metadata publish to the vCard.
 func (m *Module) published(ctx context.Context, p pep.Published) {
-	if p.ByServer || p.Node != NSMetadata {
+	if p.Node != NSMetadata {
+		return
+	}
+	if isMetadata(p.Item.Payload) {
+		id := ""
+		if info := pickInfo(p.Item.Payload); info != nil {
+			id = strings.ToLower(info.Attribute("id"))
+		}
+		m.changed(p.Account, id, true)
+	} else {
+		m.changed(p.Account, "", false)
+	}
+	if p.ByServer {
 		return
 	}
 	if err := m.toVCard(ctx, p.Account, p.Item.Payload); err != nil {
@@ -240,19 +297,9 @@ func (m *Module) stamp(ctx context.Context, ev *router.Event) bool {
 	if p.Name.Local != "presence" || ev.Origin == nil || p.Attribute("type") != "" {
 		return false
 	}
-	account := ev.From.Bare()
-	id, ok, err := m.current(ctx, account)
-	if err == nil && !ok {
-		// No PEP avatar yet: that of a vCard stored before conversion.
-		var v *xmlstream.Element
-		if v, err = m.vcard.Load(ctx, account); err == nil {
-			if img, _, has := photo(v); has {
-				id = hash(img)
-			}
-		}
-	}
+	id, err := m.sessionHash(ctx, ev.Origin, ev.From.Bare())
 	if err != nil {
-		m.deps.Log.Error("avatar hash for presence", "jid", account.String(), "err", err)
+		m.deps.Log.Error("avatar hash for presence", "jid", ev.From.Bare().String(), "err", err)
 		return false
 	}
 	kept := p.Children[:0:0]
@@ -268,6 +315,46 @@ func (m *Module) stamp(ctx context.Context, ev *router.Event) bool {
 	}
 	p.Children = append(kept, xmlstream.Child{Elem: xmlstream.NewElement(NSUpdate, "x").Append(ph)})
 	return false
+}
+
+// sessionHash returns the hash the session stamps: cached, or read.
+func (m *Module) sessionHash(ctx context.Context, s router.Session, account jid.JID) (string, error) {
+	pc := cacheOf(s)
+	pc.mu.Lock()
+	id, known, gen := pc.id, pc.known, pc.gen
+	pc.mu.Unlock()
+	if known {
+		return id, nil
+	}
+	id, err := m.lookup(ctx, account)
+	if err != nil {
+		return "", err
+	}
+	pc.mu.Lock()
+	if pc.gen == gen {
+		pc.id, pc.known = id, true
+	} else if pc.known {
+		id = pc.id // changed meanwhile: the newer one
+	}
+	pc.mu.Unlock()
+	return id, nil
+}
+
+// lookup reads the account's avatar id: the metadata's, or with no
+// metadata node that of a vCard photo stored before conversion.
+func (m *Module) lookup(ctx context.Context, account jid.JID) (string, error) {
+	id, ok, err := m.current(ctx, account)
+	if err != nil || ok {
+		return id, err
+	}
+	v, err := m.vcard.Load(ctx, account)
+	if err != nil {
+		return "", err
+	}
+	if img, _, has := photo(v); has {
+		return hash(img), nil
+	}
+	return "", nil
 }
 
 // photo returns the image of a vCard's PHOTO (BINVAL, base64) and its

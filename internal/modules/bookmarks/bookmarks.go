@@ -22,9 +22,11 @@
 // without going through the private module's handler; the sync runs
 // under a per-account lock, so that two clients' changes do not cross. An
 // account whose bookmarks are only in XEP-0048 form gets them as XEP-0402
-// items when a session first comes online. Retracting the legacy item or
-// deleting the legacy node is not mirrored: clients that moved to
-// XEP-0402 do that to clean up, and it must not erase the bookmarks.
+// items when a session first comes online. Deleting or purging the
+// XEP-0402 node empties the XEP-0048 lists of their conferences.
+// Retracting the legacy item or deleting the legacy node is not
+// mirrored: clients that moved to XEP-0402 do that to clean up, and it
+// must not erase the bookmarks.
 package bookmarks
 
 import (
@@ -122,6 +124,7 @@ func (m *Module) Register(r *router.Router) {
 	}
 	m.pep.OnPublished(m.published)
 	m.pep.OnRetracted(m.retracted)
+	m.pep.OnEmptied(m.emptied)
 	r.OnAvailable(m.available)
 }
 
@@ -168,6 +171,17 @@ func (m *Module) retracted(ctx context.Context, account jid.JID, node, _ string)
 	}
 	if err := m.with(ctx, account, func(ctx context.Context) error { return m.from402(ctx, account) }); err != nil {
 		m.deps.Log.Error("sync after a retraction", "jid", account.String(), "err", err)
+	}
+}
+
+// emptied mirrors a client's deletion or purge of the XEP-0402 node:
+// the XEP-0048 copies lose their conferences.
+func (m *Module) emptied(ctx context.Context, account jid.JID, node string) {
+	if node != NS || inSync(ctx) {
+		return
+	}
+	if err := m.with(ctx, account, func(ctx context.Context) error { return m.from402(ctx, account) }); err != nil {
+		m.deps.Log.Error("sync after the node was emptied", "jid", account.String(), "err", err)
 	}
 }
 

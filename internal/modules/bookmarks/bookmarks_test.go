@@ -312,3 +312,30 @@ func TestNodeConfiguredOtherwise(t *testing.T) {
 		t.Errorf("max_items = %q, want the client's 10", got)
 	}
 }
+
+// TestNodeDeleted: deleting (or purging) the XEP-0402 node empties the
+// XEP-0048 lists of their conferences, keeps their URLs, and a later
+// login does not bring the bookmarks back.
+func TestNodeDeleted(t *testing.T) {
+	for _, op := range []string{"delete", "purge"} {
+		t.Run(op, func(t *testing.T) {
+			srv := start(t, nil)
+			alice := login(t, srv, "alice", "phone", true)
+			alice.setPrivate(`<storage xmlns='storage:bookmarks'><conference jid='room@conference.example.org' autojoin='true'/><url name='Ode' url='https://example.org/'/></storage>`)
+			if n := len(alice.items(ns402)); n != 1 {
+				t.Fatalf("%d XEP-0402 items, want 1", n)
+			}
+			alice.mustIQ("set", `<pubsub xmlns='`+pep.NSOwner+`'><`+op+` node='`+ns402+`'/></pubsub>`)
+			if got := rooms(alice.private()); got != "<url>" {
+				t.Errorf("private storage after the %s: %s", op, got)
+			}
+			if got := rooms(alice.legacy()); got != "<url>" {
+				t.Errorf("legacy item after the %s: %s", op, got)
+			}
+			pc := login(t, srv, "alice", "pc", true)
+			if n := len(pc.items(ns402)); n != 0 {
+				t.Errorf("after a new login: %d XEP-0402 items", n)
+			}
+		})
+	}
+}

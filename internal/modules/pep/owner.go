@@ -176,6 +176,9 @@ func (m *Module) deleteNode(ctx context.Context, owner jid.JID, node string) err
 		m.notify(ctx, owner, node, c, xmlstream.NewElement(NSEvent, "event").Append(
 			xmlstream.NewElement(NSEvent, "delete").SetAttr("node", node)))
 	}
+	for _, fn := range m.emptied {
+		fn(ctx, owner, node)
+	}
 	return nil
 }
 
@@ -198,6 +201,9 @@ func (m *Module) purge(ctx context.Context, owner jid.JID, node string) error {
 	if c.NotifyRetract && c.DeliverNotifications {
 		m.notify(ctx, owner, node, c, xmlstream.NewElement(NSEvent, "event").Append(
 			xmlstream.NewElement(NSEvent, "purge").SetAttr("node", node)))
+	}
+	for _, fn := range m.emptied {
+		fn(ctx, owner, node)
 	}
 	return nil
 }

@@ -25,7 +25,7 @@
 // on_sub_and_presence).
 //
 // Other modules build on the exported API (Publish, Items, Retract,
-// DeleteNode, OnPublished, OnRetracted): the server publishes on an
+// DeleteNode, OnPublished, OnRetracted, OnEmptied): the server publishes on an
 // account's behalf, as bookmark and avatar conversion do.
 package pep
 
@@ -141,6 +141,7 @@ type Module struct {
 
 	published []func(ctx context.Context, p Published)
 	retracted []func(ctx context.Context, account jid.JID, node, id string)
+	emptied   []func(ctx context.Context, account jid.JID, node string)
 
 	// Background work (capability queries) stops with the module.
 	bg      context.Context
@@ -244,6 +245,13 @@ func (m *Module) OnPublished(fn func(ctx context.Context, p Published)) {
 // modules register.
 func (m *Module) OnRetracted(fn func(ctx context.Context, account jid.JID, node, id string)) {
 	m.retracted = append(m.retracted, fn)
+}
+
+// OnEmptied adds fn to what runs after all the items of a node went at
+// once: the owner deleted (or the server, DeleteNode) or purged it. Call
+// it while modules register.
+func (m *Module) OnEmptied(fn func(ctx context.Context, account jid.JID, node string)) {
+	m.emptied = append(m.emptied, fn)
 }
 
 // Publish publishes payload as the item id ("" for a new id) on the
