@@ -40,7 +40,9 @@ func BenchmarkPresence(b *testing.B) {
 					}
 				}
 			}
-			own := func(e *xmlstream.Element) bool { return e.Name.Local == "presence" && e.Attribute("from") == full.String() }
+			own := func(e *xmlstream.Element) bool {
+				return e.Name.Local == "presence" && e.Attribute("from") == full.String()
+			}
 			b.ReportAllocs()
 			n := 0
 			for b.Loop() {
