@@ -22,7 +22,11 @@
 // hash it stamps, read from storage for its first presence and updated
 // when the account's avatar changes on this server (a publish or
 // retraction of metadata, a node deletion), so that a presence costs no
-// storage read.
+// storage read. When the hash changes, the server sends each session's
+// last broadcast presence again on its behalf, with the new hash, so that
+// contacts learn of the new avatar without waiting for the client's next
+// presence (XEP-0153 §3.1 asks a client to do so; a XEP-0084 client does
+// not know it should).
 //
 // Limits: the data item is limited by pep's max_item_bytes, the vCard by
 // vcard.MaxBytes; an avatar too large for the vCard stays in PEP only (its
@@ -90,6 +94,10 @@ type photoCache struct {
 	id    string     // "" for no avatar
 	known bool
 	gen   uint64 // counts changes, so that a lookup that raced one is dropped
+	// last is the session's last broadcast available presence, as the
+	// client sent it (without the stamp), for the broadcast after a
+	// change; nil before one.
+	last *xmlstream.Element
 }
 
 func cacheOf(s router.Session) *photoCache {
@@ -97,14 +105,22 @@ func cacheOf(s router.Session) *photoCache {
 }
 
 // changed records the account's avatar id (known) or forgets it (to be
-// read again) in each of its sessions.
-func (m *Module) changed(account jid.JID, id string, known bool) {
+// read again) in each of its sessions. A session whose hash changed sends
+// its last broadcast presence again, stamped with the new one.
+func (m *Module) changed(ctx context.Context, account jid.JID, id string, known bool) {
 	for _, s := range m.r.Sessions(account) {
 		pc := cacheOf(s)
 		pc.mu.Lock()
+		var again *xmlstream.Element
+		if known && (!pc.known || pc.id != id) && pc.last != nil {
+			again = pc.last.Copy()
+		}
 		pc.id, pc.known = id, known
 		pc.gen++
 		pc.mu.Unlock()
+		if again != nil {
+			m.r.RouteFrom(ctx, s, again)
+		}
 	}
 }
 
@@ -132,14 +148,14 @@ func (m *Module) Register(r *router.Router) {
 	m.r = r
 	r.AddAccountFeature(NSConversion)
 	m.pep.OnPublished(m.published)
-	m.pep.OnRetracted(func(_ context.Context, account jid.JID, node, _ string) {
+	m.pep.OnRetracted(func(ctx context.Context, account jid.JID, node, _ string) {
 		if node == NSMetadata {
-			m.changed(account, "", false)
+			m.changed(ctx, account, "", false)
 		}
 	})
-	m.pep.OnEmptied(func(_ context.Context, account jid.JID, node string) {
+	m.pep.OnEmptied(func(ctx context.Context, account jid.JID, node string) {
 		if node == NSMetadata {
-			m.changed(account, "", false)
+			m.changed(ctx, account, "", false)
 		}
 	})
 	m.vcard.OnSet(m.vcardSet)
@@ -156,9 +172,9 @@ func (m *Module) published(ctx context.Context, p pep.Published) {
 		if info := pickInfo(p.Item.Payload); info != nil {
 			id = strings.ToLower(info.Attribute("id"))
 		}
-		m.changed(p.Account, id, true)
+		m.changed(ctx, p.Account, id, true)
 	} else {
-		m.changed(p.Account, "", false)
+		m.changed(ctx, p.Account, "", false)
 	}
 	if p.ByServer {
 		return
@@ -294,8 +310,24 @@ func (m *Module) current(ctx context.Context, account jid.JID) (id string, ok bo
 // client, replacing the client's own <x xmlns='vcard-temp:x:update'/>.
 func (m *Module) stamp(ctx context.Context, ev *router.Event) bool {
 	p := ev.El
-	if p.Name.Local != "presence" || ev.Origin == nil || p.Attribute("type") != "" {
+	if p.Name.Local != "presence" || ev.Origin == nil {
 		return false
+	}
+	if typ := p.Attribute("type"); typ != "" {
+		if typ == "unavailable" && p.Attribute("to") == "" {
+			pc := cacheOf(ev.Origin)
+			pc.mu.Lock()
+			pc.last = nil // nothing to send again: the session is unavailable
+			pc.mu.Unlock()
+		}
+		return false
+	}
+	if p.Attribute("to") == "" {
+		pc := cacheOf(ev.Origin)
+		last := p.Copy()
+		pc.mu.Lock()
+		pc.last = last
+		pc.mu.Unlock()
 	}
 	id, err := m.sessionHash(ctx, ev.Origin, ev.From.Bare())
 	if err != nil {

@@ -86,12 +86,15 @@ func (c *client) mustIQ(typ, to, payload string) *xmlstream.Element {
 }
 
 // presence sends available presence with extra in it and returns the
-// copy the server broadcast back to this resource.
+// copy the server broadcast back to this resource (by its id: the server
+// sends a session's last presence again when the avatar changes).
 func (c *client) presence(extra string) *xmlstream.Element {
 	c.t.Helper()
-	c.r.Send(`<presence>` + extra + `</presence>`)
+	c.ids++
+	id := fmt.Sprintf("p%d", c.ids)
+	c.r.Send(`<presence id='` + id + `'>` + extra + `</presence>`)
 	return c.expect("own presence", func(e *xmlstream.Element) bool {
-		return e.Name.Local == "presence" && e.Attribute("from") == c.jid.String()
+		return e.Name.Local == "presence" && e.Attribute("from") == c.jid.String() && e.Attribute("id") == id
 	})
 }
 
@@ -265,6 +268,21 @@ func TestPEPToVCard(t *testing.T) {
 	// notification of the client's own publish.
 	if ev := alice.events(avatar.NSMetadata); len(ev) != 1 {
 		t.Errorf("%d metadata events, want the one of the client's publish", len(ev))
+	}
+
+	// A new avatar: alice's last presence goes out again with its hash,
+	// without her client sending it.
+	img2 := pngImage(t, 5, 5)
+	id2 := alice.publishAvatar(img2, "")
+	p = bob.expect("alice's presence again", func(e *xmlstream.Element) bool {
+		if e.Name.Local != "presence" || e.Attribute("from") != alice.jid.String() {
+			return false
+		}
+		h, _ := photoHash(t, e)
+		return h == id2
+	})
+	if st := p.Child("", "status"); st == nil || st.Text() != "here" {
+		t.Errorf("the presence sent again is not alice's last one: %s", p)
 	}
 
 	// Disabled (XEP-0084 §4.2).
