@@ -293,6 +293,21 @@ func TestPEPToVCard(t *testing.T) {
 	if h, ok := photoHash(t, alice.presence("")); !ok || h != "" {
 		t.Errorf("presence after disabling: %q %v", h, ok)
 	}
+
+	// Unavailable (still connected): a new avatar sends nothing for her.
+	alice.r.Send(`<presence type='unavailable'/>`)
+	bob.expect("alice unavailable", func(e *xmlstream.Element) bool {
+		return e.Name.Local == "presence" && e.Attribute("from") == alice.jid.String() && e.Attribute("type") == "unavailable"
+	})
+	alice.publishAvatar(pngImage(t, 3, 3), "")
+	bob.mustIQ("get", srv.Domain, `<ping xmlns='urn:xmpp:ping'/>`)
+	for _, e := range bob.held {
+		if e.Name.Local == "presence" && e.Attribute("from") == alice.jid.String() && e.Attribute("type") == "" {
+			if h, _ := photoHash(t, e); h == sha(pngImage(t, 3, 3)) {
+				t.Errorf("an unavailable session's presence was sent again: %s", e)
+			}
+		}
+	}
 }
 
 // TestPEPToVCardRefused: metadata whose data is missing, whose hash does

@@ -339,3 +339,41 @@ func TestNodeDeleted(t *testing.T) {
 		})
 	}
 }
+
+// TestConcurrentChanges: a XEP-0402 client and a private-storage client
+// change the bookmarks at the same time; when both are done the lists
+// agree. (Crossings are rare on loopback: this checks that the syncs
+// converge and race-free, not that the lock is needed.)
+func TestConcurrentChanges(t *testing.T) {
+	srv := start(t, nil)
+	modern := login(t, srv, "alice", "modern", false)
+	legacy := login(t, srv, "alice", "legacy", false)
+	const rounds = 15
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := range rounds {
+			modern.publish402(fmt.Sprintf("m%d@conference.example.org", i), `<conference xmlns='urn:xmpp:bookmarks:1' autojoin='true'/>`)
+		}
+	}()
+	for i := range rounds {
+		legacy.setPrivate(fmt.Sprintf(`<storage xmlns='storage:bookmarks'><conference jid='l%d@conference.example.org'/></storage>`, i))
+	}
+	<-done
+	items := legacy.items(ns402)
+	var want []string
+	for id := range items {
+		want = append(want, id)
+	}
+	slices.Sort(want)
+	for what, st := range map[string]*xmlstream.Element{"private storage": legacy.private(), "legacy item": legacy.legacy()} {
+		var got []string
+		for room := range conferences(st) {
+			got = append(got, room)
+		}
+		slices.Sort(got)
+		if !slices.Equal(got, want) {
+			t.Errorf("%s has %q, the XEP-0402 items are %q", what, got, want)
+		}
+	}
+}
