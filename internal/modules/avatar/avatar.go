@@ -79,10 +79,11 @@ var Info = module.Info{
 
 // Module is the avatar conversion module.
 type Module struct {
-	deps  module.Deps
-	r     *router.Router
-	pep   *pep.Module
-	vcard *vcard.Module
+	deps    module.Deps
+	r       *router.Router
+	pep     *pep.Module
+	vcard   *vcard.Module
+	removes []func() // what Register added to pep and vcard
 }
 
 // photoKey is a session's *photoCache.
@@ -124,7 +125,10 @@ func (m *Module) changed(ctx context.Context, account jid.JID, id string, known 
 	}
 }
 
-var _ module.Module = (*Module)(nil)
+var (
+	_ module.Module  = (*Module)(nil)
+	_ module.Stopper = (*Module)(nil)
+)
 
 // New returns the avatar module. It needs the pep and vcard modules,
 // built before it.
@@ -147,19 +151,29 @@ func (m *Module) Name() string { return "avatar" }
 func (m *Module) Register(r *router.Router) {
 	m.r = r
 	r.AddAccountFeature(NSConversion)
-	m.pep.OnPublished(m.published)
-	m.pep.OnRetracted(func(ctx context.Context, account jid.JID, node, _ string) {
-		if node == NSMetadata {
-			m.changed(ctx, account, "", false)
-		}
-	})
-	m.pep.OnEmptied(func(ctx context.Context, account jid.JID, node string) {
-		if node == NSMetadata {
-			m.changed(ctx, account, "", false)
-		}
-	})
-	m.vcard.OnSet(m.vcardSet)
+	m.removes = append(m.removes,
+		m.pep.OnPublished(m.published),
+		m.pep.OnRetracted(func(ctx context.Context, account jid.JID, node, _ string) {
+			if node == NSMetadata {
+				m.changed(ctx, account, "", false)
+			}
+		}),
+		m.pep.OnEmptied(func(ctx context.Context, account jid.JID, node string) {
+			if node == NSMetadata {
+				m.changed(ctx, account, "", false)
+			}
+		}),
+		m.vcard.OnSet(m.vcardSet))
 	r.HookOutbound(200, m.stamp)
+}
+
+// Stop implements module.Stopper: it takes its functions out of the pep
+// and vcard modules, which may run on without it.
+func (m *Module) Stop() {
+	for _, remove := range m.removes {
+		remove()
+	}
+	m.removes = nil
 }
 
 // published converts a client's metadata publish to the vCard.

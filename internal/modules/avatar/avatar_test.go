@@ -406,3 +406,38 @@ func TestVCardBeforeConversion(t *testing.T) {
 		t.Errorf("presence photo %q, want %s", h, sha(img))
 	}
 }
+
+// TestReload: a reload that turns the module off takes its functions out
+// of pep and vcard (which run on), and one that turns it on again
+// converts each change once.
+func TestReload(t *testing.T) {
+	srv := start(t)
+	reload := func(disabled ...string) {
+		t.Helper()
+		cfg := srv.Server.Config()
+		cfg.Modules.Disabled = disabled
+		if _, err := srv.Reload(t.Context(), cfg); err != nil {
+			t.Fatalf("reload: %v", err)
+		}
+	}
+	reload("avatar")
+	alice := login(t, srv, "alice", "phone")
+	img := pngImage(t, 6, 6)
+	vc := `<vCard xmlns='vcard-temp'><PHOTO><TYPE>image/png</TYPE><BINVAL>` + base64.StdEncoding.EncodeToString(img) + `</BINVAL></PHOTO></vCard>`
+	alice.mustIQ("set", "", vc)
+	if md := alice.items(avatar.NSMetadata); len(md) != 0 {
+		t.Errorf("avatar off: the vCard was converted: %v", md)
+	}
+	if p := alice.presence(""); len(p.ChildrenNS(avatar.NSUpdate)) != 0 {
+		t.Errorf("avatar off: presence stamped: %s", p)
+	}
+	reload()
+	alice.presence("")
+	alice.mustIQ("set", "", `<vCard xmlns='vcard-temp'><FN>A</FN>`+vc[len(`<vCard xmlns='vcard-temp'>`):])
+	if md := alice.items(avatar.NSMetadata); len(md) != 1 || md[0].Attribute("id") != sha(img) {
+		t.Errorf("avatar on again: metadata %v", md)
+	}
+	if ev := alice.events(avatar.NSMetadata); len(ev) != 1 {
+		t.Errorf("avatar on again: %d metadata events, want 1", len(ev))
+	}
+}

@@ -91,10 +91,18 @@ type Module struct {
 	pep     *pep.Module
 	private *private.Module // nil when that module is disabled
 	limits  pep.Config
-	locks   accountLocks
+	removes []func() // what Register added to pep and private
 }
 
-var _ module.Module = (*Module)(nil)
+// locks serialises the syncs of each account, across the module's
+// instances: during a reload that builds it again the old and the new one
+// both run until the old one stops.
+var locks accountLocks
+
+var (
+	_ module.Module  = (*Module)(nil)
+	_ module.Stopper = (*Module)(nil)
+)
 
 // New returns the bookmarks module. It needs the pep module, built
 // before it; private storage is kept in step when the private module
@@ -120,12 +128,19 @@ func (m *Module) Register(r *router.Router) {
 	r.AddAccountFeature(FeatureCompatPEP, NSConversion)
 	if m.private != nil {
 		r.AddAccountFeature(FeatureCompat)
-		m.private.Handle(NS48, "storage", privateHandler{m})
+		m.removes = append(m.removes, m.private.Handle(NS48, "storage", privateHandler{m}))
 	}
-	m.pep.OnPublished(m.published)
-	m.pep.OnRetracted(m.retracted)
-	m.pep.OnEmptied(m.emptied)
+	m.removes = append(m.removes, m.pep.OnPublished(m.published), m.pep.OnRetracted(m.retracted), m.pep.OnEmptied(m.emptied))
 	r.OnAvailable(m.available)
+}
+
+// Stop implements module.Stopper: it takes its functions out of the pep
+// and private modules, which may run on without it.
+func (m *Module) Stop() {
+	for _, remove := range m.removes {
+		remove()
+	}
+	m.removes = nil
 }
 
 // syncing marks the context of a sync: what it causes is not synced.
@@ -135,7 +150,7 @@ func inSync(ctx context.Context) bool { return ctx.Value(syncing{}) != nil }
 
 // with runs fn for the account under its lock, its context marked.
 func (m *Module) with(ctx context.Context, account jid.JID, fn func(ctx context.Context) error) error {
-	unlock := m.locks.lock(account.String())
+	unlock := locks.lock(account.String())
 	defer unlock()
 	return fn(context.WithValue(ctx, syncing{}, true))
 }

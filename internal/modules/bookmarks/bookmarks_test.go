@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ode-xmpp/ode/internal/config"
 	"github.com/ode-xmpp/ode/internal/modules/pep"
 	"github.com/ode-xmpp/ode/stanza"
 	"github.com/ode-xmpp/ode/xmlstream"
@@ -375,5 +376,63 @@ func TestConcurrentChanges(t *testing.T) {
 		if !slices.Equal(got, want) {
 			t.Errorf("%s has %q, the XEP-0402 items are %q", what, got, want)
 		}
+	}
+}
+
+// TestReload: a reload that turns the module off leaves private storage
+// to the private module and pep without its hooks; one that turns it on
+// again, or rebuilds it with pep, syncs each change once.
+func TestReload(t *testing.T) {
+	srv := start(t, nil)
+	reload := func(edit func(*config.Config)) {
+		t.Helper()
+		cfg := srv.Server.Config()
+		settings := map[string]any{}
+		for k, v := range cfg.Modules.Settings {
+			settings[k] = v
+		}
+		cfg.Modules.Settings = settings
+		cfg.Modules.Disabled = slices.Clone(cfg.Modules.Disabled)
+		edit(&cfg)
+		if _, err := srv.Reload(t.Context(), cfg); err != nil {
+			t.Fatalf("reload: %v", err)
+		}
+	}
+	reload(func(c *config.Config) { c.Modules.Disabled = append(c.Modules.Disabled, "bookmarks") })
+	alice := login(t, srv, "alice", "phone", true)
+	alice.setPrivate(`<storage xmlns='storage:bookmarks'><conference jid='off@conference.example.org'/></storage>`)
+	if n := len(alice.items(ns402)); n != 0 {
+		t.Errorf("bookmarks off: the private set made %d XEP-0402 items", n)
+	}
+	if got := rooms(alice.private()); got != "off@conference.example.org" {
+		t.Errorf("bookmarks off: private storage %q", got)
+	}
+	alice.publish402("pep@conference.example.org", `<conference xmlns='urn:xmpp:bookmarks:1'/>`)
+	if got := rooms(alice.private()); got != "off@conference.example.org" {
+		t.Errorf("bookmarks off: a XEP-0402 publish changed private storage: %q", got)
+	}
+	alice.events(ns48)
+
+	reload(func(c *config.Config) {
+		c.Modules.Disabled = slices.DeleteFunc(c.Modules.Disabled, func(s string) bool { return s == "bookmarks" })
+	})
+	alice.publish402("on@conference.example.org", `<conference xmlns='urn:xmpp:bookmarks:1'/>`)
+	if ev := alice.events(ns48); len(ev) != 1 {
+		t.Errorf("bookmarks on again: %d legacy events for one publish, want 1", len(ev))
+	}
+
+	// pep rebuilt with new settings: bookmarks with it.
+	reload(func(c *config.Config) {
+		cfg := *pep.Info.Config.(*pep.Config)
+		cfg.MaxItems = 100
+		c.Modules.Settings["pep"] = &cfg
+	})
+	alice.publish402("rebuilt@conference.example.org", `<conference xmlns='urn:xmpp:bookmarks:1'/>`)
+	if ev := alice.events(ns48); len(ev) != 1 {
+		t.Errorf("after rebuilding pep: %d legacy events for one publish, want 1", len(ev))
+	}
+	alice.setPrivate(`<storage xmlns='storage:bookmarks'><conference jid='last@conference.example.org'/></storage>`)
+	if got := alice.items(ns402); len(got) != 1 || got["last@conference.example.org"] == nil {
+		t.Errorf("after rebuilding pep, a private set: items %v", got)
 	}
 }

@@ -235,7 +235,7 @@ func (m *Module) publish(ctx context.Context, owner, publisher jid.JID, node, id
 		}
 		m.notify(ctx, owner, node, c, eventItems(node, item))
 	}
-	for _, fn := range m.published {
+	for fn := range m.published.All() {
 		fn(ctx, Published{Account: owner, Node: node, Item: Item{ID: id, Publisher: it.Publisher, Published: it.Published, Payload: payload}, ByServer: byServer})
 	}
 	return id, nil
@@ -382,7 +382,7 @@ func (m *Module) retractNotify(ctx context.Context, owner jid.JID, node string, 
 		m.notify(ctx, owner, node, c, xmlstream.NewElement(NSEvent, "event").Append(events))
 	}
 	for _, it := range have {
-		for _, fn := range m.retracted {
+		for fn := range m.retracted.All() {
 			fn(ctx, owner, node, it.ID)
 		}
 	}

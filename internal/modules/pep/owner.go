@@ -176,7 +176,7 @@ func (m *Module) deleteNode(ctx context.Context, owner jid.JID, node string) err
 		m.notify(ctx, owner, node, c, xmlstream.NewElement(NSEvent, "event").Append(
 			xmlstream.NewElement(NSEvent, "delete").SetAttr("node", node)))
 	}
-	for _, fn := range m.emptied {
+	for fn := range m.emptied.All() {
 		fn(ctx, owner, node)
 	}
 	return nil
@@ -202,7 +202,7 @@ func (m *Module) purge(ctx context.Context, owner jid.JID, node string) error {
 		m.notify(ctx, owner, node, c, xmlstream.NewElement(NSEvent, "event").Append(
 			xmlstream.NewElement(NSEvent, "purge").SetAttr("node", node)))
 	}
-	for _, fn := range m.emptied {
+	for fn := range m.emptied.All() {
 		fn(ctx, owner, node)
 	}
 	return nil

@@ -139,9 +139,9 @@ type Module struct {
 	caps *capsCache
 	pres *presenceTable
 
-	published []func(ctx context.Context, p Published)
-	retracted []func(ctx context.Context, account jid.JID, node, id string)
-	emptied   []func(ctx context.Context, account jid.JID, node string)
+	published module.Hooks[func(ctx context.Context, p Published)]
+	retracted module.Hooks[func(ctx context.Context, account jid.JID, node, id string)]
+	emptied   module.Hooks[func(ctx context.Context, account jid.JID, node string)]
 
 	// Background work (capability queries) stops with the module.
 	bg      context.Context
@@ -234,24 +234,25 @@ func (m *Module) Register(r *router.Router) {
 }
 
 // OnPublished adds fn to what runs after an item was published to any
-// account's node, by a client or by the server. Call it while modules
-// register.
-func (m *Module) OnPublished(fn func(ctx context.Context, p Published)) {
-	m.published = append(m.published, fn)
+// account's node, by a client or by the server, and returns what removes
+// it: a module that adds one removes it when it stops (a reload may
+// replace it while pep runs on).
+func (m *Module) OnPublished(fn func(ctx context.Context, p Published)) (remove func()) {
+	return m.published.Add(fn)
 }
 
 // OnRetracted adds fn to what runs after an item was retracted (by the
-// owner or the server; not items removed past max_items). Call it while
-// modules register.
-func (m *Module) OnRetracted(fn func(ctx context.Context, account jid.JID, node, id string)) {
-	m.retracted = append(m.retracted, fn)
+// owner or the server; not items removed past max_items), as
+// OnPublished.
+func (m *Module) OnRetracted(fn func(ctx context.Context, account jid.JID, node, id string)) (remove func()) {
+	return m.retracted.Add(fn)
 }
 
 // OnEmptied adds fn to what runs after all the items of a node went at
-// once: the owner deleted (or the server, DeleteNode) or purged it. Call
-// it while modules register.
-func (m *Module) OnEmptied(fn func(ctx context.Context, account jid.JID, node string)) {
-	m.emptied = append(m.emptied, fn)
+// once: the owner deleted (or the server, DeleteNode) or purged it; as
+// OnPublished.
+func (m *Module) OnEmptied(fn func(ctx context.Context, account jid.JID, node string)) (remove func()) {
+	return m.emptied.Add(fn)
 }
 
 // Publish publishes payload as the item id ("" for a new id) on the

@@ -19,6 +19,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/ode-xmpp/ode/internal/module"
 	"github.com/ode-xmpp/ode/internal/router"
@@ -34,8 +35,12 @@ const NS = "jabber:iq:private"
 // Module is the private XML storage module.
 type Module struct {
 	deps     module.Deps
-	handlers map[xmlstream.Name]Handler
+	mu       sync.RWMutex // guards handlers (a reload changes them); a leaf
+	handlers map[xmlstream.Name]*handlerEntry
 }
+
+// handlerEntry is one Handle call, so that its removal removes only it.
+type handlerEntry struct{ h Handler }
 
 // Handler takes over one element of private storage for another module
 // that keeps it in step with something else (bookmarks: the PEP nodes).
@@ -60,13 +65,35 @@ var Info = module.Info{
 
 // New returns the private XML storage module.
 func New(deps module.Deps) (*Module, error) {
-	return &Module{deps: deps, handlers: map[xmlstream.Name]Handler{}}, nil
+	return &Module{deps: deps, handlers: map[xmlstream.Name]*handlerEntry{}}, nil
 }
 
-// Handle makes h the handler of the element {space}local. Call it while
-// modules register.
-func (m *Module) Handle(space, local string, h Handler) {
-	m.handlers[xmlstream.Name{Space: space, Local: local}] = h
+// Handle makes h the handler of the element {space}local and returns what
+// removes it again, which the module that set it calls when it stops (a
+// later Handle of the same element replaces it).
+func (m *Module) Handle(space, local string, h Handler) (remove func()) {
+	name := xmlstream.Name{Space: space, Local: local}
+	e := &handlerEntry{h}
+	m.mu.Lock()
+	m.handlers[name] = e
+	m.mu.Unlock()
+	return func() {
+		m.mu.Lock()
+		if m.handlers[name] == e {
+			delete(m.handlers, name)
+		}
+		m.mu.Unlock()
+	}
+}
+
+// handler returns the handler of the element name, or nil.
+func (m *Module) handler(name xmlstream.Name) Handler {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	if e := m.handlers[name]; e != nil {
+		return e.h
+	}
+	return nil
 }
 
 // Load returns the account's stored element {space}local, or nil when
@@ -140,7 +167,7 @@ func (m *Module) get(ctx context.Context, ev *router.Event) (*xmlstream.Element,
 	}
 	q := xmlstream.NewElement(NS, "query")
 	for _, e := range elems {
-		if h := m.handlers[e.Name]; h != nil {
+		if h := m.handler(e.Name); h != nil {
 			got, err := h.Get(ctx, account)
 			if err != nil {
 				return nil, err
@@ -174,7 +201,7 @@ func (m *Module) set(ctx context.Context, ev *router.Event) (*xmlstream.Element,
 		return nil, err
 	}
 	for _, e := range elems {
-		if h := m.handlers[e.Name]; h != nil {
+		if h := m.handler(e.Name); h != nil {
 			if err := h.Set(ctx, account, e); err != nil {
 				return nil, err
 			}

@@ -38,7 +38,7 @@ const storeKey = "vcard-temp"
 // Module is the vcard module.
 type Module struct {
 	deps  module.Deps
-	onSet []func(ctx context.Context, account jid.JID, v *xmlstream.Element)
+	onSet module.Hooks[func(ctx context.Context, account jid.JID, v *xmlstream.Element)]
 }
 
 var _ module.Module = (*Module)(nil)
@@ -59,9 +59,10 @@ func New(deps module.Deps) (*Module, error) {
 func (m *Module) Name() string { return "vcard" }
 
 // OnSet adds fn to what runs after a client stored its vCard (v is nil
-// when it deleted it with an empty one). Call it while modules register.
-func (m *Module) OnSet(fn func(ctx context.Context, account jid.JID, v *xmlstream.Element)) {
-	m.onSet = append(m.onSet, fn)
+// when it deleted it with an empty one) and returns what removes it,
+// which the module that added it calls when it stops.
+func (m *Module) OnSet(fn func(ctx context.Context, account jid.JID, v *xmlstream.Element)) (remove func()) {
+	return m.onSet.Add(fn)
 }
 
 // Load returns the account's stored vCard, or nil when it has none.
@@ -159,7 +160,7 @@ func (m *Module) set(ctx context.Context, ev *router.Event) (*xmlstream.Element,
 	if doc == nil {
 		stored = nil
 	}
-	for _, fn := range m.onSet {
+	for fn := range m.onSet.All() {
 		fn(ctx, account, stored)
 	}
 	return nil, nil
