@@ -174,21 +174,10 @@ func (o *ChatOptions) defaults(accounts int) error {
 	if o.Users > accounts {
 		return fmt.Errorf("bench: chat: %d users but %d accounts", o.Users, accounts)
 	}
-	if len(o.Rates) == 0 {
-		return errors.New("bench: chat: no rate")
+	if err := checkRates("chat", o.Rates, 1e7); err != nil {
+		return err
 	}
-	for _, r := range o.Rates {
-		if r <= 0 || r > 1e7 {
-			return fmt.Errorf("bench: chat: rate %g out of range", r)
-		}
-	}
-	if o.Duration <= 0 {
-		o.Duration = 10 * time.Second
-	}
-	if o.Drain <= 0 {
-		o.Drain = 5 * time.Second
-	}
-	o.BodyBytes = max(o.BodyBytes, 40)
+	stepDefaults(&o.Duration, &o.Drain, &o.BodyBytes)
 	if o.Factor <= 1 {
 		o.Factor = 2
 	}
@@ -206,6 +195,32 @@ func (o *ChatOptions) defaults(accounts int) error {
 	}
 	o.Concurrency = max(1, o.Concurrency)
 	return nil
+}
+
+// checkRates checks a scenario's step rates: at least one, each in
+// (0, most].
+func checkRates(scenario string, rates []float64, most float64) error {
+	if len(rates) == 0 {
+		return fmt.Errorf("bench: %s: no rate", scenario)
+	}
+	for _, r := range rates {
+		if r <= 0 || r > most {
+			return fmt.Errorf("bench: %s: rate %g out of range", scenario, r)
+		}
+	}
+	return nil
+}
+
+// stepDefaults fills in a stepped scenario's defaults: 10 s steps, 5 s of
+// drain, bodies of at least 40 bytes (room for the send time).
+func stepDefaults(duration, drain *time.Duration, bodyBytes *int) {
+	if *duration <= 0 {
+		*duration = 10 * time.Second
+	}
+	if *drain <= 0 {
+		*drain = 5 * time.Second
+	}
+	*bodyBytes = max(*bodyBytes, 40)
 }
 
 // search steps the rate up from the last step while steps pass, then

@@ -113,21 +113,10 @@ func (o *MUCOptions) defaults(accounts int) error {
 	if o.Service == "" {
 		return errors.New("bench: muc: no MUC service domain")
 	}
-	if len(o.Rates) == 0 {
-		return errors.New("bench: muc: no rate")
+	if err := checkRates("muc", o.Rates, 1e6); err != nil {
+		return err
 	}
-	for _, r := range o.Rates {
-		if r <= 0 || r > 1e6 {
-			return fmt.Errorf("bench: muc: rate %g out of range", r)
-		}
-	}
-	if o.Duration <= 0 {
-		o.Duration = 10 * time.Second
-	}
-	if o.Drain <= 0 {
-		o.Drain = 5 * time.Second
-	}
-	o.BodyBytes = max(o.BodyBytes, 40)
+	stepDefaults(&o.Duration, &o.Drain, &o.BodyBytes)
 	if o.MaxP99 <= 0 {
 		o.MaxP99 = 100 * time.Millisecond
 	}
