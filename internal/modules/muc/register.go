@@ -265,7 +265,7 @@ func (rm *room) vcard(ctx context.Context, ev *router.Event, typ string, q *xmls
 	rm.persist(ctx)
 	change := stanza.NewMessage(stanza.NSClient, stanza.MessageGroupchat, "", rm.jid.String(), "").Append(
 		xmlstream.NewElement(NSUser, "x").Append(xmlstream.NewElement(NSUser, "status").SetAttr("code", "104")))
-	sh, pres := queue.NewShared(change), queue.NewShared(rm.avatarPresence())
+	sh, pres := queue.NewShared(change), queue.NewShared(rm.avatarPresence(""))
 	for _, o := range rm.occupants {
 		for _, s := range o.sessions {
 			rm.m.r.DeliverShared(ctx, pres, s.full)
@@ -275,14 +275,14 @@ func (rm *room) vcard(ctx context.Context, ev *router.Event, typ string, q *xmls
 	return nil, nil
 }
 
-// avatarPresence is the room's presence from its bare JID with its
-// avatar's hash (empty when it has none), XEP-0486 §3.
-func (rm *room) avatarPresence() *xmlstream.Element {
+// avatarPresence is the room's presence from its bare JID to to ("" for
+// none) with its avatar's hash (empty when it has none), XEP-0486 §3.
+func (rm *room) avatarPresence(to string) *xmlstream.Element {
 	photo := xmlstream.NewElement(NSVCardUpdate, "photo")
 	if rm.avatarHash != "" {
 		photo.AppendText(rm.avatarHash)
 	}
-	return stanza.NewPresence(stanza.NSClient, "", "", rm.jid.String(), "").Append(
+	return stanza.NewPresence(stanza.NSClient, "", to, rm.jid.String(), "").Append(
 		xmlstream.NewElement(NSVCardUpdate, "x").Append(photo))
 }
 

@@ -348,7 +348,7 @@ func (rm *room) enter(ctx context.Context, ev *router.Event) bool {
 	rm.sendHistory(ctx, full, x)
 	rm.sendSubject(ctx, full)
 	if rm.avatarHash != "" {
-		rm.route(ctx, queue.NewShared(rm.avatarPresence()).Addressed(full.String()))
+		rm.route(ctx, rm.avatarPresence(full.String()))
 	}
 	return true
 }
