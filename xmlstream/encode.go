@@ -21,6 +21,11 @@ func (e *Element) AppendXML(dst []byte, parentNS string) []byte {
 // as prefix:local without a default namespace declaration, and its children
 // still see parentNS as the default namespace.
 func (e *Element) appendXML(dst []byte, parentNS, prefix string) []byte {
+	if prefix == "" && e.Name.Space == NSXML {
+		// The xml namespace cannot be declared as a default namespace;
+		// its prefix is bound everywhere.
+		prefix = "xml"
+	}
 	dst = append(dst, '<')
 	if prefix != "" {
 		dst = append(dst, prefix...)
