@@ -48,7 +48,12 @@ type conn struct {
 	// resumption attaches it to the resumed session's.
 	link atomic.Pointer[session.Link]
 	b    *binding // the session, once bound or resumed
-	sm   bool     // stream management is enabled on this stream
+
+	// batch defers the writers of what this reader's stanzas deliver to
+	// many sessions (a room's message) until it reads again; nil when the
+	// transport cannot tell (see session.Batch).
+	batch *session.Batch
+	sm    bool // stream management is enabled on this stream
 
 	domain   string
 	client   string // the SASL2 user-agent's software, "" when not given
@@ -195,6 +200,12 @@ func (c *conn) startTLS(ctx context.Context, cfg *tls.Config, proceed []byte) er
 
 // run reads elements until the stream ends and returns the reason.
 func (c *conn) run(ctx context.Context) string {
+	if h, ok := c.t.(interface{ SetBeforeRead(func()) }); ok {
+		c.batch = new(session.Batch)
+		h.SetBeforeRead(c.batch.Flush)
+		ctx = session.WithBatch(ctx, c.batch)
+		defer c.batch.Flush()
+	}
 	for {
 		if c.state < stateBound {
 			_ = c.t.SetReadDeadline(time.Now().Add(c.srv.conf().AuthTimeout))
@@ -205,12 +216,18 @@ func (c *conn) run(ctx context.Context) string {
 			}
 			continue
 		}
+		if c.batch != nil && c.state == stateBound && c.l().Queue().Pending() > c.srv.conf().OutboundQueueBytes/2 {
+			c.batch.Flush() // the wait below is on the writers
+		}
 		if c.state == stateBound && !c.l().Wait(c.srv.conf().OutboundQueueBytes/2, c.srv.conf().WriteTimeout) {
 			// Backpressure: the client does not read what it asks for.
 			metrics.Overflow(metrics.C2SStalled)
 			return c.fail(&stream.Error{Condition: stream.PolicyViolation, Text: "not reading its stream"})
 		}
 		e, err := c.t.Next()
+		if c.batch != nil {
+			c.batch.Begin()
+		}
 		if c.b != nil {
 			c.b.sess.Touch()
 		}

@@ -603,7 +603,7 @@ func (r *Router) DefaultDomain() string { return r.reg().first }
 // sharedDeliverer is a Session that takes stanzas serialised once for
 // many recipients (session.Session does).
 type sharedDeliverer interface {
-	DeliverShared(sh *session.Shared, to string) error
+	DeliverShared(b *session.Batch, sh *session.Shared, to string) error
 }
 
 // DeliverShared routes the stanza sh, from a local service, to to: for a
@@ -631,7 +631,7 @@ func (r *Router) DeliverShared(ctx context.Context, sh *session.Shared, to jid.J
 	if s := r.Session(to); s != nil {
 		var err error
 		if sd, ok := s.(sharedDeliverer); ok {
-			err = sd.DeliverShared(sh, to.String())
+			err = sd.DeliverShared(session.BatchFrom(ctx), sh, to.String())
 		} else {
 			err = s.Deliver(sh.Addressed(to.String()))
 		}

@@ -74,6 +74,9 @@ type Queue struct {
 	inactive bool
 	held     []heldStanza
 
+	// deferred: a Batch starts the writer when its reader is done.
+	deferred bool
+
 	// Stream management; all zero while off.
 	sm         bool
 	unacked    []byte // the bytes of the unacknowledged stanzas, in order
@@ -150,6 +153,12 @@ func (q *Queue) Deliver(st *xmlstream.Element) error {
 // copies the bytes sh holds, with to spliced in, instead of serialising
 // the element.
 func (q *Queue) DeliverShared(sh *Shared, to string) error {
+	return q.DeliverSharedIn(nil, sh, to)
+}
+
+// DeliverSharedIn is DeliverShared under the batch b (nil for none): if
+// b is active, the writer starts when b is flushed.
+func (q *Queue) DeliverSharedIn(b *Batch, sh *Shared, to string) error {
 	q.mu.Lock()
 	if q.closed {
 		q.mu.Unlock()
@@ -168,6 +177,10 @@ func (q *Queue) DeliverShared(sh *Shared, to string) error {
 	if err := q.add(nil, sh, to); err != nil {
 		q.mu.Unlock()
 		return err
+	}
+	if b != nil && (q.att == nil || !q.att.writing) && b.deferQueue(q) {
+		q.mu.Unlock()
+		return nil
 	}
 	q.kick()
 	return nil
@@ -311,6 +324,17 @@ func (q *Queue) Inactive() (bool, int) {
 	return q.inactive, len(q.held)
 }
 
+// startDeferred starts a's writer if a batch deferred it, so that a wait
+// for the queue to drain does not wait for the batch's reader; q.mu is
+// held and is released.
+func (q *Queue) startDeferred(a *Link) {
+	if q.deferred && q.att == a {
+		q.kick()
+		return
+	}
+	q.mu.Unlock()
+}
+
 // kick starts the writer if needed; q.mu is held and is released.
 func (q *Queue) kick() {
 	a := q.att
@@ -404,7 +428,7 @@ func (l *Link) Wait(low int, timeout time.Duration) bool {
 	}
 	ch := make(chan struct{})
 	q.drained, q.low = ch, low
-	q.mu.Unlock()
+	q.startDeferred(a)
 	t := time.NewTimer(timeout)
 	defer t.Stop()
 	select {
@@ -439,7 +463,7 @@ func (l *Link) Flush(timeout time.Duration) error {
 	// write returned, once nothing is pending.
 	ch := make(chan struct{})
 	q.drained, q.low = ch, 0
-	q.mu.Unlock()
+	q.startDeferred(a)
 	t := time.NewTimer(timeout)
 	defer t.Stop()
 	select {

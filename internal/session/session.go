@@ -155,9 +155,10 @@ func (s *Session) Deliver(st *xmlstream.Element) error {
 }
 
 // DeliverShared is Deliver for a stanza serialised once for many
-// recipients, addressed to to (this session's full JID).
-func (s *Session) DeliverShared(sh *Shared, to string) error {
-	return s.delivered(s.q.DeliverShared(sh, to), sh.El.Name.Local)
+// recipients, addressed to to (this session's full JID), under the batch
+// b (nil for none: see Batch).
+func (s *Session) DeliverShared(b *Batch, sh *Shared, to string) error {
+	return s.delivered(s.q.DeliverSharedIn(b, sh, to), sh.El.Name.Local)
 }
 
 // delivered counts a stanza named local that the queue accepted, and

@@ -27,18 +27,41 @@ type TCP struct {
 	mu       sync.Mutex // guards nc and deadline, serialises writes (and the TLS handshake)
 	nc       net.Conn   // tcp, or the *tls.Conn over it
 	deadline time.Time  // the write deadline set on nc
+
+	beforeRead func() // called before each read from the connection
 }
+
+// connReader is what the parser reads from: the connection, with the
+// transport's beforeRead hook in front of each read.
+type connReader struct {
+	t *TCP
+	c net.Conn
+}
+
+func (r connReader) Read(p []byte) (int, error) {
+	if f := r.t.beforeRead; f != nil {
+		f()
+	}
+	return r.c.Read(p)
+}
+
+// SetBeforeRead makes the reader call f before each read from the
+// connection, that is whenever what was read so far is handled and more
+// must come from the client (c2s flushes its session.Batch there). Call it
+// before the first read, from the reader's goroutine.
+func (t *TCP) SetBeforeRead(f func()) { t.beforeRead = f }
 
 var _ TLSStarter = (*TCP)(nil)
 
 // NewTCP returns the transport of the stream on nc.
 func NewTCP(nc net.Conn, opts Options) *TCP {
-	return &TCP{
+	t := &TCP{
 		tcp:          nc,
 		nc:           nc,
-		r:            xmlstream.NewReader(nc, xmlstream.Limits{MaxElementBytes: opts.MaxElementBytes}),
 		writeTimeout: opts.WriteTimeout,
 	}
+	t.r = xmlstream.NewReader(connReader{t, nc}, xmlstream.Limits{MaxElementBytes: opts.MaxElementBytes})
+	return t
 }
 
 // ReadOpen reads the client's <stream:stream> header.
@@ -55,7 +78,7 @@ func (t *TCP) ReadOpen() (Open, error) {
 func (t *TCP) Next() (*xmlstream.Element, error) { return t.r.Next() }
 
 // Restart makes the parser expect a new stream header.
-func (t *TCP) Restart() { t.r.Reset(t.conn()) }
+func (t *TCP) Restart() { t.r.Reset(connReader{t, t.conn()}) }
 
 // SetReadDeadline sets the socket's read deadline.
 func (t *TCP) SetReadDeadline(d time.Time) error { return t.tcp.SetReadDeadline(d) }
@@ -137,6 +160,6 @@ func (t *TCP) StartTLS(ctx context.Context, cfg *tls.Config, proceed []byte) err
 	st := tc.ConnectionState()
 	t.tlsState.Store(&st)
 	t.nc = tc
-	t.r.Reset(tc)
+	t.r.Reset(connReader{t, tc})
 	return nil
 }
