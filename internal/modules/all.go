@@ -8,6 +8,7 @@ import (
 
 	"github.com/ode-xmpp/ode/internal/config"
 	"github.com/ode-xmpp/ode/internal/module"
+	"github.com/ode-xmpp/ode/internal/modules/adhoc"
 	"github.com/ode-xmpp/ode/internal/modules/avatar"
 	"github.com/ode-xmpp/ode/internal/modules/blocking"
 	"github.com/ode-xmpp/ode/internal/modules/bookmarks"
@@ -53,6 +54,7 @@ var All = []module.Info{
 	bookmarks.Info, // on pep's Publish, after it
 	avatar.Info,    // on pep's and vcard's
 	muc.Info,
+	adhoc.Info,
 	// disco hashes every identity and feature declared before it: keep it last.
 	disco.Info,
 }

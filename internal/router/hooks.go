@@ -38,6 +38,7 @@ type hooks struct {
 	accountFeatures []string
 	accountIDs      []Identity
 	accountDiscos   []AccountDisco
+	serverDiscos    []ServerDisco
 	identities      []Identity
 	streamFeatures  []*xmlstream.Element
 }
@@ -273,6 +274,28 @@ func (r *Router) AddAccountDisco(d AccountDisco) {
 
 // AccountDiscos returns the modules added with AddAccountDisco.
 func (r *Router) AccountDiscos() []AccountDisco { return slices.Clone(r.reg().hooks.accountDiscos) }
+
+// ServerDisco is a module that serves nodes on the hosted domains (the
+// XEP-0050 command list): the disco module asks it about a node of
+// disco#info and disco#items to a domain.
+type ServerDisco interface {
+	// ServerNodeInfo returns the children of the disco#info result for
+	// the domain's node (identities, features), with ok false when the
+	// node is not the module's or from may not see it.
+	ServerNodeInfo(ctx context.Context, domain, from jid.JID, node string) (children []*xmlstream.Element, ok bool, err error)
+	// ServerNodeItems returns the <item/> elements of disco#items to the
+	// domain's node, with ok as for ServerNodeInfo.
+	ServerNodeItems(ctx context.Context, domain, from jid.JID, node string) (items []*xmlstream.Element, ok bool, err error)
+}
+
+// AddServerDisco adds d to the modules asked for service discovery on
+// nodes of the hosted domains. Call it before the listeners start.
+func (r *Router) AddServerDisco(d ServerDisco) {
+	r.declare(func(g *registry) { g.hooks.serverDiscos = append(g.hooks.serverDiscos, d) })
+}
+
+// ServerDiscos returns the modules added with AddServerDisco.
+func (r *Router) ServerDiscos() []ServerDisco { return slices.Clone(r.reg().hooks.serverDiscos) }
 
 // Features returns the declared disco features, sorted.
 func (r *Router) Features() []string {

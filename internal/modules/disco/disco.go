@@ -20,7 +20,9 @@
 // its identities and features when the module registers, which is why disco
 // comes last in the module table. It is offered as a <c/> stream feature
 // (§6.3), and disco#info to the node "<node>#<ver>" (§6.2) returns the same
-// information as to the domain.
+// information as to the domain. Other nodes on a domain are served by the
+// modules that declared them (router.ServerDisco: the XEP-0050 command
+// list and its commands).
 package disco
 
 import (
@@ -57,6 +59,7 @@ type Module struct {
 	accountFeatures []string // declared with Router.AddAccountFeature, for disco#info to an account
 	accountIDs      []router.Identity
 	accountDiscos   []router.AccountDisco // modules serving nodes on accounts (PEP)
+	serverDiscos    []router.ServerDisco  // modules serving nodes on the domains (commands)
 	ver             string
 }
 
@@ -87,6 +90,7 @@ func (m *Module) Register(r *router.Router) {
 	m.accountFeatures = r.AccountFeatures()
 	m.accountIDs = r.AccountIdentities()
 	m.accountDiscos = r.AccountDiscos()
+	m.serverDiscos = r.ServerDiscos()
 	m.ver = CapsVer(m.identities, m.features)
 	r.AddStreamFeature(xmlstream.NewElement(NSCaps, "c").
 		SetAttr("hash", "sha-1").SetAttr("node", CapsNode).SetAttr("ver", m.ver))
@@ -122,10 +126,21 @@ func (m *Module) info(ctx context.Context, ev *router.Event) (*xmlstream.Element
 	to, from := ev.To, ev.From
 	node := iq.FirstChild().Attribute("node")
 	if to.IsDomain() {
-		if node != "" && node != CapsNode+"#"+m.ver {
-			return nil, stanza.NewError(stanza.ItemNotFound, "")
+		if node == "" || node == CapsNode+"#"+m.ver {
+			return m.serverInfo(node), nil
 		}
-		return m.serverInfo(node), nil
+		// A node on the domain (XEP-0050 commands): the module that
+		// serves it decides who may see it.
+		for _, d := range m.serverDiscos {
+			children, ok, err := d.ServerNodeInfo(ctx, to, from, node)
+			if err != nil {
+				return nil, err
+			}
+			if ok {
+				return query(stanza.NSDiscoInfo, node).Append(children...), nil
+			}
+		}
+		return nil, stanza.NewError(stanza.ItemNotFound, "")
 	}
 	if node != "" {
 		// A node on the account (PEP, XEP-0060 §5.3): the module that
@@ -190,7 +205,17 @@ func (m *Module) items(ctx context.Context, ev *router.Event) (*xmlstream.Elemen
 		}
 		return q, nil
 	}
-	if !to.IsDomain() {
+	if to.IsDomain() {
+		for _, d := range m.serverDiscos {
+			items, ok, err := d.ServerNodeItems(ctx, to, from, node)
+			if err != nil {
+				return nil, err
+			}
+			if ok {
+				return query(stanza.NSDiscoItems, node).Append(items...), nil
+			}
+		}
+	} else {
 		for _, d := range m.accountDiscos {
 			items, ok, err := d.NodeItems(ctx, to, from, node)
 			if err != nil {
