@@ -1,0 +1,222 @@
+#!/usr/bin/python3
+"""Service administration (XEP-0133) over ad-hoc commands (XEP-0050),
+driven by slixmpp's xep_0050 plugin and its command workflow
+(start_command, complete_command, cancel_command with next/error
+handlers).
+
+Usage: slixmpp_adhoc.py HOST PORT CAFILE ADMIN_JID USER_JID PASSWORD NEW_JID NEW_PASSWORD
+
+ADMIN_JID is in [server] admins, USER_JID is not; both have PASSWORD.
+Each logs in over STARTTLS trusting CAFILE. Then:
+
+  1. The admin lists the commands (get_commands): the XEP-0133 nodes.
+     The user's list is empty.
+  2. The user starts add-user: the error handler gets forbidden.
+  3. The admin starts add-user and cancels at the form: status canceled.
+  4. The admin starts add-user, fills in the form it got (accountjid,
+     password, password-verify) and completes: status completed with an
+     info note.
+  5. NEW_JID logs in with NEW_PASSWORD.
+  6. The admin runs get-online-users-num (no form): the result form's
+     onlineusersnum.
+
+The script prints one JSON object; adhoc_test.go checks it. The exit
+status is 0 unless a step failed ("error").
+"""
+import asyncio
+import inspect
+import json
+import logging
+import sys
+import time
+
+import slixmpp
+from slixmpp.exceptions import IqError, IqTimeout
+
+HOST, PORT, CAFILE, ADMIN, USER, PASSWORD, NEW, NEW_PASSWORD = sys.argv[1:9]
+DOMAIN = ADMIN.split("@", 1)[1]
+ADMIN_NS = "http://jabber.org/protocol/admin"
+STEP_TIMEOUT = 15
+TOTAL_TIMEOUT = 80
+
+logging.basicConfig(level=logging.ERROR)
+T0 = time.monotonic()
+result = {
+    "version": slixmpp.__version__,
+    "events": [],
+    "error": "",
+    "step": "",
+    "admin_nodes": [],
+    "user_nodes": [],
+    "user_error": "",
+    "cancel_status": "",
+    "form_fields": [],
+    "form_type": "",
+    "add_status": "",
+    "add_note": "",
+    "new_login": False,
+    "online_num": "",
+}
+
+
+class StepTimeout(Exception):
+    """A step did not finish within STEP_TIMEOUT."""
+
+
+def log(what):
+    result["events"].append("%6.3f %s" % (time.monotonic() - T0, what))
+
+
+class Bot(slixmpp.ClientXMPP):
+    def __init__(self, jid, password, name):
+        super().__init__(jid, password)
+        self.name = name
+        self.ca_certs = CAFILE
+        self.enable_direct_tls = False
+        self.enable_starttls = True
+        self.enable_plaintext = False
+        for p in ("xep_0030", "xep_0004", "xep_0050"):
+            self.register_plugin(p)
+        self.leaving = False
+        self.ready = asyncio.get_event_loop().create_future()
+        self.add_event_handler("session_start", self.start)
+        self.add_event_handler("no_auth", lambda _: self.fail("no SASL mechanism left"))
+        self.add_event_handler("connection_failed", lambda e: self.fail("connection failed: %s" % e))
+        self.add_event_handler("disconnected", self.on_disconnected)
+
+    def fail(self, why):
+        log("%s: %s" % (self.name, why))
+        if not self.ready.done():
+            self.ready.set_exception(RuntimeError("%s: %s" % (self.name, why)))
+
+    def on_disconnected(self, reason):
+        if not self.leaving:
+            self.fail("disconnected: %s" % reason)
+
+    async def start(self, _):
+        self.send_presence()
+        log("%s: session started as %s" % (self.name, self.boundjid.full))
+        if not self.ready.done():
+            self.ready.set_result(True)
+
+    def run_command(self, node, on_form=None):
+        """Runs node with the plugin's workflow; returns a future of
+        (the last response, the session). on_form(form) returns the values
+        to submit with complete, or None to cancel."""
+        done = asyncio.get_event_loop().create_future()
+
+        def on_next(iq, session):
+            status = iq["command"]["status"]
+            log("%s: %s %s" % (self.name, node.split("#")[-1], status))
+            if status == "executing":
+                form = iq["command"]["form"]
+                values = on_form(form) if on_form else None
+                if values is None:
+                    session["next"] = finish
+                    session["payload"] = None
+                    self["xep_0050"].cancel_command(session)
+                    return
+                submit = self["xep_0004"].make_form(ftype="submit")
+                submit.add_field(var="FORM_TYPE", ftype="hidden", value=ADMIN_NS)
+                for var, value in values.items():
+                    submit.add_field(var=var, value=value)
+                session["payload"] = submit
+                session["next"] = finish
+                self["xep_0050"].complete_command(session)
+                return
+            finish(iq, session)
+
+        def finish(iq, session):
+            if not done.done():
+                done.set_result((iq, session))
+
+        def on_error(iq, session):
+            if not done.done():
+                done.set_result((iq, session))
+
+        self["xep_0050"].start_command(DOMAIN, node, {"next": on_next, "error": on_error})
+        return done
+
+
+async def step(what, aw):
+    result["step"] = what
+    try:
+        return await asyncio.wait_for(aw, STEP_TIMEOUT)
+    except asyncio.TimeoutError:
+        raise StepTimeout("timed out after %ds: %s" % (STEP_TIMEOUT, what)) from None
+
+
+def connect(bot):
+    if "address" in inspect.signature(bot.connect).parameters:
+        bot.connect((HOST, int(PORT)))  # slixmpp 1.8
+    else:
+        bot.connect(HOST, int(PORT))  # slixmpp 1.10
+
+
+async def scenario():
+    admin = Bot(ADMIN + "/gajim", PASSWORD, "admin")
+    user = Bot(USER + "/psi", PASSWORD, "user")
+    bots = [admin, user]
+    for bot in bots:
+        connect(bot)
+    await step("logins", asyncio.gather(admin.ready, user.ready))
+
+    # 1. The command lists.
+    res = await step("admin's commands", admin["xep_0050"].get_commands(DOMAIN, timeout=STEP_TIMEOUT))
+    result["admin_nodes"] = sorted(item[1] for item in res["disco_items"]["items"])
+    res = await step("user's commands", user["xep_0050"].get_commands(DOMAIN, timeout=STEP_TIMEOUT))
+    result["user_nodes"] = sorted(item[1] for item in res["disco_items"]["items"])
+
+    # 2. Not for the user.
+    iq, _ = await step("user's add-user", user.run_command(ADMIN_NS + "#add-user"))
+    result["user_error"] = iq["error"]["condition"] if iq["type"] == "error" else "none: " + str(iq)
+
+    # 3. Cancel at the form.
+    iq, _ = await step("canceled add-user", admin.run_command(ADMIN_NS + "#add-user", lambda form: None))
+    result["cancel_status"] = iq["command"]["status"]
+
+    # 4. Add a user.
+    def fill(form):
+        result["form_fields"] = sorted(form.get_fields().keys())
+        ft = form.get_fields()["FORM_TYPE"].get_value()  # a list for a hidden field in slixmpp
+        result["form_type"] = ft[0] if isinstance(ft, list) and ft else ft
+        return {"accountjid": NEW, "password": NEW_PASSWORD, "password-verify": NEW_PASSWORD}
+    iq, _ = await step("add-user", admin.run_command(ADMIN_NS + "#add-user", fill))
+    if iq["type"] == "error":
+        raise RuntimeError("add-user: error %s" % iq["error"]["condition"])
+    result["add_status"] = iq["command"]["status"]
+    notes = iq["command"]["notes"]
+    result["add_note"] = "%s: %s" % notes[0] if notes else ""
+
+    # 5. The new user logs in.
+    new = Bot(NEW + "/phone", NEW_PASSWORD, "new")
+    bots.append(new)
+    connect(new)
+    await step("new user's login", new.ready)
+    result["new_login"] = True
+
+    # 6. A command without a form.
+    iq, _ = await step("get-online-users-num", admin.run_command(ADMIN_NS + "#get-online-users-num"))
+    result["online_num"] = iq["command"]["form"].get_fields()["onlineusersnum"].get_value()
+
+    result["step"] = "done"
+    for bot in bots:
+        bot.leaving = True
+        bot.disconnect()
+    await asyncio.sleep(0.2)
+
+
+try:
+    asyncio.get_event_loop().run_until_complete(asyncio.wait_for(scenario(), TOTAL_TIMEOUT))
+except StepTimeout as err:
+    result["error"] = str(err)
+except IqTimeout:
+    result["error"] = "no answer (step: %s)" % result["step"]
+except IqError as err:
+    result["error"] = "error %s (step: %s)" % (err.iq["error"]["condition"], result["step"])
+except asyncio.TimeoutError:
+    result["error"] = "scenario exceeded %ds during step: %s" % (TOTAL_TIMEOUT, result["step"])
+except Exception as err:  # report, then fail
+    result["error"] = "%s: %s (step: %s)" % (type(err).__name__, err, result["step"])
+print(json.dumps(result))
+sys.exit(0 if not result["error"] else 1)
