@@ -260,13 +260,13 @@ func commandError(cond stanza.Condition, app string) *stanza.Error {
 	return e
 }
 
-var (
-	errMalformedAction = commandError(stanza.BadRequest, "malformed-action")
-	errBadAction       = commandError(stanza.BadRequest, "bad-action")
-	errBadSessionID    = commandError(stanza.BadRequest, "bad-sessionid")
-	errBadPayload      = commandError(stanza.BadRequest, "bad-payload")
-	errSessionExpired  = commandError(stanza.NotAllowed, "session-expired")
-)
+// The errors of §4.6, each a new value: an error's element is appended to
+// the reply, so replies do not share one.
+func errMalformedAction() error { return commandError(stanza.BadRequest, "malformed-action") }
+func errBadAction() error       { return commandError(stanza.BadRequest, "bad-action") }
+func errBadSessionID() error    { return commandError(stanza.BadRequest, "bad-sessionid") }
+func errBadPayload() error      { return commandError(stanza.BadRequest, "bad-payload") }
+func errSessionExpired() error  { return commandError(stanza.NotAllowed, "session-expired") }
 
 // command handles an iq set <command/> to a hosted domain.
 func (m *Module) command(ctx context.Context, ev *router.Event) (*xmlstream.Element, error) {
@@ -282,11 +282,11 @@ func (m *Module) command(ctx context.Context, ev *router.Event) (*xmlstream.Elem
 	switch action {
 	case "", ActionExecute, ActionNext, ActionPrev, ActionComplete, ActionCancel:
 	default:
-		return nil, errMalformedAction
+		return nil, errMalformedAction()
 	}
 	if sid == "" {
 		if action != "" && action != ActionExecute {
-			return nil, errBadSessionID
+			return nil, errBadSessionID()
 		}
 		return m.start(ctx, cmd, ev)
 	}
@@ -311,7 +311,7 @@ func (m *Module) command(ctx context.Context, ev *router.Event) (*xmlstream.Elem
 		return m.show(ctx, s)
 	case action == ActionNext && s.stage < last, action == ActionComplete && s.stage == last:
 	default:
-		return nil, errBadAction
+		return nil, errBadAction()
 	}
 	v, ok := parseSubmit(el.Child(NSData, "x"))
 	if !ok {
@@ -319,7 +319,7 @@ func (m *Module) command(ctx context.Context, ev *router.Event) (*xmlstream.Elem
 	}
 	for _, name := range s.shown[s.stage] {
 		if v.Get(name) == "" {
-			return nil, errBadPayload
+			return nil, errBadPayload()
 		}
 	}
 	s.values[s.stage] = v
@@ -414,11 +414,11 @@ func (m *Module) session(sid, node string, from jid.JID) (*cmdSession, error) {
 	defer m.mu.Unlock()
 	s := m.sessions[sid]
 	if s == nil || s.cmd.Node != node || !s.owner.Equal(from) {
-		return nil, errBadSessionID
+		return nil, errBadSessionID()
 	}
 	if !m.deps.Now().Before(s.expires) {
 		m.dropLocked(s)
-		return nil, errSessionExpired
+		return nil, errSessionExpired()
 	}
 	return s, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"slices"
 	"testing"
 
 	"github.com/ode-xmpp/ode/internal/module"
@@ -67,7 +68,7 @@ func TestStages(t *testing.T) {
 	if title, allowed, def := actions(res); title != "first" || len(allowed) != 1 || allowed[0] != ActionNext || def != ActionNext {
 		t.Fatalf("stage 1: %s %q %s", title, allowed, def)
 	}
-	if _, err := do(sid, ActionComplete, map[string]string{"first": "1"}); !errors.Is(err, errBadAction) {
+	if _, err := do(sid, ActionComplete, map[string]string{"first": "1"}); !errors.Is(err, errBadAction()) {
 		t.Errorf("complete at stage 1: %v, want bad-action", err)
 	}
 	res, err = do(sid, ActionNext, map[string]string{"first": "1"})
@@ -101,3 +102,48 @@ func TestStages(t *testing.T) {
 		t.Errorf("%d sessions left", n)
 	}
 }
+
+// FuzzCommand: any <command/> from an administrator gets an answer or a
+// stanza error, never a panic, and leaves at most max_sessions sessions.
+func FuzzCommand(f *testing.F) {
+	for _, s := range []string{
+		`<command xmlns='http://jabber.org/protocol/commands' node='http://jabber.org/protocol/admin#add-user' action='execute'/>`,
+		`<command xmlns='http://jabber.org/protocol/commands' node='http://jabber.org/protocol/admin#get-online-users-num'/>`,
+		`<command xmlns='http://jabber.org/protocol/commands' node='http://jabber.org/protocol/admin#announce' sessionid='x' action='complete'><x xmlns='jabber:x:data' type='submit'><field var='announcement'><value>hi</value></field></x></command>`,
+		`<command xmlns='http://jabber.org/protocol/commands' node='http://jabber.org/protocol/admin#add-user' action='prev'/>`,
+		`<command xmlns='http://jabber.org/protocol/commands' node='nope' action='bogus'/>`,
+	} {
+		f.Add(s)
+	}
+	m, err := New(module.Deps{Log: slog.New(slog.DiscardHandler), IsAdmin: func(jid.JID) bool { return true }}, Config{MaxSessions: 3, Timeout: Info.Config.(*Config).Timeout})
+	if err != nil {
+		f.Fatal(err)
+	}
+	// Only the commands whose forms need no router: the engine is what is
+	// fuzzed.
+	m.commands = slices.DeleteFunc(m.commands, func(c Command) bool { return len(c.Forms) == 0 })
+	for i := range m.commands {
+		m.commands[i].Run = func(context.Context, *Call) (Result, error) { return infoNote("done"), nil }
+	}
+	from := jid.MustParse("admin@example.org/fuzz")
+	f.Fuzz(func(t *testing.T, s string) {
+		el, err := xmlstream.ParseElement([]byte(s), NSCommands)
+		if err != nil || el.Name.Space != NSCommands || el.Name.Local != "command" {
+			return
+		}
+		ev := &router.Event{From: from, To: jid.MustParse("example.org"), Class: router.ClassServer, Origin: fakeSession{},
+			El: stanza.NewIQ(stanza.NSClient, stanza.IQSet, "example.org", from.String(), "1").Append(el)}
+		res, err := m.command(t.Context(), ev)
+		var se *stanza.Error
+		if (res == nil) == (err == nil) || (err != nil && !errors.As(err, &se)) {
+			t.Fatalf("%s: %v, %v", s, res, err)
+		}
+		if n := m.Sessions(); n > 3 {
+			t.Fatalf("%d sessions", n)
+		}
+	})
+}
+
+// fakeSession stands for the administrator's client session: the engine
+// only checks that there is one.
+type fakeSession struct{ router.Session }
