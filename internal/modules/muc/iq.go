@@ -136,7 +136,7 @@ func (rm *room) iq(ctx context.Context, ev *router.Event) {
 		res, err = rm.owner(ctx, ev, typ, q)
 	case q.Name.Space == NSAdmin && q.Name.Local == "query":
 		res, err = rm.admin(ctx, ev, typ, q)
-	case typ == stanza.IQSet && q.Name.Space == NSModerate && q.Name.Local == "moderate":
+	case typ == stanza.IQSet && isModerateRequest(q):
 		res, err = rm.moderate(ctx, ev, q)
 	case q.Name.Space == NSRegister && q.Name.Local == "query":
 		res, err = rm.register(ctx, ev, typ, q)
@@ -315,7 +315,7 @@ func (rm *room) discoInfo() *xmlstream.Element {
 	pick(rm.cfg.whoisAnyone, "muc_nonanonymous", "muc_semianonymous")
 	pick(rm.cfg.password != "", "muc_passwordprotected", "muc_unsecured")
 	if rm.archiving() {
-		feats = append(feats, mam.NS, mam.NSExtended, NSStanzaID, NSModerate)
+		feats = append(feats, mam.NS, mam.NSExtended, NSStanzaID, NSModerate, NSModerate0)
 	}
 	for _, f := range feats {
 		q.Append(xmlstream.NewElement(stanza.NSDiscoInfo, "feature").SetAttr("var", f))

@@ -49,10 +49,11 @@
 //     for user archives); status 170 on entry; queries with the user
 //     archive's form fields and paging, open to anyone but outcasts in a
 //     public open room, to members and occupants otherwise.
-//   - Moderation (XEP-0425 0.3, urn:xmpp:message-moderate:1): a moderator
-//     retracts an archived message by its stanza-id; occupants get the
-//     XEP-0424 <retract/>, the archive keeps a tombstone, the history
-//     forgets it.
+//   - Moderation (XEP-0425 0.3, urn:xmpp:message-moderate:1, and the 0.2
+//     form with urn:xmpp:fasten:0 and urn:xmpp:message-moderate:0): a
+//     moderator retracts an archived message by its stanza-id; occupants
+//     get the XEP-0424 <retract/> and the 0.2 <apply-to/> in one message,
+//     the archive keeps a tombstone, the history forgets it.
 //   - IQs from occupants to room/nick forwarded to that occupant under a
 //     room-chosen id, the answer sent back (§7.9).
 //   - XEP-0421 occupant ids on every presence and message from the room
@@ -63,9 +64,8 @@
 //     public rooms as items) and each room (identity, the muc_* features
 //     of its configuration and a muc#roominfo form).
 //
-// Still to come (issue 14): the history of stored rooms (it is kept in
-// memory only), moderation's older urn:xmpp:message-moderate:0, voice
-// requests, registration, room vCards, the byte-shared fan-out for large rooms, and per-occupant rate limits.
+// Still to come (issue 14): the archive of temporary rooms and XEP-0317
+// hats.
 package muc
 
 import (

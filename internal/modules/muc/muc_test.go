@@ -150,6 +150,17 @@ func (c *client) expect(local, from string) *xmlstream.Element {
 	return e
 }
 
+// features returns the features of a disco#info result.
+func features(info *xmlstream.Element) []string {
+	var feats []string
+	for _, f := range info.FirstChild().ChildrenNS("http://jabber.org/protocol/disco#info") {
+		if f.Name.Local == "feature" {
+			feats = append(feats, f.Attribute("var"))
+		}
+	}
+	return feats
+}
+
 func hasStatus(e *xmlstream.Element, code int) bool {
 	x := e.Child(muc.NSUser, "x")
 	if x == nil {
@@ -388,13 +399,7 @@ func TestModeration(t *testing.T) {
 	carol.join("Carol", "<password>sesame</password>")
 	alice.expect("presence", room+"/Carol")
 
-	info := carol.mustIQ("get", room, `<query xmlns='http://jabber.org/protocol/disco#info'/>`)
-	var feats []string
-	for _, f := range info.FirstChild().ChildrenNS("http://jabber.org/protocol/disco#info") {
-		if f.Name.Local == "feature" {
-			feats = append(feats, f.Attribute("var"))
-		}
-	}
+	feats := features(carol.mustIQ("get", room, `<query xmlns='http://jabber.org/protocol/disco#info'/>`))
 	for _, want := range []string{"muc_membersonly", "muc_moderated", "muc_persistent", "muc_passwordprotected", "muc_semianonymous"} {
 		if !slices.Contains(feats, want) {
 			t.Errorf("room features %v lack %s", feats, want)
@@ -683,16 +688,42 @@ func TestRoomArchive(t *testing.T) {
 	}
 }
 
-// TestModerate: a moderator retracts a message for everyone (XEP-0425):
-// occupants get the retraction, the archive a tombstone, and those who
-// enter no longer get it in the history.
+// TestModerate: a moderator retracts a message for everyone (XEP-0425),
+// asking in the 0.3 form (urn:xmpp:message-moderate:1) or the 0.2 one
+// (<apply-to/> with urn:xmpp:message-moderate:0) that Converse.js and
+// older Conversations and Gajim send: occupants get one announcement
+// that both kinds of client understand, the archive a tombstone in both
+// forms, and those who enter no longer get the message in the history.
 func TestModerate(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		request func(id, reason string) string
+	}{
+		{"0.3", func(id, reason string) string {
+			return `<moderate xmlns='` + muc.NSModerate + `' id='` + id + `'><retract xmlns='` + muc.NSRetract + `'/>` + reason + `</moderate>`
+		}},
+		{"0.2", func(id, reason string) string {
+			return `<apply-to xmlns='urn:xmpp:fasten:0' id='` + id + `'><moderate xmlns='urn:xmpp:message-moderate:0'>` +
+				`<retract xmlns='urn:xmpp:message-retract:0'/>` + reason + `</moderate></apply-to>`
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) { testModerate(t, tc.request) })
+	}
+}
+
+func testModerate(t *testing.T, request func(id, reason string) string) {
 	srv := start(t, nil)
 	alice := login(t, srv, "alice", "a")
 	bob := login(t, srv, "bob", "b")
 	alice.join("Alice", "")
 	alice.mustIQ("set", room, `<query xmlns='`+muc.NSOwner+`'><x xmlns='jabber:x:data' type='submit'>`+
 		`<field var='muc#roomconfig_persistentroom'><value>1</value></field></x></query>`)
+	feats := features(alice.mustIQ("get", room, `<query xmlns='http://jabber.org/protocol/disco#info'/>`))
+	for _, f := range []string{muc.NSModerate, muc.NSModerate0} {
+		if !slices.Contains(feats, f) {
+			t.Errorf("room features %v lack %s", feats, f)
+		}
+	}
 	bob.join("Bob", "")
 	alice.expect("presence", room+"/Bob")
 	bob.r.Send(`<message to='` + room + `' type='groupchat'><body>spam spam</body></message>`)
@@ -700,20 +731,33 @@ func TestModerate(t *testing.T) {
 	bob.expect("message", room+"/Bob")
 	id := m.Child(muc.NSStanzaID, "stanza-id").Attribute("id")
 
-	bob.iqErr("set", room, `<moderate xmlns='`+muc.NSModerate+`' id='`+id+`'><retract xmlns='`+muc.NSRetract+`'/></moderate>`, stanza.Forbidden)
-	alice.iqErr("set", room, `<moderate xmlns='`+muc.NSModerate+`' id='nope'><retract xmlns='`+muc.NSRetract+`'/></moderate>`, stanza.ItemNotFound)
-	alice.mustIQ("set", room, `<moderate xmlns='`+muc.NSModerate+`' id='`+id+`'><retract xmlns='`+muc.NSRetract+`'/><reason>spam</reason></moderate>`)
+	bob.iqErr("set", room, request(id, ""), stanza.Forbidden)
+	alice.iqErr("set", room, request("nope", ""), stanza.ItemNotFound)
+	alice.iqErr("set", room, `<apply-to xmlns='urn:xmpp:fasten:0' id='`+id+`'><moderate xmlns='urn:xmpp:message-moderate:0'/></apply-to>`, stanza.BadRequest)
+	alice.iqErr("set", room, `<apply-to xmlns='urn:xmpp:fasten:0' id='`+id+`'><retract xmlns='urn:xmpp:message-retract:0'/></apply-to>`, stanza.ServiceUnavailable)
+	alice.mustIQ("set", room, request(id, `<reason>spam</reason>`))
 	for _, c := range []*client{alice, bob} {
-		r := c.expect("message", room).Child(muc.NSRetract, "retract")
+		msg := c.expect("message", room)
+		// XEP-0425 0.3: <retract xmlns='retract:1' id><moderated by/><reason/></retract>.
+		r := msg.Child(muc.NSRetract, "retract")
 		if r == nil || r.Attribute("id") != id || r.Child(muc.NSModerate, "moderated") == nil ||
-			r.Child(muc.NSModerate, "moderated").Attribute("by") != room+"/Alice" {
-			t.Errorf("%s: retraction %v", c.jid, r)
+			r.Child(muc.NSModerate, "moderated").Attribute("by") != room+"/Alice" || childText(r, "reason") != "spam" {
+			t.Errorf("%s: 0.3 retraction in %s", c.jid, msg)
+		}
+		// XEP-0425 0.2: <apply-to id><moderated by><retract/><reason/></moderated></apply-to>.
+		a := msg.Child(muc.NSFasten, "apply-to")
+		mod := a.Child(muc.NSModerate0, "moderated")
+		if a == nil || a.Attribute("id") != id || mod == nil || mod.Attribute("by") != room+"/Alice" ||
+			mod.Child(muc.NSRetract0, "retract") == nil || childText(mod, "reason") != "spam" ||
+			mod.Child(muc.NSOccupantID, "occupant-id") == nil {
+			t.Errorf("%s: 0.2 retraction in %s", c.jid, msg)
 		}
 	}
 	alice.mustIQ("set", room, `<query xmlns='urn:xmpp:mam:2'><x xmlns='jabber:x:data' type='submit'>`+
 		`<field var='FORM_TYPE'><value>urn:xmpp:mam:2</value></field><field var='ids'><value>`+id+`</value></field></x></query>`)
 	tomb := alice.expect("message", room).Child("urn:xmpp:mam:2", "result").Child("urn:xmpp:forward:0", "forwarded").Child(stanza.NSClient, "message")
-	if tomb.Child(stanza.NSClient, "body") != nil || tomb.Child(muc.NSRetract, "retracted") == nil {
+	if tomb.Child(stanza.NSClient, "body") != nil || tomb.Child(muc.NSRetract, "retracted") == nil ||
+		tomb.Child(muc.NSModerate0, "moderated").Child(muc.NSRetract0, "retracted") == nil {
 		t.Errorf("archived tombstone: %s", tomb)
 	}
 	_, _, history := login(t, srv, "carol", "c").join("Carol", "")
