@@ -300,7 +300,7 @@ func (rm *room) discoInfo() *xmlstream.Element {
 	q := xmlstream.NewElement(stanza.NSDiscoInfo, "query").Append(
 		xmlstream.NewElement(stanza.NSDiscoInfo, "identity").SetAttr("category", "conference").
 			SetAttr("type", "text").SetAttr("name", name))
-	feats := []string{NS, stanza.NSDiscoInfo, stanza.NSDiscoItems, NSOccupantID, NSSelfPing, NSRegister, NSVCard}
+	feats := []string{NS, stanza.NSDiscoInfo, stanza.NSDiscoItems, NSOccupantID, NSSelfPing, NSRegister, NSVCard, NSHats}
 	pick := func(on bool, yes, no string) {
 		if on {
 			feats = append(feats, yes)

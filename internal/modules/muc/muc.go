@@ -63,9 +63,12 @@
 //   - Service discovery (§6): the service (identity conference/text, its
 //     public rooms as items) and each room (identity, the muc_* features
 //     of its configuration and a muc#roominfo form).
+//   - Hats (XEP-0317 0.2): the hats owners and admins give users
+//     (DonHat, DoffHat) are shown in their presence and stored with the
+//     room; clients' own <hats/> are removed.
 //
-// Still to come (issue 14): the archive of temporary rooms and XEP-0317
-// hats.
+// Still to come (issue 14): the archive of temporary rooms and the
+// XEP-0317 ad-hoc commands (XEP-0050 on room JIDs).
 package muc
 
 import (
@@ -160,7 +163,7 @@ func (c *Config) Validate() []config.Problem {
 // Info describes the module to the server.
 var Info = module.Info{
 	Name: "muc",
-	XEPs: []string{"XEP-0045", "XEP-0249", "XEP-0410", "XEP-0421", "XEP-0425", "XEP-0486"},
+	XEPs: []string{"XEP-0045", "XEP-0249", "XEP-0410", "XEP-0317", "XEP-0421", "XEP-0425", "XEP-0486"},
 	Config: &Config{
 		Subdomain:         "conference",
 		Create:            "local",

@@ -146,6 +146,7 @@ type room struct {
 	byJID      map[string]*occupant // full JID → occupant
 	affs       map[string]string    // bare JID → affiliation other than none
 	nicks      map[string]string    // bare JID → nick reserved by registration (§7.10)
+	hats       map[string][]Hat     // bare JID → its XEP-0317 hats
 	vcardXML   *xmlstream.Element   // the room's vCard (XEP-0486), nil for none
 	avatarHash string               // SHA-1 of its PHOTO, "" for none
 	subject    *xmlstream.Element   // the last subject message, as broadcast
@@ -187,7 +188,7 @@ func newRoom(m *Module, j, creator jid.JID, locked bool) *room {
 	return &room{
 		m: m, jid: j, creator: creator, cfg: defaultConfig(), locked: locked, fresh: true,
 		byNick: make(map[string]*occupant), byJID: make(map[string]*occupant),
-		affs: map[string]string{creator.String(): affOwner}, nicks: make(map[string]string),
+		affs: map[string]string{creator.String(): affOwner}, nicks: make(map[string]string), hats: make(map[string][]Hat),
 		idKey: newIDKey(), histLoaded: true,
 	}
 }
@@ -542,6 +543,9 @@ func (rm *room) presenceOf(o *occupant, to jid.JID, withJID bool, codes []int) *
 		}
 	}
 	p.Append(rm.userX(o, withJID, codes), rm.occupantIDElement(o.bare))
+	if h := rm.hatsElement(o.bare); h != nil {
+		p.Append(h)
+	}
 	return p
 }
 
@@ -562,14 +566,14 @@ func (rm *room) userX(o *occupant, withJID bool, codes []int) *xmlstream.Element
 func userX(p *xmlstream.Element) *xmlstream.Element { return p.Child(NSUser, "x") }
 
 // clientPresence is what the room keeps of an occupant's presence: its
-// children but the MUC <x/>.
+// children but the MUC <x/>, occupant ids and hats.
 func clientPresence(st *xmlstream.Element) *xmlstream.Element {
 	p := xmlstream.NewElement(st.Name.Space, "presence")
 	for _, c := range st.Children {
 		e := c.Elem
 		if e == nil || (e.Name.Space == NS && e.Name.Local == "x") || (e.Name.Space == NSUser && e.Name.Local == "x") ||
-			e.Name.Space == NSOccupantID {
-			continue
+			e.Name.Space == NSOccupantID || e.Name.Space == NSHats {
+			continue // the room's to say (XEP-0421 §4, XEP-0317: no one claims a hat)
 		}
 		p.Append(e.Copy())
 	}

@@ -30,6 +30,7 @@ type storedConfig struct {
 	IDKey         []byte            `json:"occupant_id_key,omitempty"` // XEP-0421 ids stay the same across restarts
 	Nicks         map[string]string `json:"nicks,omitempty"`           // reserved by registration
 	VCard         []byte            `json:"vcard,omitempty"`           // the room's vCard, XML
+	Hats          map[string][]Hat  `json:"hats,omitempty"`            // XEP-0317, by bare JID
 }
 
 func (c roomConfig) stored() storedConfig {
@@ -102,6 +103,11 @@ func (m *Module) load(service string) error {
 		for k, n := range sc.Nicks {
 			rm.nicks[k] = n
 		}
+		for k, h := range sc.Hats {
+			if len(h) > 0 {
+				rm.hats[k] = h
+			}
+		}
 		if sc.VCard != nil {
 			if e, err := xmlstream.ParseElement(sc.VCard, stanza.NSClient); err == nil {
 				rm.vcardXML, rm.avatarHash = e, avatarHash(e)
@@ -137,6 +143,9 @@ func (rm *room) persist(ctx context.Context) {
 	sc.IDKey = rm.idKey
 	if len(rm.nicks) > 0 {
 		sc.Nicks = rm.nicks
+	}
+	if len(rm.hats) > 0 {
+		sc.Hats = rm.hats
 	}
 	if rm.vcardXML != nil {
 		sc.VCard = rm.vcardXML.AppendXML(nil, stanza.NSClient)
