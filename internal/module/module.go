@@ -24,6 +24,7 @@
 package module
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -90,6 +91,13 @@ type Module interface {
 // and returns when they are gone.
 type Stopper interface {
 	Stop()
+}
+
+// Drainer is implemented by modules that tell others the server is going
+// away: at shutdown Drain runs before the client and server streams end,
+// while stanzas are still delivered (MUC's status 332).
+type Drainer interface {
+	Drain(ctx context.Context)
 }
 
 // Service is implemented by the settings of modules that run a service on

@@ -421,6 +421,13 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	if cm := s.Certs(); cm != nil {
 		cm.Close() // ends an ACME order in flight
 	}
+	if set := s.set.Load(); set != nil {
+		for _, m := range set.Modules() {
+			if d, ok := m.(module.Drainer); ok {
+				d.Drain(ctx) // before the streams end, so that what it sends arrives
+			}
+		}
+	}
 	if s.c2s != nil {
 		err = s.c2s.Shutdown(ctx)
 	}

@@ -1,9 +1,11 @@
 package muc_test
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/ode-xmpp/ode/internal/modules/muc"
 	"github.com/ode-xmpp/ode/stanza"
@@ -109,4 +111,35 @@ func TestCodesAndLimits(t *testing.T) {
 	alice.expect("presence", room+"/Bob")
 	alice.mustIQ("set", room, `<query xmlns='`+muc.NSAdmin+`'><item jid='bob@localhost' affiliation='none'/></query>`)
 	checkGone("321", alice, bob)
+}
+
+// TestShutdown: when the server shuts down, every occupant's client is
+// told it leaves with 332 before its stream ends.
+func TestShutdown(t *testing.T) {
+	srv := start(t, nil)
+	alice := login(t, srv, "alice", "a")
+	bob := login(t, srv, "bob", "b")
+	alice.join("Alice", "")
+	alice.mustIQ("set", room, instant)
+	bob.join("Bob", "")
+	alice.expect("presence", room+"/Bob")
+	done := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		done <- srv.Shutdown(ctx)
+	}()
+	for _, c := range []*client{alice, bob} {
+		nick := "Alice"
+		if c == bob {
+			nick = "Bob"
+		}
+		p := c.expect("presence", room+"/"+nick)
+		if stanza.Type(p) != stanza.PresenceUnavailable || !slices.Equal(codesOf(p), []string{"332", "110"}) {
+			t.Errorf("%s at shutdown: %s, want unavailable with 332 and 110", c.jid, p)
+		}
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
 }

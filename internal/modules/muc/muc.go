@@ -193,6 +193,7 @@ type Module struct {
 var (
 	_ module.Module  = (*Module)(nil)
 	_ module.Stopper = (*Module)(nil)
+	_ module.Drainer = (*Module)(nil)
 )
 
 // New returns the MUC module.
@@ -227,6 +228,22 @@ func (m *Module) Register(r *router.Router) {
 func (m *Module) Stop() {
 	if m.w != nil {
 		m.w.Stop()
+	}
+}
+
+// Drain implements module.Drainer: at shutdown every occupant leaves its
+// rooms, each of its clients told with status 332 (XEP-0045 §7.14: the
+// service is shutting down). Only the occupant itself hears of its
+// leaving: everyone leaves, and n presences to n occupants would be n².
+func (m *Module) Drain(ctx context.Context) {
+	m.mu.Lock()
+	rooms := make([]*room, 0, len(m.rooms))
+	for _, rm := range m.rooms {
+		rooms = append(rooms, rm)
+	}
+	m.mu.Unlock()
+	for _, rm := range rooms {
+		rm.shutdown(ctx)
 	}
 }
 

@@ -47,6 +47,7 @@ const (
 	statusKicked       = 307
 	statusAffChange    = 321
 	statusMembersOnly  = 322
+	statusShutdown     = 332
 )
 
 // roomConfig is a room's muc#roomconfig settings.
@@ -520,6 +521,20 @@ func (rm *room) drop(o *occupant) {
 	if len(rm.occupants) == 0 && !rm.cfg.persistent {
 		rm.gone = true
 		rm.m.gone(rm)
+	}
+}
+
+// shutdown removes every occupant, telling each of its clients with 332
+// (see Module.Drain).
+func (rm *room) shutdown(ctx context.Context) {
+	rm.mu.Lock()
+	defer rm.mu.Unlock()
+	for _, o := range slices.Clone(rm.occupants) {
+		o.role = roleNone
+		for _, s := range o.sessions {
+			rm.route(ctx, rm.unavailable(o, s.full, true, []int{statusShutdown, statusSelf}, ""))
+		}
+		rm.drop(o)
 	}
 }
 
