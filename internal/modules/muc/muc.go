@@ -185,6 +185,7 @@ type Module struct {
 	w    *mam.Writer // the rooms' archives, written behind
 	ids  mam.IDs
 
+	wg    sync.WaitGroup // occupantError's removals
 	mu    sync.Mutex
 	rooms map[string]*room // by bare room JID
 	owned map[string]int   // rooms created per user (bare JID)
@@ -223,9 +224,10 @@ func (m *Module) Register(r *router.Router) {
 	}
 }
 
-// Stop implements module.Stopper: the archive writer writes what it
-// holds.
+// Stop implements module.Stopper: the removals of occupants in flight
+// end and the archive writer writes what it holds.
 func (m *Module) Stop() {
+	m.wg.Wait()
 	if m.w != nil {
 		m.w.Stop()
 	}
@@ -387,12 +389,26 @@ func (m *Module) gone(rm *room) {
 
 // occupantError handles a message error from an occupant's client: the
 // occupant is gone (XEP-0045 §7.2.17 on errors from occupants).
+//
+// The removal runs on its own goroutine: the error may be the router's
+// bounce of a stanza the room is delivering (an occupant whose queue is
+// full), raised while the room's lock is held, which removing it here
+// would take again and deadlock the room.
 func (m *Module) occupantError(ctx context.Context, ev *router.Event) {
-	if rm := m.room(ev.To.Bare()); rm != nil {
-		if se, ok := stanza.ParseError(ev.El); ok && se.Type == stanza.Cancel {
-			rm.remove(ctx, ev.From, nil, "")
-		}
+	rm := m.room(ev.To.Bare())
+	if rm == nil {
+		return
 	}
+	if se, ok := stanza.ParseError(ev.El); !ok || se.Type != stanza.Cancel {
+		return
+	}
+	from := ev.From
+	ctx = context.WithoutCancel(ctx)
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		rm.remove(ctx, from, nil, "")
+	}()
 }
 
 // now is the module's clock.
