@@ -35,6 +35,13 @@ type ArchiveQuery struct {
 	With, WithResource string
 	// Start and End keep the messages stamped in [Start, End].
 	Start, End time.Time
+	// StartID and EndID, if set, bound the ids of the messages Start and
+	// End keep, for an archive whose ids sort by time (the mam module's
+	// ULIDs): every message stamped at or after Start has an id ≥
+	// StartID, every one stamped at or before End an id ≤ EndID. A store
+	// may find a time range through its id index with them; they never
+	// widen the selection.
+	StartID, EndID string
 	// AfterID and BeforeID keep the messages after or before those ids
 	// (exclusive). Each must be in the archive, else ErrNotFound.
 	AfterID, BeforeID string

@@ -58,3 +58,18 @@ func encodeULID(ms uint64, hi uint16, lo uint64) string {
 	}
 	return string(out[:])
 }
+
+// idBounds returns the ids that bound the messages stamped in [start,
+// end] (storage.ArchiveQuery.StartID and EndID): an id of ids.next holds
+// its message's stamp, to the millisecond. An end that is zero, or a time
+// an id cannot hold, gets "" (no bound).
+func idBounds(start, end time.Time) (from, to string) {
+	const most = 1<<48 - 1 // the milliseconds an id holds
+	if ms := start.UnixMilli(); !start.IsZero() && ms >= 0 && ms <= most {
+		from = encodeULID(uint64(ms), 0, 0)
+	}
+	if ms := end.UnixMilli(); !end.IsZero() && ms >= 0 && ms <= most {
+		to = encodeULID(uint64(ms), 1<<16-1, 1<<64-1)
+	}
+	return from, to
+}

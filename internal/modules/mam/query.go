@@ -178,6 +178,7 @@ func (m *Module) query(ctx context.Context, ev *router.Event) (*xmlstream.Elemen
 		return nil, err
 	}
 	fetch := func(ctx context.Context, q storage.ArchiveQuery) (storage.ArchivePage, error) {
+		q.StartID, q.EndID = idBounds(q.Start, q.End)
 		return m.deps.Store.QueryArchive(ctx, owner.Local(), owner.DomainString(), q)
 	}
 	return answer(ctx, req, owner, ev.From, fetch, ev.Origin.Deliver, m.deps.Log)

@@ -168,6 +168,12 @@ func queryWhere(owner string, args []any, q storage.ArchiveQuery) (string, []any
 	if !q.End.IsZero() {
 		add("stamp <= $%d", millis(q.End))
 	}
+	if q.StartID != "" {
+		add("id >= $%d", q.StartID)
+	}
+	if q.EndID != "" {
+		add("id <= $%d", q.EndID)
+	}
 	if q.AfterID != "" {
 		add("id > $%d", q.AfterID)
 	}

@@ -223,6 +223,14 @@ func archiveWhere(account int64, q storage.ArchiveQuery) (string, []any) {
 	if !q.End.IsZero() {
 		add("stamp <= ?", toMillis(q.End))
 	}
+	// The time range as an id range, through archive_by_id (there is no
+	// per-account time index).
+	if q.StartID != "" {
+		add("id >= ?", q.StartID)
+	}
+	if q.EndID != "" {
+		add("id <= ?", q.EndID)
+	}
 	if q.AfterID != "" {
 		add("id > ?", q.AfterID)
 	}
@@ -289,9 +297,9 @@ func (s *Store) DeleteArchived(ctx context.Context, before time.Time) (int, erro
 	for {
 		var n int64
 		err := s.write(ctx, func(tx *sql.Tx) error {
-			// Per account, through archive_by_stamp.
+			// Oldest first, through archive_by_time.
 			res, err := tx.ExecContext(ctx, `DELETE FROM archive WHERE rowid IN (
-				SELECT rowid FROM archive WHERE account_id IN (SELECT id FROM accounts) AND stamp < ? LIMIT ?)`,
+				SELECT rowid FROM archive WHERE stamp < ? LIMIT ?)`,
 				toMillis(before), deleteArchivedChunk)
 			if err != nil {
 				return err

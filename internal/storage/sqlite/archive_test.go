@@ -166,10 +166,17 @@ func BenchmarkQueryArchiveShared(b *testing.B) {
 	})
 }
 
-// BenchmarkAppendArchive appends batches of 1,024 messages spread over
-// 1,000 accounts, as the mam writer does under load (each message in the
-// sender's and the receiver's archive); it reports the cost per row.
+// BenchmarkAppendArchive appends batches of messages spread over 1,000
+// accounts, as the mam writer does under load (each message in the
+// sender's and the receiver's archive), in batches of 1,024 and of
+// 16,384 rows (the writer's largest); it reports the cost per row.
 func BenchmarkAppendArchive(b *testing.B) {
+	for _, size := range []int{1024, 16384} {
+		b.Run(fmt.Sprint("batch=", size), func(b *testing.B) { benchmarkAppendArchive(b, size) })
+	}
+}
+
+func benchmarkAppendArchive(b *testing.B, size int) {
 	path := filepath.Join(b.TempDir(), "ode.db")
 	s := open(b, path)
 	ctx := b.Context()
@@ -180,7 +187,7 @@ func BenchmarkAppendArchive(b *testing.B) {
 		}
 	}
 	start := time.Date(2025, time.January, 1, 0, 0, 0, 0, time.UTC)
-	batch := make([]storage.ArchivedMessage, 0, 1024)
+	batch := make([]storage.ArchivedMessage, 0, size)
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := range b.N {

@@ -3,9 +3,12 @@ package sqlite
 import (
 	"database/sql"
 	"errors"
+	"fmt"
 	"path/filepath"
+	"slices"
 	"testing"
 	"testing/fstest"
+	"time"
 
 	"github.com/ode-xmpp/ode/internal/storage"
 )
@@ -160,5 +163,95 @@ func TestMigrateFrom1(t *testing.T) {
 	}
 	if err := s.StoreOffline(ctx, "alice", "example.org", storage.OfflineMessage{Stanza: []byte("<message/>")}, 0); err != nil {
 		t.Errorf("StoreOffline after migrating: %v", err)
+	}
+}
+
+// TestMigrateArchiveByTime fills an archive at schema version 9 (its
+// per-account time index and foreign key), opens it with this version
+// (the table rebuilt, archive_by_time) and checks that every row is still
+// there and queried alike, new rows go in, and deleting an account still
+// deletes its archive.
+func TestMigrateArchiveByTime(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "ode.db")
+	db, err := sql.Open("sqlite", path+"?_txlock=immediate&_foreign_keys=1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	if err := migrate(ctx, db, migrations[:9]); err != nil {
+		t.Fatal(err)
+	}
+	for _, local := range []string{"alice", "bob"} {
+		if _, err := db.ExecContext(ctx, `INSERT INTO accounts (domain, local) VALUES ('example.org', ?)`, local); err != nil {
+			t.Fatal(err)
+		}
+	}
+	base := time.Date(2026, time.March, 1, 12, 0, 0, 0, time.UTC)
+	for i := range 20 {
+		account := 1 + i%2
+		if _, err := db.ExecContext(ctx, `INSERT INTO archive (account_id, id, with_jid, with_resource, stamp, outgoing, stanza)
+			VALUES (?, ?, 'carol@example.com', 'pc', ?, ?, ?)`,
+			account, fmt.Sprintf("m%02d", i), base.Add(time.Duration(i)*time.Minute).UnixMilli(), i%3 == 0, fmt.Appendf(nil, "<message><body>%d</body></message>", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	s, err := Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	var indexes []string
+	rows, err := s.r.QueryContext(ctx, `SELECT name FROM sqlite_schema WHERE tbl_name = 'archive' AND type IN ('index', 'trigger') ORDER BY name`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			t.Fatal(err)
+		}
+		indexes = append(indexes, name)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"archive_by_id", "archive_by_time", "archive_by_with"}; !slices.Equal(indexes, want) {
+		t.Errorf("archive's indexes = %q, want %q", indexes, want)
+	}
+
+	page, err := s.QueryArchive(ctx, "alice", "example.org", storage.ArchiveQuery{
+		Start: base.Add(4 * time.Minute), End: base.Add(12 * time.Minute), Max: 50})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, m := range page.Messages {
+		got = append(got, m.ID+" "+string(m.Stanza))
+		if m.With != "carol@example.com" || m.WithResource != "pc" || m.Outgoing != (m.ID == "m06" || m.ID == "m12") {
+			t.Errorf("migrated row %+v", m)
+		}
+	}
+	want := []string{"m04 <message><body>4</body></message>", "m06 <message><body>6</body></message>",
+		"m08 <message><body>8</body></message>", "m10 <message><body>10</body></message>", "m12 <message><body>12</body></message>"}
+	if !slices.Equal(got, want) || !page.Complete {
+		t.Errorf("alice's archive from 12:04 to 12:12 after migrating = %q (complete %t), want %q", got, page.Complete, want)
+	}
+	if n, err := s.AppendArchive(ctx, []storage.ArchivedMessage{{Local: "alice", Domain: "example.org", ID: "m20",
+		With: "carol@example.com", Stamp: base.Add(20 * time.Minute), Stanza: []byte("<message/>")}}); n != 1 || err != nil {
+		t.Errorf("AppendArchive after migrating = %d, %v", n, err)
+	}
+	if err := s.DeleteAccount(ctx, "alice", "example.org"); err != nil {
+		t.Fatal(err)
+	}
+	var left, bobs int
+	if err := s.r.QueryRowContext(ctx, `SELECT COUNT(*), COUNT(*) FILTER (WHERE account_id = 2) FROM archive`).Scan(&left, &bobs); err != nil {
+		t.Fatal(err)
+	}
+	if left != 10 || bobs != 10 {
+		t.Errorf("after deleting alice the archive holds %d rows, %d of them bob's; want bob's 10", left, bobs)
 	}
 }

@@ -95,8 +95,10 @@ func open(ctx context.Context, path string) (*Store, error) {
 		"_foreign_keys": {"1"},
 		"_txlock":       {"immediate"}, // take the write lock at BEGIN, so busy_timeout applies
 		// The writer's page cache: 64 MiB (the default is 2 MiB), so
-		// that the index pages a busy archive writes to stay in memory.
-		"_pragma": {"cache_size(-65536)"},
+		// that the index pages a busy archive writes to stay in memory;
+		// statement journals (an INSERT that may fail midway keeps one)
+		// in memory rather than in a temporary file.
+		"_pragma": {"cache_size(-65536)", "temp_store(memory)"},
 	})
 	if err != nil {
 		return nil, err
