@@ -169,14 +169,21 @@ func BenchmarkQueryArchiveShared(b *testing.B) {
 // BenchmarkAppendArchive appends batches of messages spread over 1,000
 // accounts, as the mam writer does under load (each message in the
 // sender's and the receiver's archive), in batches of 1,024 and of
-// 16,384 rows (the writer's largest); it reports the cost per row.
+// 16,384 rows (the writer's largest); it reports the cost per row. Each
+// account talks to one other (pairs=fixed, the benchmark before
+// 2026-12-02) or to anyone (pairs=random, as under ode bench chat: rows
+// land all over archive_by_with).
 func BenchmarkAppendArchive(b *testing.B) {
 	for _, size := range []int{1024, 16384} {
-		b.Run(fmt.Sprint("batch=", size), func(b *testing.B) { benchmarkAppendArchive(b, size) })
+		for _, random := range []bool{false, true} {
+			b.Run(fmt.Sprintf("batch=%d/pairs=%s", size, map[bool]string{false: "fixed", true: "random"}[random]), func(b *testing.B) {
+				benchmarkAppendArchive(b, size, random)
+			})
+		}
 	}
 }
 
-func benchmarkAppendArchive(b *testing.B, size int) {
+func benchmarkAppendArchive(b *testing.B, size int, random bool) {
 	path := filepath.Join(b.TempDir(), "ode.db")
 	s := open(b, path)
 	ctx := b.Context()
@@ -191,7 +198,11 @@ func benchmarkAppendArchive(b *testing.B, size int) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := range b.N {
-		local, with := fmt.Sprint("u", i%accounts), fmt.Sprintf("u%d@example.org", (i*7919)%accounts)
+		other := (i * 7919) % accounts
+		if random {
+			other = int(uint32(i)*2654435761>>8) % accounts
+		}
+		local, with := fmt.Sprint("u", i%accounts), fmt.Sprintf("u%d@example.org", other)
 		batch = append(batch, storage.ArchivedMessage{
 			Local: local, Domain: "example.org", ID: fmt.Sprintf("%026d", i),
 			With: with, WithResource: "phone", Stamp: start.Add(time.Duration(i) * time.Millisecond), Outgoing: i%2 == 1,
