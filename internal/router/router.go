@@ -220,11 +220,16 @@ func (r *Router) Bind(s Session) (replaced Session) {
 	list := sh.m[bare]
 	for i, old := range list {
 		if old.JID().Equal(full) {
-			list[i] = s
+			// Copy on write: Sessions hands out the stored slice.
+			next := append([]Session(nil), list...)
+			next[i] = s
+			sh.m[bare] = next
 			return old
 		}
 	}
-	sh.m[bare] = append(list, s)
+	// The full slice expression makes append allocate a new array, so no
+	// slice returned by Sessions ever sees an element change.
+	sh.m[bare] = append(list[:len(list):len(list)], s)
 	return nil
 }
 
@@ -248,14 +253,18 @@ func (r *Router) Unbind(s Session) {
 	}
 }
 
-// Sessions returns the sessions bound to the bare JID bare. The slice is a
-// copy the caller owns.
+// Sessions returns the sessions bound to the bare JID bare. The slice is
+// shared and read-only: the table never changes an element of a slice it
+// has handed out (Bind and Unbind copy on write), and its capacity equals
+// its length, so a caller's append allocates. It costs no copy per
+// message.
 func (r *Router) Sessions(bare jid.JID) []Session {
 	key := bare.Bare().String()
 	sh := r.shard(key)
 	sh.mu.RLock()
-	defer sh.mu.RUnlock()
-	return append([]Session(nil), sh.m[key]...)
+	list := sh.m[key]
+	sh.mu.RUnlock()
+	return list[:len(list):len(list)]
 }
 
 // SessionCount returns the number of sessions bound to the bare JID
