@@ -204,3 +204,41 @@ func TestRedeliver(t *testing.T) {
 		t.Errorf("DeliverLocal: bob got %d, delivered hooks ran %d times", len(bob.received()), ran)
 	}
 }
+
+// TestSessionsSharedSliceStable checks the contract of Sessions: a slice
+// it returned keeps its elements while sessions bind, rebind and unbind,
+// and a caller's append does not reach the table.
+func TestSessionsSharedSliceStable(t *testing.T) {
+	r := newRouter()
+	bare := jid.MustParse("alice@example.org")
+	phone := bind(r, "alice@example.org/phone")
+	laptop := bind(r, "alice@example.org/laptop")
+	got := r.Sessions(bare)
+	if len(got) != 2 || got[0] != phone || got[1] != laptop {
+		t.Fatalf("Sessions = %v, want [phone laptop]", got)
+	}
+	_ = append(got, &fake{full: jid.MustParse("alice@example.org/extra")})
+	bind(r, "alice@example.org/phone") // replaces phone
+	bind(r, "alice@example.org/tablet")
+	r.Unbind(laptop)
+	if got[0] != phone || got[1] != laptop {
+		t.Fatalf("held slice changed to %v", got)
+	}
+	if n := r.SessionCount(bare); n != 2 {
+		t.Fatalf("SessionCount = %d, want 2 (new phone, tablet)", n)
+	}
+}
+
+// BenchmarkSessions measures the session-table lookup each routed
+// message makes for its recipient.
+func BenchmarkSessions(b *testing.B) {
+	r := newRouter()
+	bind(r, "bob@example.org/phone")
+	bob := jid.MustParse("bob@example.org")
+	b.ReportAllocs()
+	for b.Loop() {
+		if len(r.Sessions(bob)) != 1 {
+			b.Fatal("no session")
+		}
+	}
+}
