@@ -78,10 +78,11 @@ func TestAccessModels(t *testing.T) {
 	}
 	// authorize is not offered.
 	alice.iqErr("set", "", configureXML(node, "pubsub#access_model", "authorize"), stanza.NotAcceptable, "unsupported-access-model")
-	// Explicit subscriptions are not offered either.
-	se := dave.iqErr("set", aliceBare, `<pubsub xmlns='`+nsPubSub+`'><subscribe node='`+node+`' jid='dave@`+srv.Domain+`'/></pubsub>`,
+	// Subscription options are not offered (explicit subscriptions are:
+	// subscribe_test.go).
+	se := dave.iqErr("set", aliceBare, `<pubsub xmlns='`+nsPubSub+`'><options node='`+node+`' jid='dave@`+srv.Domain+`'/></pubsub>`,
 		stanza.FeatureNotImplemented, "unsupported")
-	if se.App.Attribute("feature") != "subscribe" {
+	if se.App.Attribute("feature") != "subscription-options" {
 		t.Errorf("unsupported feature %q", se.App.Attribute("feature"))
 	}
 	// publish_model open lets others publish to an existing node.

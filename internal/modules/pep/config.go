@@ -78,6 +78,9 @@ type NodeConfig struct {
 	// Members are the bare JIDs the owner affiliated as members (or
 	// publishers): the whitelist.
 	Members []string `json:"members,omitempty"`
+	// Subscribers are the JIDs (bare or full) with an explicit
+	// subscription (XEP-0060 §6.1), sorted.
+	Subscribers []string `json:"subscribers,omitempty"`
 }
 
 // DefaultConfig returns the configuration of an auto-created node

@@ -92,8 +92,12 @@ func (m *Module) pubsubSet(ctx context.Context, ev *router.Event) (*xmlstream.El
 			return nil, stanza.NewError(stanza.BadRequest, "unexpected elements with <create/>")
 		}
 		return nil, m.handleCreate(ctx, owner, from, req["create"], req["configure"])
-	case req["subscribe"] != nil, req["unsubscribe"] != nil:
-		return nil, unsupported("subscribe")
+	case req["subscribe"] != nil && len(req) == 1:
+		return m.subscribe(ctx, owner, from, req["subscribe"])
+	case req["subscribe"] != nil && req["options"] != nil && len(req) == 2:
+		return nil, unsupported("subscription-options")
+	case req["unsubscribe"] != nil && len(req) == 1:
+		return nil, m.unsubscribe(ctx, owner, from, req["unsubscribe"])
 	case req["options"] != nil:
 		return nil, unsupported("subscription-options")
 	}
@@ -120,7 +124,7 @@ func (m *Module) pubsubGet(ctx context.Context, ev *router.Event) (*xmlstream.El
 	case req["affiliations"] != nil:
 		return m.handleAffiliations(ctx, owner, from, req["affiliations"])
 	case req["subscriptions"] != nil:
-		return nil, unsupported("retrieve-subscriptions")
+		return m.subscriptions(ctx, owner, from, req["subscriptions"])
 	case req["options"] != nil, req["default"] != nil:
 		return nil, unsupported("subscription-options")
 	}

@@ -53,21 +53,53 @@ func (m *Module) notify(ctx context.Context, owner jid.JID, node string, c NodeC
 		}
 	}
 	others := m.pres.interested(owner, node)
-	if len(others) == 0 {
+	if len(others) == 0 && len(c.Subscribers) == 0 {
 		return
 	}
 	roster := m.mapLookup(owner)
-	for _, to := range others {
+	admitted := func(to jid.JID) (bool, bool) {
 		if err := access(ctx, owner, c, to, roster); err != nil {
 			if !isStanzaError(err) {
 				m.deps.Log.Error("notify: access", "jid", owner.String(), "err", err)
-				return
+				return false, false
 			}
+			return false, true
+		}
+		return !m.r.Blocked(ctx, owner, to), true
+	}
+	var sent map[string]bool // bare and full JIDs notified, with explicit subscriptions
+	if len(c.Subscribers) > 0 {
+		sent = make(map[string]bool, len(others)*2)
+	}
+	for _, to := range others {
+		ok, more := admitted(to)
+		if !more {
+			return
+		}
+		if !ok {
 			continue
 		}
-		if m.r.Blocked(ctx, owner, to) {
+		m.r.DeliverShared(ctx, sh, to)
+		if sent != nil {
+			sent[to.String()], sent[to.Bare().String()] = true, true
+		}
+	}
+	// Explicit subscriptions (XEP-0060 §6.1), the access model checked
+	// again; a JID already notified through its caps is not notified
+	// twice, nor a bare JID one of whose resources was.
+	for _, s := range c.Subscribers {
+		to, err := jid.Parse(s)
+		if err != nil || sent[s] || to.Bare().Equal(owner) {
 			continue
 		}
+		ok, more := admitted(to)
+		if !more {
+			return
+		}
+		if !ok {
+			continue
+		}
+		sent[s] = true
 		m.r.DeliverShared(ctx, sh, to)
 	}
 }

@@ -85,7 +85,18 @@ func (m *Module) ownerGet(ctx context.Context, ev *router.Event) (*xmlstream.Ele
 		}
 		return ownerResult(affs), nil
 	case "subscriptions":
-		return nil, unsupported("manage-subscriptions")
+		node, err := nodeOf(e)
+		if err != nil {
+			return nil, err
+		}
+		_, c, err := m.loadNode(ctx, owner, node)
+		if isNotFound(err) {
+			return nil, errNoNode
+		}
+		if err != nil {
+			return nil, err
+		}
+		return ownerSubscriptions(node, c), nil
 	}
 	return nil, stanza.NewError(stanza.BadRequest, "unknown owner request <"+e.Name.Local+"/>")
 }
@@ -113,7 +124,7 @@ func (m *Module) ownerSet(ctx context.Context, ev *router.Event) (*xmlstream.Ele
 	case "affiliations":
 		return nil, m.setAffiliations(ctx, owner, node, e)
 	case "subscriptions":
-		return nil, unsupported("manage-subscriptions")
+		return nil, m.setSubscriptions(ctx, owner, node, e)
 	}
 	return nil, stanza.NewError(stanza.BadRequest, "unknown owner request <"+e.Name.Local+"/>")
 }
@@ -125,6 +136,8 @@ func (m *Module) configure(ctx context.Context, owner jid.JID, node string, x *x
 	if x == nil {
 		return stanza.NewError(stanza.BadRequest, "<configure/> without a form")
 	}
+	m.subMu.Lock()
+	defer m.subMu.Unlock()
 	_, c, err := m.loadNode(ctx, owner, node)
 	if isNotFound(err) {
 		return errNoNode
@@ -212,6 +225,8 @@ func (m *Module) purge(ctx context.Context, owner jid.JID, node string) error {
 // put a bare JID on it, none takes it off. Other affiliations are not
 // offered on PEP (not-acceptable), nor is a change of the owner's.
 func (m *Module) setAffiliations(ctx context.Context, owner jid.JID, node string, e *xmlstream.Element) error {
+	m.subMu.Lock()
+	defer m.subMu.Unlock()
 	_, c, err := m.loadNode(ctx, owner, node)
 	if isNotFound(err) {
 		return errNoNode

@@ -149,6 +149,9 @@ type Module struct {
 	wg      sync.WaitGroup
 	mu      sync.Mutex // guards stopped and wg.Add
 	stopped bool
+	// subMu serialises the read-modify-write of a node's stored
+	// configuration by subscriptions, affiliations and configure.
+	subMu   sync.Mutex
 	queries chan struct{} // a token per capability query in flight
 }
 
@@ -213,6 +216,9 @@ var Features = []string{
 	NSPubSub + "#retrieve-affiliations",
 	NSPubSub + "#retrieve-default",
 	NSPubSub + "#retrieve-items",
+	NSPubSub + "#retrieve-subscriptions",
+	NSPubSub + "#subscribe",
+	NSPubSub + "#manage-subscriptions",
 }
 
 // Register implements module.Module.
