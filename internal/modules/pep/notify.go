@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/ode-xmpp/ode/internal/session"
+	"github.com/ode-xmpp/ode/internal/storage"
 	"github.com/ode-xmpp/ode/jid"
 	"github.com/ode-xmpp/ode/stanza"
 	"github.com/ode-xmpp/ode/xmlstream"
@@ -135,17 +136,24 @@ func (m *Module) sendLast(ctx context.Context, owner, to jid.JID, info *capsInfo
 		if err != nil || len(its) == 0 {
 			continue
 		}
-		item := xmlstream.NewElement(NSEvent, "item").SetAttr("id", its[0].ID)
-		if c.DeliverPayloads {
-			item = itemElement(NSEvent, its[0])
-		}
-		typ := stanza.MessageHeadline
-		if c.NotificationType == notificationNormal {
-			typ = notificationNormal
-		}
-		msg := notification(owner, to, typ, newID(), eventItems(n.Node, item))
-		msg.Append(xmlstream.NewElement(stanza.NSDelay, "delay").SetAttr("from", owner.String()).
-			SetAttr("stamp", its[0].Published.UTC().Format(time.RFC3339Nano)))
-		m.r.Route(ctx, msg)
+		m.r.Route(ctx, lastItemMessage(owner, to, n.Node, c, its[0]))
 	}
+}
+
+// lastItemMessage is the notification of the node's item it sent later
+// than its publication (on presence, on subscribing), with its time as a
+// XEP-0203 delay.
+func lastItemMessage(owner, to jid.JID, node string, c NodeConfig, it storage.PubSubItem) *xmlstream.Element {
+	item := xmlstream.NewElement(NSEvent, "item").SetAttr("id", it.ID)
+	if c.DeliverPayloads {
+		item = itemElement(NSEvent, it)
+	}
+	typ := stanza.MessageHeadline
+	if c.NotificationType == notificationNormal {
+		typ = notificationNormal
+	}
+	msg := notification(owner, to, typ, newID(), eventItems(node, item))
+	msg.Append(xmlstream.NewElement(stanza.NSDelay, "delay").SetAttr("from", owner.String()).
+		SetAttr("stamp", it.Published.UTC().Format(time.RFC3339Nano)))
+	return msg
 }

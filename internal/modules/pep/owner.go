@@ -225,6 +225,43 @@ func (m *Module) purge(ctx context.Context, owner jid.JID, node string) error {
 // put a bare JID on it, none takes it off. Other affiliations are not
 // offered on PEP (not-acceptable), nor is a change of the owner's.
 func (m *Module) setAffiliations(ctx context.Context, owner jid.JID, node string, e *xmlstream.Element) error {
+	return m.editNode(ctx, owner, node, "affiliations", func(c *NodeConfig) error {
+		members := slices.Clone(c.Members)
+		for _, a := range e.ChildrenNS(NSOwner) {
+			if a.Name.Local != "affiliation" {
+				continue
+			}
+			j, err := jid.Parse(a.Attribute("jid"))
+			if err != nil {
+				return pubsubError(stanza.BadRequest, "invalid-jid", "")
+			}
+			bare := j.Bare()
+			if bare.Equal(owner) {
+				return stanza.NewError(stanza.NotAcceptable, "the owner's affiliation cannot change")
+			}
+			members = slices.DeleteFunc(members, func(s string) bool { return s == bare.String() })
+			switch strings.TrimSpace(a.Attribute("affiliation")) {
+			case "member", "publisher":
+				members = append(members, bare.String())
+			case "none":
+			default:
+				return stanza.NewError(stanza.NotAcceptable, "affiliation "+a.Attribute("affiliation")+" is not offered")
+			}
+		}
+		if len(members) > maxMembers {
+			return stanza.NewError(stanza.NotAcceptable, fmt.Sprintf("a node has at most %d members", maxMembers))
+		}
+		slices.Sort(members)
+		c.Members = members
+		return nil
+	})
+}
+
+// editNode changes the node's stored configuration with edit (which
+// returns an error to change nothing), the read and the write serialised
+// with the module's other changes of node configurations; what names the
+// change in errors.
+func (m *Module) editNode(ctx context.Context, owner jid.JID, node, what string, edit func(*NodeConfig) error) error {
 	m.subMu.Lock()
 	defer m.subMu.Unlock()
 	_, c, err := m.loadNode(ctx, owner, node)
@@ -234,38 +271,14 @@ func (m *Module) setAffiliations(ctx context.Context, owner jid.JID, node string
 	if err != nil {
 		return err
 	}
-	members := slices.Clone(c.Members)
-	for _, a := range e.ChildrenNS(NSOwner) {
-		if a.Name.Local != "affiliation" {
-			continue
-		}
-		j, err := jid.Parse(a.Attribute("jid"))
-		if err != nil {
-			return pubsubError(stanza.BadRequest, "invalid-jid", "")
-		}
-		bare := j.Bare()
-		if bare.Equal(owner) {
-			return stanza.NewError(stanza.NotAcceptable, "the owner's affiliation cannot change")
-		}
-		members = slices.DeleteFunc(members, func(s string) bool { return s == bare.String() })
-		switch strings.TrimSpace(a.Attribute("affiliation")) {
-		case "member", "publisher":
-			members = append(members, bare.String())
-		case "none":
-		default:
-			return stanza.NewError(stanza.NotAcceptable, "affiliation "+a.Attribute("affiliation")+" is not offered")
-		}
+	if err := edit(&c); err != nil {
+		return err
 	}
-	if len(members) > maxMembers {
-		return stanza.NewError(stanza.NotAcceptable, fmt.Sprintf("a node has at most %d members", maxMembers))
-	}
-	slices.Sort(members)
-	c.Members = members
 	if _, err := m.deps.Store.ConfigurePubSubNode(ctx, owner.Local(), owner.DomainString(), node, c.encode(), 0); err != nil {
 		if isNotFound(err) {
 			return errNoNode
 		}
-		return fmt.Errorf("pep: affiliations: %w", err)
+		return fmt.Errorf("pep: %s: %w", what, err)
 	}
 	return nil
 }

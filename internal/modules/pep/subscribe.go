@@ -2,10 +2,10 @@ package pep
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/ode-xmpp/ode/jid"
 	"github.com/ode-xmpp/ode/stanza"
@@ -37,38 +37,32 @@ func (m *Module) subscribe(ctx context.Context, owner, from jid.JID, e *xmlstrea
 		// §6.1.3.1: the JID must be the requester's (bare or full).
 		return nil, pubsubError(stanza.BadRequest, "invalid-jid", "")
 	}
-	m.subMu.Lock()
-	defer m.subMu.Unlock()
-	_, c, err := m.loadNode(ctx, owner, node)
-	if isNotFound(err) {
-		return nil, errNoNode
-	}
-	if err != nil {
-		return nil, err
-	}
 	if m.r.Blocked(ctx, owner, from) {
 		return nil, stanza.NewError(stanza.NotAllowed, "")
 	}
-	if err := m.mayRetrieve(ctx, owner, c, from); err != nil {
-		return nil, err // §6.1.3.2-§6.1.3.4: the access model's error
-	}
 	s := who.String()
-	if !slices.Contains(c.Subscribers, s) {
+	var now NodeConfig
+	err = m.editNode(ctx, owner, node, "subscribe", func(c *NodeConfig) error {
+		if err := m.mayRetrieve(ctx, owner, *c, from); err != nil {
+			return err // §6.1.3.2-§6.1.3.4: the access model's error
+		}
+		now = *c
+		if slices.Contains(c.Subscribers, s) {
+			return errSubscribed
+		}
 		if len(c.Subscribers) >= maxSubscribers || countOf(c.Subscribers, who.Bare()) >= maxSubscriptionsPerEntity {
-			return nil, pubsubError(stanza.NotAllowed, "too-many-subscriptions", "")
+			return pubsubError(stanza.NotAllowed, "too-many-subscriptions", "")
 		}
 		c.Subscribers = append(c.Subscribers, s)
 		slices.Sort(c.Subscribers)
-		if _, err := m.deps.Store.ConfigurePubSubNode(ctx, owner.Local(), owner.DomainString(), node, c.encode(), 0); err != nil {
-			if isNotFound(err) {
-				return nil, errNoNode
-			}
-			return nil, fmt.Errorf("pep: subscribe: %w", err)
-		}
+		return nil
+	})
+	if err != nil && err != errSubscribed {
+		return nil, err
 	}
-	if c.DeliverNotifications && c.SendLastPublishedItem != SendNever {
+	if now.DeliverNotifications && now.SendLastPublishedItem != SendNever {
 		// §6.1.7: the last published item goes to a new subscriber.
-		m.sendLastOf(ctx, owner, who, node, c)
+		m.sendLastOf(ctx, owner, who, node, now)
 	}
 	res := xmlstream.NewElement(NSPubSub, "pubsub").Append(subscriptionElement(NSPubSub, node, s, "subscribed"))
 	return res, nil
@@ -87,27 +81,14 @@ func (m *Module) unsubscribe(ctx context.Context, owner, from jid.JID, e *xmlstr
 	if !who.Bare().Equal(from.Bare()) {
 		return stanza.NewError(stanza.Forbidden, "") // §6.2.3.3
 	}
-	m.subMu.Lock()
-	defer m.subMu.Unlock()
-	_, c, err := m.loadNode(ctx, owner, node)
-	if isNotFound(err) {
-		return errNoNode
-	}
-	if err != nil {
-		return err
-	}
 	s := who.String()
-	if !slices.Contains(c.Subscribers, s) {
-		return pubsubError(stanza.UnexpectedRequest, "not-subscribed", "") // §6.2.3.2
-	}
-	c.Subscribers = slices.DeleteFunc(c.Subscribers, func(x string) bool { return x == s })
-	if _, err := m.deps.Store.ConfigurePubSubNode(ctx, owner.Local(), owner.DomainString(), node, c.encode(), 0); err != nil {
-		if isNotFound(err) {
-			return errNoNode
+	return m.editNode(ctx, owner, node, "unsubscribe", func(c *NodeConfig) error {
+		if !slices.Contains(c.Subscribers, s) {
+			return pubsubError(stanza.UnexpectedRequest, "not-subscribed", "") // §6.2.3.2
 		}
-		return fmt.Errorf("pep: unsubscribe: %w", err)
-	}
-	return nil
+		c.Subscribers = slices.DeleteFunc(c.Subscribers, func(x string) bool { return x == s })
+		return nil
+	})
 }
 
 // subscriptions answers <subscriptions [node]/> (§5.6): from's own
@@ -158,46 +139,33 @@ func ownerSubscriptions(node string, c NodeConfig) *xmlstream.Element {
 // "subscribed" adds a JID, "none" removes it; other states are not
 // offered.
 func (m *Module) setSubscriptions(ctx context.Context, owner jid.JID, node string, e *xmlstream.Element) error {
-	m.subMu.Lock()
-	defer m.subMu.Unlock()
-	_, c, err := m.loadNode(ctx, owner, node)
-	if isNotFound(err) {
-		return errNoNode
-	}
-	if err != nil {
-		return err
-	}
-	subs := slices.Clone(c.Subscribers)
-	for _, s := range e.ChildrenNS(NSOwner) {
-		if s.Name.Local != "subscription" {
-			continue
+	return m.editNode(ctx, owner, node, "subscriptions", func(c *NodeConfig) error {
+		subs := slices.Clone(c.Subscribers)
+		for _, s := range e.ChildrenNS(NSOwner) {
+			if s.Name.Local != "subscription" {
+				continue
+			}
+			j, err := jid.Parse(s.Attribute("jid"))
+			if err != nil {
+				return pubsubError(stanza.BadRequest, "invalid-jid", "")
+			}
+			js := j.String()
+			subs = slices.DeleteFunc(subs, func(x string) bool { return x == js })
+			switch strings.TrimSpace(s.Attribute("subscription")) {
+			case "subscribed":
+				subs = append(subs, js)
+			case "none":
+			default:
+				return stanza.NewError(stanza.NotAcceptable, "subscription "+s.Attribute("subscription")+" is not offered")
+			}
 		}
-		j, err := jid.Parse(s.Attribute("jid"))
-		if err != nil {
-			return pubsubError(stanza.BadRequest, "invalid-jid", "")
+		if len(subs) > maxSubscribers {
+			return stanza.NewError(stanza.NotAcceptable, fmt.Sprintf("a node has at most %d subscriptions", maxSubscribers))
 		}
-		js := j.String()
-		subs = slices.DeleteFunc(subs, func(x string) bool { return x == js })
-		switch strings.TrimSpace(s.Attribute("subscription")) {
-		case "subscribed":
-			subs = append(subs, js)
-		case "none":
-		default:
-			return stanza.NewError(stanza.NotAcceptable, "subscription "+s.Attribute("subscription")+" is not offered")
-		}
-	}
-	if len(subs) > maxSubscribers {
-		return stanza.NewError(stanza.NotAcceptable, fmt.Sprintf("a node has at most %d subscriptions", maxSubscribers))
-	}
-	slices.Sort(subs)
-	c.Subscribers = subs
-	if _, err := m.deps.Store.ConfigurePubSubNode(ctx, owner.Local(), owner.DomainString(), node, c.encode(), 0); err != nil {
-		if isNotFound(err) {
-			return errNoNode
-		}
-		return fmt.Errorf("pep: subscriptions: %w", err)
-	}
-	return nil
+		slices.Sort(subs)
+		c.Subscribers = subs
+		return nil
+	})
 }
 
 func subscriptionElement(space, node, j, state string) *xmlstream.Element {
@@ -207,6 +175,10 @@ func subscriptionElement(space, node, j, state string) *xmlstream.Element {
 	}
 	return e.SetAttr("jid", j).SetAttr("subscription", state)
 }
+
+// errSubscribed stops editNode when the subscription exists already:
+// nothing to store, and the answer is the same.
+var errSubscribed = errors.New("pep: already subscribed")
 
 // countOf counts the subscriptions of bare (and its resources).
 func countOf(subs []string, bare jid.JID) int {
@@ -225,16 +197,5 @@ func (m *Module) sendLastOf(ctx context.Context, owner, to jid.JID, node string,
 	if err != nil || len(its) == 0 {
 		return
 	}
-	item := xmlstream.NewElement(NSEvent, "item").SetAttr("id", its[0].ID)
-	if c.DeliverPayloads {
-		item = itemElement(NSEvent, its[0])
-	}
-	typ := stanza.MessageHeadline
-	if c.NotificationType == notificationNormal {
-		typ = notificationNormal
-	}
-	msg := notification(owner, to, typ, newID(), eventItems(node, item))
-	msg.Append(xmlstream.NewElement(stanza.NSDelay, "delay").SetAttr("from", owner.String()).
-		SetAttr("stamp", its[0].Published.UTC().Format(time.RFC3339Nano)))
-	m.r.Route(ctx, msg)
+	m.r.Route(ctx, lastItemMessage(owner, to, node, c, its[0]))
 }
