@@ -36,6 +36,20 @@ func (m *Module) ownerRequest(ctx context.Context, ev *router.Event) (jid.JID, *
 	return owner, nil, nil
 }
 
+// requestedNode returns the node e names and its configuration
+// (item-not-found when there is no such node).
+func (m *Module) requestedNode(ctx context.Context, owner jid.JID, e *xmlstream.Element) (string, NodeConfig, error) {
+	node, err := nodeOf(e)
+	if err != nil {
+		return "", NodeConfig{}, err
+	}
+	_, c, err := m.loadNode(ctx, owner, node)
+	if isNotFound(err) {
+		return "", NodeConfig{}, errNoNode
+	}
+	return node, c, err
+}
+
 func (m *Module) ownerGet(ctx context.Context, ev *router.Event) (*xmlstream.Element, error) {
 	owner, e, err := m.ownerRequest(ctx, ev)
 	if err != nil {
@@ -43,14 +57,7 @@ func (m *Module) ownerGet(ctx context.Context, ev *router.Event) (*xmlstream.Ele
 	}
 	switch e.Name.Local {
 	case "configure":
-		node, err := nodeOf(e)
-		if err != nil {
-			return nil, err
-		}
-		_, c, err := m.loadNode(ctx, owner, node)
-		if isNotFound(err) {
-			return nil, errNoNode
-		}
+		node, c, err := m.requestedNode(ctx, owner, e)
 		if err != nil {
 			return nil, err
 		}
@@ -67,14 +74,7 @@ func (m *Module) ownerGet(ctx context.Context, ev *router.Event) (*xmlstream.Ele
 		}
 		return ownerResult(xmlstream.NewElement(NSOwner, "default").Append(configForm(DefaultConfig(), groups))), nil
 	case "affiliations":
-		node, err := nodeOf(e)
-		if err != nil {
-			return nil, err
-		}
-		_, c, err := m.loadNode(ctx, owner, node)
-		if isNotFound(err) {
-			return nil, errNoNode
-		}
+		node, c, err := m.requestedNode(ctx, owner, e)
 		if err != nil {
 			return nil, err
 		}
@@ -85,14 +85,7 @@ func (m *Module) ownerGet(ctx context.Context, ev *router.Event) (*xmlstream.Ele
 		}
 		return ownerResult(affs), nil
 	case "subscriptions":
-		node, err := nodeOf(e)
-		if err != nil {
-			return nil, err
-		}
-		_, c, err := m.loadNode(ctx, owner, node)
-		if isNotFound(err) {
-			return nil, errNoNode
-		}
+		node, c, err := m.requestedNode(ctx, owner, e)
 		if err != nil {
 			return nil, err
 		}
