@@ -216,10 +216,7 @@ func (c *conn) run(ctx context.Context) string {
 			}
 			continue
 		}
-		if c.batch != nil && c.state == stateBound && c.l().Queue().Pending() > c.srv.conf().OutboundQueueBytes/2 {
-			c.batch.Flush() // the wait below is on the writers
-		}
-		if c.state == stateBound && !c.l().Wait(c.srv.conf().OutboundQueueBytes/2, c.srv.conf().WriteTimeout) {
+		if c.state == stateBound && !c.l().Wait(c.batch, c.srv.conf().OutboundQueueBytes/2, c.srv.conf().WriteTimeout) {
 			// Backpressure: the client does not read what it asks for.
 			metrics.Overflow(metrics.C2SStalled)
 			return c.fail(&stream.Error{Condition: stream.PolicyViolation, Text: "not reading its stream"})

@@ -91,7 +91,7 @@ func TestBatchWaitStartsOwnWriter(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if !l.Wait(0, 5*time.Second) {
+	if !l.Wait(nil, 0, 5*time.Second) {
 		t.Fatal("Wait timed out on a deferred writer")
 	}
 	if err := q.DeliverSharedIn(b, msg, "a@x/1"); err != nil { // still deferred by b

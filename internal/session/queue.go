@@ -418,8 +418,10 @@ func (q *Queue) run(a *Link) {
 // closes), for at most timeout, and reports whether the level was
 // reached. A connection's reader calls it before reading more, so that a
 // client that does not read what its own stanzas produce is slowed down
-// rather than overflowing its queue.
-func (l *Link) Wait(low int, timeout time.Duration) bool {
+// rather than overflowing its queue. Before it blocks it flushes b, the
+// reader's batch (nil for none), whose deferred writers would otherwise
+// wait as long as it does.
+func (l *Link) Wait(b *Batch, low int, timeout time.Duration) bool {
 	q, a := l.q, l
 	q.mu.Lock()
 	if len(q.pend) <= low || q.att != a || a.closing {
@@ -429,6 +431,9 @@ func (l *Link) Wait(low int, timeout time.Duration) bool {
 	ch := make(chan struct{})
 	q.drained, q.low = ch, low
 	q.startDeferred(a)
+	if b != nil {
+		b.Flush()
+	}
 	t := time.NewTimer(timeout)
 	defer t.Stop()
 	select {

@@ -317,14 +317,14 @@ func TestQueueWaitAndFlush(t *testing.T) {
 	w := &conn{gate: make(chan struct{})}
 	q, l := session.NewQueue(1<<16, w)
 	deliver(t, q, "m1", "m2", "m3")
-	if l.Wait(0, 10*time.Millisecond) {
+	if l.Wait(nil, 0, 10*time.Millisecond) {
 		t.Error("Wait reached 0 pending bytes with a stuck writer")
 	}
 	if err := l.Flush(10 * time.Millisecond); !errors.Is(err, session.ErrClosed) {
 		t.Errorf("Flush with a stuck writer: %v", err)
 	}
 	close(w.gate)
-	if !l.Wait(0, 5*time.Second) {
+	if !l.Wait(nil, 0, 5*time.Second) {
 		t.Error("Wait did not see the queue drain")
 	}
 	flush(t, l)
