@@ -68,7 +68,7 @@ func (m *Module) notify(ctx context.Context, owner jid.JID, node string, c NodeC
 		}
 		return !m.r.Blocked(ctx, owner, to), true
 	}
-	var sent map[string]bool // bare and full JIDs notified, with explicit subscriptions
+	var sent map[string]bool // JIDs notified ("bare:" + a bare JID notified as such), with explicit subscriptions
 	if len(c.Subscribers) > 0 {
 		sent = make(map[string]bool, len(others)*2)
 	}
@@ -87,10 +87,11 @@ func (m *Module) notify(ctx context.Context, owner jid.JID, node string, c NodeC
 	}
 	// Explicit subscriptions (XEP-0060 §6.1), the access model checked
 	// again; a JID already notified through its caps is not notified
-	// twice, nor a bare JID one of whose resources was.
+	// twice, nor a bare JID one of whose resources was, nor a full JID
+	// whose bare JID was (the sorted list puts a bare JID first).
 	for _, s := range c.Subscribers {
 		to, err := jid.Parse(s)
-		if err != nil || sent[s] || to.Bare().Equal(owner) {
+		if err != nil || sent[s] || to.Bare().Equal(owner) || (!to.IsBare() && sent["bare:"+to.Bare().String()]) {
 			continue
 		}
 		ok, more := admitted(to)
@@ -101,6 +102,9 @@ func (m *Module) notify(ctx context.Context, owner jid.JID, node string, c NodeC
 			continue
 		}
 		sent[s] = true
+		if to.IsBare() {
+			sent["bare:"+s] = true // every resource
+		}
 		m.r.DeliverShared(ctx, sh, to)
 	}
 }

@@ -82,6 +82,14 @@ func TestExplicitSubscriptions(t *testing.T) {
 	alice.publish("", nsGeo, "g2", geo("garden"))
 	bob.expect("g2's notification", isItem(aliceBare, nsGeo, "g2"))
 	bob.noEvent(aliceBare, nsGeo)
+	// Subscribed with both its bare and its full JID, dave's client is
+	// notified once.
+	dave.mustIQ("set", aliceBare, subscribeXML(bundle, dave.jid.Bare().String()))
+	dave.expect("the last item for the bare subscription", isEvent(aliceBare, bundle))
+	alice.publish("", bundle, "57721", `<bundle xmlns='urn:xmpp:omemo:2'/>`)
+	dave.expect("57721's notification", isItem(aliceBare, bundle, "57721"))
+	dave.noEvent(aliceBare, bundle)
+	dave.mustIQ("set", aliceBare, unsubscribeXML(bundle, dave.jid.Bare().String()))
 
 	// Closing the node to the stranger stops its notifications though
 	// the subscription stays stored.
