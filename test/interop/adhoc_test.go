@@ -2,8 +2,6 @@ package interop_test
 
 import (
 	"context"
-	"encoding/json"
-	"os/exec"
 	"slices"
 	"strings"
 	"testing"
@@ -50,19 +48,8 @@ func TestSlixmppAdhoc(t *testing.T) {
 			ctx, cancel := context.WithTimeout(t.Context(), 100*time.Second)
 			defer cancel()
 			cmd := peer.command(ctx, t, "slixmpp_adhoc.py", host, port, srv.CAFile, admin.String(), user.String(), password, newJID, newPassword)
-			out, err := cmd.Output()
 			var res adhocResult
-			if jerr := json.Unmarshal(out, &res); jerr != nil {
-				var stderr string
-				if ee, ok := err.(*exec.ExitError); ok {
-					stderr = string(ee.Stderr)
-				}
-				t.Fatalf("slixmpp script: %v / %v\nstdout: %s\nstderr: %s", err, jerr, out, stderr)
-			}
-			t.Logf("slixmpp %s events:\n  %s", res.Version, strings.Join(res.Events, "\n  "))
-			if res.Error != "" || err != nil {
-				t.Fatalf("slixmpp scenario stopped: %s (exit: %v)", res.Error, err)
-			}
+			peer.scenario(t, cmd, &res)
 			const ns = "http://jabber.org/protocol/admin#"
 			for _, n := range []string{"add-user", "delete-user", "end-user-session", "change-user-password", "get-online-users-list"} {
 				if !slices.Contains(res.AdminNodes, ns+n) {

@@ -2,8 +2,6 @@ package interop_test
 
 import (
 	"context"
-	"encoding/json"
-	"os/exec"
 	"slices"
 	"strings"
 	"testing"
@@ -58,19 +56,8 @@ func TestSlixmppCarbons(t *testing.T) {
 			defer cancel()
 			cmd := peer.command(ctx, t, "slixmpp_carbons.py", host, port, srv.CAFile, srv.Domain,
 				alice.String(), "wonderland", bob.String(), "builder pass")
-			out, err := cmd.Output()
 			var res carbonsResult
-			if jerr := json.Unmarshal(out, &res); jerr != nil {
-				var stderr string
-				if ee, ok := err.(*exec.ExitError); ok {
-					stderr = string(ee.Stderr)
-				}
-				t.Fatalf("slixmpp script: %v / %v\nstdout: %s\nstderr: %s", err, jerr, out, stderr)
-			}
-			t.Logf("slixmpp %s events:\n  %s", res.Version, strings.Join(res.Events, "\n  "))
-			if res.Error != "" || err != nil {
-				t.Fatalf("slixmpp scenario stopped: %s (exit: %v)", res.Error, err)
-			}
+			peer.scenario(t, cmd, &res)
 			if !res.DiscoCarbons {
 				t.Errorf("disco#info of %s does not list urn:xmpp:carbons:2", srv.Domain)
 			}

@@ -2,8 +2,6 @@ package interop_test
 
 import (
 	"context"
-	"encoding/json"
-	"os/exec"
 	"slices"
 	"strings"
 	"testing"
@@ -40,19 +38,8 @@ func TestSlixmppMAM(t *testing.T) {
 			defer cancel()
 			cmd := peer.command(ctx, t, "slixmpp_mam.py", host, port, srv.CAFile,
 				alice.String(), "wonderland", bob.String(), "builder pass")
-			out, err := cmd.Output()
 			var res mamResult
-			if jerr := json.Unmarshal(out, &res); jerr != nil {
-				var stderr string
-				if ee, ok := err.(*exec.ExitError); ok {
-					stderr = string(ee.Stderr)
-				}
-				t.Fatalf("slixmpp script: %v / %v\nstdout: %s\nstderr: %s", err, jerr, out, stderr)
-			}
-			t.Logf("slixmpp %s events:\n  %s", res.Version, strings.Join(res.Events, "\n  "))
-			if res.Error != "" || err != nil {
-				t.Fatalf("slixmpp scenario stopped: %s (exit: %v)", res.Error, err)
-			}
+			peer.scenario(t, cmd, &res)
 			var bodies []string
 			for _, m := range res.Archive {
 				bodies = append(bodies, m[0])

@@ -2,8 +2,6 @@ package interop_test
 
 import (
 	"context"
-	"encoding/json"
-	"os/exec"
 	"slices"
 	"strings"
 	"testing"
@@ -76,19 +74,8 @@ func TestSlixmppPEP(t *testing.T) {
 			const device = "31415"
 			cmd := peer.command(ctx, t, "slixmpp_pep.py", host, port, srv.CAFile,
 				alice.String(), bob.String(), eve.String(), password, device)
-			out, err := cmd.Output()
 			var res pepResult
-			if jerr := json.Unmarshal(out, &res); jerr != nil {
-				var stderr string
-				if ee, ok := err.(*exec.ExitError); ok {
-					stderr = string(ee.Stderr)
-				}
-				t.Fatalf("slixmpp script: %v / %v\nstdout: %s\nstderr: %s", err, jerr, out, stderr)
-			}
-			t.Logf("slixmpp %s events:\n  %s", res.Version, strings.Join(res.Events, "\n  "))
-			if res.Error != "" || err != nil {
-				t.Fatalf("slixmpp scenario stopped: %s (exit: %v)", res.Error, err)
-			}
+			peer.scenario(t, cmd, &res)
 			if !slices.Contains(res.Identities, "pubsub/pep") {
 				t.Errorf("account identities %q lack pubsub/pep", res.Identities)
 			}

@@ -57,6 +57,35 @@ func (p slixmppPeer) command(ctx context.Context, t *testing.T, args ...string) 
 	return cmd
 }
 
+// scenario runs cmd, a scenario script that command made, and decodes
+// the JSON object it prints (harness.py) into res. It logs the script's events and stops
+// the test when the script could not run, printed no result, or reports
+// that a step failed.
+func (slixmppPeer) scenario(t *testing.T, cmd *exec.Cmd, res any) {
+	t.Helper()
+	out, err := cmd.Output()
+	var common struct {
+		Version string   `json:"version"`
+		Events  []string `json:"events"`
+		Error   string   `json:"error"`
+	}
+	jerr := json.Unmarshal(out, res)
+	if jerr == nil {
+		jerr = json.Unmarshal(out, &common)
+	}
+	if jerr != nil {
+		var stderr string
+		if ee, ok := err.(*exec.ExitError); ok {
+			stderr = string(ee.Stderr)
+		}
+		t.Fatalf("slixmpp script: %v / %v\nstdout: %s\nstderr: %s", err, jerr, out, stderr)
+	}
+	t.Logf("slixmpp %s events:\n  %s", common.Version, strings.Join(common.Events, "\n  "))
+	if common.Error != "" || err != nil {
+		t.Fatalf("slixmpp scenario stopped: %s (exit: %v)", common.Error, err)
+	}
+}
+
 // need fails the test, saying how to install it, unless this slixmpp
 // is the one python loads.
 func (p slixmppPeer) need(t *testing.T) {

@@ -24,14 +24,13 @@ The script prints one JSON object; adhoc_test.go checks it. The exit
 status is 0 unless a step failed ("error").
 """
 import asyncio
-import inspect
-import json
 import logging
 import sys
-import time
 
 import slixmpp
-from slixmpp.exceptions import IqError, IqTimeout
+
+import harness
+from harness import connect
 
 HOST, PORT, CAFILE, ADMIN, USER, PASSWORD, NEW, NEW_PASSWORD = sys.argv[1:9]
 DOMAIN = ADMIN.split("@", 1)[1]
@@ -40,64 +39,26 @@ STEP_TIMEOUT = 15
 TOTAL_TIMEOUT = 80
 
 logging.basicConfig(level=logging.ERROR)
-T0 = time.monotonic()
-result = {
-    "version": slixmpp.__version__,
-    "events": [],
-    "error": "",
-    "step": "",
-    "admin_nodes": [],
-    "user_nodes": [],
-    "user_error": "",
-    "cancel_status": "",
-    "form_fields": [],
-    "form_type": "",
-    "add_status": "",
-    "add_note": "",
-    "new_login": False,
-    "online_num": "",
-}
+run = harness.Run(
+    step_timeout=STEP_TIMEOUT, total_timeout=TOTAL_TIMEOUT,
+    version=slixmpp.__version__,
+    admin_nodes=[],
+    user_nodes=[],
+    user_error="",
+    cancel_status="",
+    form_fields=[],
+    form_type="",
+    add_status="",
+    add_note="",
+    new_login=False,
+    online_num="",
+)
+result, log, step, until = run.result, run.log, run.step, run.until
 
 
-class StepTimeout(Exception):
-    """A step did not finish within STEP_TIMEOUT."""
-
-
-def log(what):
-    result["events"].append("%6.3f %s" % (time.monotonic() - T0, what))
-
-
-class Bot(slixmpp.ClientXMPP):
+class Bot(harness.Client):
     def __init__(self, jid, password, name):
-        super().__init__(jid, password)
-        self.name = name
-        self.ca_certs = CAFILE
-        self.enable_direct_tls = False
-        self.enable_starttls = True
-        self.enable_plaintext = False
-        for p in ("xep_0030", "xep_0004", "xep_0050"):
-            self.register_plugin(p)
-        self.leaving = False
-        self.ready = asyncio.get_event_loop().create_future()
-        self.add_event_handler("session_start", self.start)
-        self.add_event_handler("no_auth", lambda _: self.fail("no SASL mechanism left"))
-        self.add_event_handler("connection_failed", lambda e: self.fail("connection failed: %s" % e))
-        self.add_event_handler("disconnected", self.on_disconnected)
-
-    def fail(self, why):
-        log("%s: %s" % (self.name, why))
-        if not self.ready.done():
-            self.ready.set_exception(RuntimeError("%s: %s" % (self.name, why)))
-
-    def on_disconnected(self, reason):
-        if not self.leaving:
-            self.fail("disconnected: %s" % reason)
-
-    async def start(self, _):
-        self.send_presence()
-        log("%s: session started as %s" % (self.name, self.boundjid.full))
-        if not self.ready.done():
-            self.ready.set_result(True)
+        super().__init__(run, jid, password, name, CAFILE, plugins=("xep_0030", "xep_0004", "xep_0050"))
 
     def run_command(self, node, on_form=None):
         """Runs node with the plugin's workflow; returns a future of
@@ -138,27 +99,12 @@ class Bot(slixmpp.ClientXMPP):
         return done
 
 
-async def step(what, aw):
-    result["step"] = what
-    try:
-        return await asyncio.wait_for(aw, STEP_TIMEOUT)
-    except asyncio.TimeoutError:
-        raise StepTimeout("timed out after %ds: %s" % (STEP_TIMEOUT, what)) from None
-
-
-def connect(bot):
-    if "address" in inspect.signature(bot.connect).parameters:
-        bot.connect((HOST, int(PORT)))  # slixmpp 1.8
-    else:
-        bot.connect(HOST, int(PORT))  # slixmpp 1.10
-
-
 async def scenario():
     admin = Bot(ADMIN + "/gajim", PASSWORD, "admin")
     user = Bot(USER + "/psi", PASSWORD, "user")
     bots = [admin, user]
     for bot in bots:
-        connect(bot)
+        connect(bot, HOST, PORT)
     await step("logins", asyncio.gather(admin.ready, user.ready))
 
     # 1. The command lists.
@@ -191,7 +137,7 @@ async def scenario():
     # 5. The new user logs in.
     new = Bot(NEW + "/phone", NEW_PASSWORD, "new")
     bots.append(new)
-    connect(new)
+    connect(new, HOST, PORT)
     await step("new user's login", new.ready)
     result["new_login"] = True
 
@@ -201,22 +147,8 @@ async def scenario():
 
     result["step"] = "done"
     for bot in bots:
-        bot.leaving = True
-        bot.disconnect()
+        bot.leave()
     await asyncio.sleep(0.2)
 
 
-try:
-    asyncio.get_event_loop().run_until_complete(asyncio.wait_for(scenario(), TOTAL_TIMEOUT))
-except StepTimeout as err:
-    result["error"] = str(err)
-except IqTimeout:
-    result["error"] = "no answer (step: %s)" % result["step"]
-except IqError as err:
-    result["error"] = "error %s (step: %s)" % (err.iq["error"]["condition"], result["step"])
-except asyncio.TimeoutError:
-    result["error"] = "scenario exceeded %ds during step: %s" % (TOTAL_TIMEOUT, result["step"])
-except Exception as err:  # report, then fail
-    result["error"] = "%s: %s (step: %s)" % (type(err).__name__, err, result["step"])
-print(json.dumps(result))
-sys.exit(0 if not result["error"] else 1)
+run.main(scenario)

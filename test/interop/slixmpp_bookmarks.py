@@ -34,17 +34,16 @@ status is 0 unless a step failed ("error").
 import asyncio
 import base64
 import hashlib
-import inspect
-import json
 import logging
 import struct
 import sys
-import time
 import zlib
 
 import slixmpp
-from slixmpp.exceptions import IqError, IqTimeout
 from slixmpp.xmlstream import ET
+
+import harness
+from harness import connect
 
 HOST, PORT, CAFILE, JID_A, JID_B, PASSWORD = sys.argv[1:7]
 STEP_TIMEOUT = 15
@@ -56,34 +55,24 @@ ROOM2 = "orchard@chat.shakespeare.lit"
 ROOM3 = "balcony@chat.shakespeare.lit"
 
 logging.basicConfig(level=logging.ERROR)
-T0 = time.monotonic()
-result = {
-    "version": slixmpp.__version__,
-    "xep_0402_plugin": False,
-    "events": [],
-    "error": "",
-    "step": "",
-    "features": [],
-    "private_rooms": {},
-    "pep48_rooms": {},
-    "items_after_private": [],
-    "retracted": [],
-    "items_after_pep48": [],
-    "avatar_id": "",
-    "b_photo_hash": "",
-    "b_vcard_photo_sha1": "",
-    "vcard_photo_id": "",
-    "metadata_ids": [],
-    "data_sha1": "",
-}
-
-
-class StepTimeout(Exception):
-    """A step did not finish within STEP_TIMEOUT."""
-
-
-def log(what):
-    result["events"].append("%6.3f %s" % (time.monotonic() - T0, what))
+run = harness.Run(
+    step_timeout=STEP_TIMEOUT, total_timeout=TOTAL_TIMEOUT,
+    version=slixmpp.__version__,
+    xep_0402_plugin=False,
+    features=[],
+    private_rooms={},
+    pep48_rooms={},
+    items_after_private=[],
+    retracted=[],
+    items_after_pep48=[],
+    avatar_id="",
+    b_photo_hash="",
+    b_vcard_photo_sha1="",
+    vcard_photo_id="",
+    metadata_ids=[],
+    data_sha1="",
+)
+result, log, step, until = run.result, run.log, run.step, run.until
 
 
 def png(w, h, rgb):
@@ -95,40 +84,14 @@ def png(w, h, rgb):
             chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
 
 
-class Bot(slixmpp.ClientXMPP):
+class Bot(harness.Client):
     def __init__(self, jid, name, plugins):
-        super().__init__(jid, PASSWORD)
-        self.name = name
-        self.ca_certs = CAFILE
-        self.enable_direct_tls = False
-        self.enable_starttls = True
-        self.enable_plaintext = False
-        for p in ("xep_0030", "xep_0004", "xep_0060", "xep_0115", "xep_0163") + plugins:
-            self.register_plugin(p)
-        self.leaving = False
-        self.ready = asyncio.get_event_loop().create_future()
+        super().__init__(run, jid, PASSWORD, name, CAFILE,
+                         plugins=("xep_0030", "xep_0004", "xep_0060", "xep_0115", "xep_0163") + plugins)
         self.photo_hashes = []
         self.retracted = []
-        self.add_event_handler("session_start", self.start)
         self.add_event_handler("pubsub_retract", self.on_retract)
         self.add_event_handler("vcard_avatar_update", self.on_avatar)
-        self.add_event_handler("connection_failed", lambda e: self.fail("connection failed: %s" % e))
-        self.add_event_handler("no_auth", lambda _: self.fail("no SASL mechanism left"))
-        self.add_event_handler("disconnected", self.on_disconnected)
-
-    def fail(self, why):
-        log("%s: %s" % (self.name, why))
-        if not self.ready.done():
-            self.ready.set_exception(RuntimeError("%s: %s" % (self.name, why)))
-
-    def on_disconnected(self, reason):
-        if not self.leaving:
-            self.fail("disconnected: %s" % reason)
-
-    async def start(self, _):
-        self.send_presence()
-        log("%s: session started as %s" % (self.name, self.boundjid.full))
-        self.ready.set_result(True)
 
     def on_retract(self, msg):
         items = msg.xml.find("{%s#event}event/{%s#event}items" % (PUBSUB, PUBSUB))
@@ -142,23 +105,6 @@ class Bot(slixmpp.ClientXMPP):
         log("%s: avatar hash %r from %s" % (self.name, h, pres["from"]))
         if pres["from"].bare == JID_A:
             self.photo_hashes.append(h)
-
-
-async def step(what, aw):
-    result["step"] = what
-    try:
-        return await asyncio.wait_for(aw, STEP_TIMEOUT)
-    except asyncio.TimeoutError:
-        raise StepTimeout("timed out after %ds: %s" % (STEP_TIMEOUT, what)) from None
-
-
-async def until(what, pred):
-    result["step"] = what
-    deadline = time.monotonic() + STEP_TIMEOUT
-    while not pred():
-        if time.monotonic() > deadline:
-            raise StepTimeout("timed out after %ds waiting for %s" % (STEP_TIMEOUT, what))
-        await asyncio.sleep(0.05)
 
 
 def bookmark_options(bot):
@@ -206,10 +152,7 @@ async def scenario():
     legacy = Bot(JID_A + "/legacy", "legacy", ("xep_0048", "xep_0049", "xep_0223", "xep_0054"))
     b = Bot(JID_B + "/pc", "b", ("xep_0054", "xep_0153"))
     for bot in (modern, legacy, b):
-        if "address" in inspect.signature(bot.connect).parameters:
-            bot.connect((HOST, int(PORT)))  # slixmpp 1.8
-        else:
-            bot.connect(HOST, int(PORT))  # slixmpp 1.10
+        connect(bot, HOST, PORT)
     await step("logins", asyncio.gather(modern.ready, legacy.ready, b.ready))
 
     # 1. Discovery.
@@ -271,22 +214,8 @@ async def scenario():
 
     result["step"] = "done"
     for bot in (modern, legacy, b):
-        bot.leaving = True
-        bot.disconnect()
+        bot.leave()
     await asyncio.sleep(0.2)
 
 
-try:
-    asyncio.get_event_loop().run_until_complete(asyncio.wait_for(scenario(), TOTAL_TIMEOUT))
-except StepTimeout as err:
-    result["error"] = str(err)
-except IqTimeout:
-    result["error"] = "no answer (step: %s)" % result["step"]
-except IqError as err:
-    result["error"] = "error %s (step: %s)" % (err.iq["error"]["condition"], result["step"])
-except asyncio.TimeoutError:
-    result["error"] = "scenario exceeded %ds during step: %s" % (TOTAL_TIMEOUT, result["step"])
-except Exception as err:  # report, then fail
-    result["error"] = "%s: %s (step: %s)" % (type(err).__name__, err, result["step"])
-print(json.dumps(result))
-sys.exit(0 if not result["error"] else 1)
+run.main(scenario)

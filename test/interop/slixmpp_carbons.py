@@ -26,39 +26,24 @@ carbons_test.go checks the counts and addresses. The exit status is 0
 unless a step failed ("error").
 """
 import asyncio
-import inspect
-import json
 import logging
 import sys
-import time
 
 import slixmpp
 from slixmpp.exceptions import IqError, IqTimeout
 
+import harness
+from harness import StepTimeout, connect
+
 HOST, PORT, CAFILE, DOMAIN, JID_A, PASS_A, JID_B, PASS_B = sys.argv[1:9]
 STEP_TIMEOUT = 15
-TOTAL_TIMEOUT = 60
 NS = "urn:xmpp:carbons:2"
 
 logging.basicConfig(level=logging.ERROR)
-T0 = time.monotonic()
-result = {
-    "version": slixmpp.__version__,
-    "events": [],
-    "error": "",
-    "step": "",
-    "jids": {},
-    "disco_carbons": False,
-    "got": {"a1": [], "a2": [], "b": []},
-}
-
-
-class StepTimeout(Exception):
-    """A step did not finish within STEP_TIMEOUT."""
-
-
-def log(what):
-    result["events"].append("%6.3f %s" % (time.monotonic() - T0, what))
+run = harness.Run(
+    step_timeout=STEP_TIMEOUT, total_timeout=60,
+    version=slixmpp.__version__, jids={}, disco_carbons=False, got={"a1": [], "a2": [], "b": []})
+result, log, step, until = run.result, run.log, run.step, run.until
 
 
 def describe(m):
@@ -66,43 +51,16 @@ def describe(m):
             "private": m.xml.find("{%s}private" % NS) is not None}
 
 
-class Bot(slixmpp.ClientXMPP):
+class Bot(harness.Client):
     def __init__(self, jid, password, name):
-        super().__init__(jid, password)
-        self.name = name
-        self.ca_certs = CAFILE
-        self.enable_direct_tls = False
-        self.enable_starttls = True
-        self.enable_plaintext = False
-        self.register_plugin("xep_0030")
-        self.register_plugin("xep_0297")
-        self.register_plugin("xep_0280")
-        self.leaving = False
-        loop = asyncio.get_event_loop()
-        self.ready = loop.create_future()
+        super().__init__(run, jid, password, name, CAFILE, plugins=("xep_0030", "xep_0297", "xep_0280"))
         self.got = result["got"][name]
-        self.add_event_handler("session_start", self.start)
         self.add_event_handler("message", self.on_message)
         self.add_event_handler("carbon_received", lambda m: self.on_carbon("received", m, m["carbon_received"]))
         self.add_event_handler("carbon_sent", lambda m: self.on_carbon("sent", m, m["carbon_sent"]))
-        self.add_event_handler("no_auth", lambda _: self.fail("no SASL mechanism left"))
-        self.add_event_handler("connection_failed", lambda e: self.fail("connection failed: %s" % e))
-        self.add_event_handler("disconnected", self.on_disconnected)
 
-    def fail(self, why):
-        log("%s: %s" % (self.name, why))
-        if not self.ready.done():
-            self.ready.set_exception(RuntimeError("%s: %s" % (self.name, why)))
-
-    def on_disconnected(self, reason):
-        if not self.leaving:
-            self.fail("disconnected: %s" % reason)
-
-    async def start(self, _):
-        self.send_presence()
+    async def starting(self):
         result["jids"][self.name] = self.boundjid.full
-        log("%s: session started as %s" % (self.name, self.boundjid.full))
-        self.ready.set_result(True)
 
     def on_message(self, msg):
         if msg.xml.find("{%s}received" % NS) is not None or msg.xml.find("{%s}sent" % NS) is not None:
@@ -117,23 +75,6 @@ class Bot(slixmpp.ClientXMPP):
                          "outer_type": outer["type"], "forwarded": describe(inner)})
 
 
-async def step(what, aw):
-    result["step"] = what
-    try:
-        return await asyncio.wait_for(aw, STEP_TIMEOUT)
-    except asyncio.TimeoutError:
-        raise StepTimeout("timed out after %ds: %s" % (STEP_TIMEOUT, what)) from None
-
-
-async def until(what, pred):
-    result["step"] = what
-    deadline = time.monotonic() + STEP_TIMEOUT
-    while not pred():
-        if time.monotonic() > deadline:
-            raise StepTimeout("timed out after %ds waiting for %s" % (STEP_TIMEOUT, what))
-        await asyncio.sleep(0.05)
-
-
 def has(bot, kind, body):
     return any(g["kind"] == kind and (g.get("body") == body or g.get("forwarded", {}).get("body") == body) for g in bot.got)
 
@@ -141,10 +82,7 @@ def has(bot, kind, body):
 async def scenario():
     a1, a2, b = Bot(JID_A, PASS_A, "a1"), Bot(JID_A, PASS_A, "a2"), Bot(JID_B, PASS_B, "b")
     for bot in (a1, a2, b):
-        if "address" in inspect.signature(bot.connect).parameters:
-            bot.connect((HOST, int(PORT)))  # slixmpp 1.8
-        else:
-            bot.connect(HOST, int(PORT))  # slixmpp 1.10
+        connect(bot, HOST, PORT)
     await step("logins", asyncio.gather(a1.ready, a2.ready, b.ready))
     for bot in (a1, a2):
         try:
@@ -177,18 +115,8 @@ async def scenario():
         has(to, "plain", "5 end from " + frm.name) for frm in (a1, b) for to in (a1, a2, b) if to is not frm))
     result["step"] = "done"
     for bot in (a1, a2, b):
-        bot.leaving = True
-        bot.disconnect()
+        bot.leave()
     await asyncio.sleep(0.2)
 
 
-try:
-    asyncio.get_event_loop().run_until_complete(asyncio.wait_for(scenario(), TOTAL_TIMEOUT))
-except StepTimeout as e:
-    result["error"] = str(e)
-except asyncio.TimeoutError:
-    result["error"] = "scenario exceeded %ds during step: %s" % (TOTAL_TIMEOUT, result["step"])
-except Exception as e:  # report, then fail
-    result["error"] = "%s: %s (step: %s)" % (type(e).__name__, e, result["step"])
-print(json.dumps(result))
-sys.exit(0 if not result["error"] else 1)
+run.main(scenario)

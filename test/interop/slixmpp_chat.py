@@ -13,17 +13,20 @@ logged in over STARTTLS and each received the other's message. Driven by
 interop_test.go; needs Debian's python3-slixmpp.
 """
 import asyncio
-import json
 import logging
 import sys
 
 import slixmpp
 
+import harness
+from harness import connect
+
 HOST, PORT, CAFILE, MECH, JID1, PASS1, JID2, PASS2 = sys.argv[1:9]
 TIMEOUT = 30
 
 logging.basicConfig(level=logging.ERROR)
-result = {"mech": MECH, "events": []}
+run = harness.Run(step_timeout=TIMEOUT, total_timeout=4 * TIMEOUT, mech=MECH)
+result = run.result
 
 
 class Bot(slixmpp.ClientXMPP):
@@ -81,7 +84,7 @@ async def main():
     a = Bot(JID1, PASS1, JID2, "a")
     b = Bot(JID2, PASS2, JID1, "b")
     for bot in (a, b):
-        bot.connect((HOST, int(PORT)))
+        connect(bot, HOST, PORT)
     await asyncio.wait_for(asyncio.gather(a.ready, b.ready), TIMEOUT)
     # a → b's bare JID (routed to the available resource), b → a's full JID.
     a.send_message(mto=JID2, mbody="hello from a", mtype="chat")
@@ -95,11 +98,4 @@ async def main():
     await asyncio.sleep(0.2)
 
 
-try:
-    asyncio.get_event_loop().run_until_complete(main())
-    ok = True
-except Exception as e:  # report, then fail
-    result["error"] = "%s: %s" % (type(e).__name__, e)
-    ok = False
-print(json.dumps(result))
-sys.exit(0 if ok else 1)
+run.main(main)

@@ -26,13 +26,14 @@ exception or the step that timed out). Driven by prosody_test.go; needs
 Debian's python3-slixmpp.
 """
 import asyncio
-import json
 import logging
 import sys
-import time
 
 import slixmpp
 from slixmpp.exceptions import IqError, IqTimeout
+
+import harness
+from harness import StepTimeout
 
 HOST_A, PORT_A, CA_A, JID_A, PASS_A, HOST_B, PORT_B, CA_B, JID_B, PASS_B = sys.argv[1:11]
 STEP_TIMEOUT = 15  # seconds for any one step
@@ -41,27 +42,17 @@ BODY_A = "hello from a, across servers"
 BODY_B = "hello from b, across servers"
 
 logging.basicConfig(level=logging.ERROR)
-T0 = time.monotonic()
-result = {
-    "events": [],
-    "failures": [],
-    "error": "",
-    "step": "",
-    "jids": {},
-    "subscribe_from": {"a": [], "b": []},
-    "available_from": {"a": [], "b": []},
-    "final_subscription": {},
-    "messages": {"a": [], "b": []},
-    "pings": {},
-}
-
-
-class StepTimeout(Exception):
-    """A step did not finish within STEP_TIMEOUT."""
-
-
-def log(what):
-    result["events"].append("%6.3f %s" % (time.monotonic() - T0, what))
+run = harness.Run(
+    step_timeout=STEP_TIMEOUT, total_timeout=TOTAL_TIMEOUT,
+    failures=[],
+    jids={},
+    subscribe_from={"a": [], "b": []},
+    available_from={"a": [], "b": []},
+    final_subscription={},
+    messages={"a": [], "b": []},
+    pings={},
+)
+result, log, step, until = run.result, run.log, run.step, run.until
 
 
 def check(ok, what):
@@ -142,15 +133,6 @@ def on_subscribe(bot, frm):
         log("a: approved %s" % frm)
 
 
-async def until(what, pred, timeout=STEP_TIMEOUT):
-    result["step"] = what
-    deadline = time.monotonic() + timeout
-    while not pred():
-        if time.monotonic() > deadline:
-            raise StepTimeout("timed out after %ds waiting for %s" % (timeout, what))
-        await asyncio.sleep(0.05)
-
-
 async def login(bot, host, port, what):
     bot.connect((host, int(port)))
     result["step"] = what
@@ -229,13 +211,4 @@ async def scenario():
     await asyncio.sleep(0.2)
 
 
-try:
-    asyncio.get_event_loop().run_until_complete(asyncio.wait_for(scenario(), TOTAL_TIMEOUT))
-except StepTimeout as e:
-    result["error"] = str(e)
-except asyncio.TimeoutError:
-    result["error"] = "scenario exceeded %ds during step: %s" % (TOTAL_TIMEOUT, result["step"])
-except Exception as e:  # report, then fail
-    result["error"] = "%s: %s (step: %s)" % (type(e).__name__, e, result["step"])
-print(json.dumps(result))
-sys.exit(0 if not result["error"] and not result["failures"] else 1)
+run.main(scenario)

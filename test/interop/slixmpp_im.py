@@ -29,14 +29,15 @@ exception or the step that timed out). Driven by im_test.go; needs Debian's
 python3-slixmpp.
 """
 import asyncio
-import json
 import logging
 import sys
-import time
 from datetime import datetime, timezone
 
 import slixmpp
 from slixmpp.exceptions import IqError, IqTimeout
+
+import harness
+from harness import StepTimeout
 
 HOST, PORT, CAFILE, DOMAIN, JID_A, PASS_A, JID_B, PASS_B = sys.argv[1:9]
 STEP_TIMEOUT = 15  # seconds for any one step
@@ -44,36 +45,26 @@ TOTAL_TIMEOUT = 60  # seconds for the whole scenario
 OFFLINE_BODY = "while you were away"
 
 logging.basicConfig(level=logging.ERROR)
-T0 = time.monotonic()
-result = {
-    "events": [],
-    "failures": [],
-    "error": "",
-    "step": "",
-    "jids": {},
-    "login_roster": {},
-    "pushes": {"a": [], "b": []},
-    "subscribe_from": {},
-    "available_from": {"a": [], "b": [], "b2": []},
-    "unavailable_from": {"a": [], "b": [], "b2": []},
-    "final_subscription": {},
-    "b2_login_roster": {},
-    "offline_message": None,
-    "message_before_presence": None,
-    "ping_ok": False,
-    "ping_error": "",
-    "disco_features": [],
-    "disco_identities": [],
-    "disco_error": "",
-}
-
-
-class StepTimeout(Exception):
-    """A step did not finish within STEP_TIMEOUT."""
-
-
-def log(what):
-    result["events"].append("%6.3f %s" % (time.monotonic() - T0, what))
+run = harness.Run(
+    step_timeout=STEP_TIMEOUT, total_timeout=TOTAL_TIMEOUT,
+    failures=[],
+    jids={},
+    login_roster={},
+    pushes={"a": [], "b": []},
+    subscribe_from={},
+    available_from={"a": [], "b": [], "b2": []},
+    unavailable_from={"a": [], "b": [], "b2": []},
+    final_subscription={},
+    b2_login_roster={},
+    offline_message=None,
+    message_before_presence=None,
+    ping_ok=False,
+    ping_error="",
+    disco_features=[],
+    disco_identities=[],
+    disco_error="",
+)
+result, log, step, until = run.result, run.log, run.step, run.until
 
 
 def check(ok, what):
@@ -187,15 +178,6 @@ def on_subscribe(bot, frm):
         log("a: approved %s" % frm)
 
 
-async def until(what, pred, timeout=STEP_TIMEOUT):
-    result["step"] = what
-    deadline = time.monotonic() + timeout
-    while not pred():
-        if time.monotonic() > deadline:
-            raise StepTimeout("timed out after %ds waiting for %s" % (timeout, what))
-        await asyncio.sleep(0.05)
-
-
 def sub(bot, peer):
     return bot.client_roster[peer]["subscription"]
 
@@ -298,13 +280,4 @@ async def scenario():
     await asyncio.sleep(0.2)
 
 
-try:
-    asyncio.get_event_loop().run_until_complete(asyncio.wait_for(scenario(), TOTAL_TIMEOUT))
-except StepTimeout as e:
-    result["error"] = str(e)
-except asyncio.TimeoutError:
-    result["error"] = "scenario exceeded %ds during step: %s" % (TOTAL_TIMEOUT, result["step"])
-except Exception as e:  # report, then fail
-    result["error"] = "%s: %s (step: %s)" % (type(e).__name__, e, result["step"])
-print(json.dumps(result))
-sys.exit(0 if not result["error"] and not result["failures"] else 1)
+run.main(scenario)

@@ -15,25 +15,27 @@ mechanism of the login, the TLS version and the bound JID.
 Exits 0 when the session started. Driven by scram_test.go.
 """
 import asyncio
-import inspect
-import json
 import logging
 import sys
 
 import slixmpp
 from slixmpp.features.feature_mechanisms.stanza import Auth
 
+import harness
+from harness import connect
+
 HOST, PORT, CAFILE, MECH, JID, PASSWORD = sys.argv[1:7]
 TIMEOUT = 30
 
 logging.basicConfig(level=logging.ERROR)
-result = {
-    "version": slixmpp.__version__,
-    "module": slixmpp.__file__,
-    "python": sys.version.split()[0],
-    "attempts": [],
-    "events": [],
-}
+run = harness.Run(
+    step_timeout=TIMEOUT, total_timeout=4 * TIMEOUT,
+    version=slixmpp.__version__,
+    module=slixmpp.__file__,
+    python=sys.version.split()[0],
+    attempts=[],
+)
+result = run.result
 
 
 class Client(slixmpp.ClientXMPP):
@@ -90,10 +92,7 @@ class Client(slixmpp.ClientXMPP):
 
 async def main():
     c = Client()
-    if "address" in inspect.signature(c.connect).parameters:
-        c.connect((HOST, int(PORT)))  # slixmpp 1.8
-    else:
-        c.connect(HOST, int(PORT))  # slixmpp 1.10
+    connect(c, HOST, PORT)
     try:
         await asyncio.wait_for(c.ready, TIMEOUT)
     finally:
@@ -101,11 +100,4 @@ async def main():
         await asyncio.sleep(0.1)
 
 
-try:
-    asyncio.get_event_loop().run_until_complete(main())
-    ok = True
-except Exception as e:  # report, then fail
-    result["error"] = "%s: %s" % (type(e).__name__, e)
-    ok = False
-print(json.dumps(result))
-sys.exit(0 if ok else 1)
+run.main(main)

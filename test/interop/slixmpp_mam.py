@@ -26,15 +26,14 @@ Prints one JSON object with what was observed and exits 0 unless a step
 failed ("error"); mam_test.go checks the rest.
 """
 import asyncio
-import inspect
-import json
 import logging
 import sys
-import time
 
 import slixmpp
 from slixmpp import JID
-from slixmpp.exceptions import IqError, IqTimeout
+
+import harness
+from harness import connect
 
 HOST, PORT, CAFILE, JID_A, PASS_A, JID_B, PASS_B = sys.argv[1:8]
 STEP_TIMEOUT = 15
@@ -42,61 +41,24 @@ TOTAL_TIMEOUT = 70
 SID = "urn:xmpp:sid:0"
 
 logging.basicConfig(level=logging.ERROR)
-T0 = time.monotonic()
-result = {
-    "version": slixmpp.__version__,
-    "events": [],
-    "error": "",
-    "step": "",
-    "live": [],           # [body, stanza-id] as B got them
-    "archive": [],        # [body, result id, from] of B2's full retrieval
-    "pages": 0,
-    "after_last_seen": [],  # bodies after the last stanza-id B saw
-    "metadata_end": None,
-}
+run = harness.Run(
+    step_timeout=STEP_TIMEOUT, total_timeout=TOTAL_TIMEOUT,
+    version=slixmpp.__version__,
+    live=[],             # [body, stanza-id] as B got them
+    archive=[],          # [body, result id, from] of B2's full retrieval
+    pages=0,
+    after_last_seen=[],  # bodies after the last stanza-id B saw
+    metadata_end=None,
+)
+result, log, step, until = run.result, run.log, run.step, run.until
 
 
-class StepTimeout(Exception):
-    """A step did not finish within STEP_TIMEOUT."""
-
-
-def log(what):
-    result["events"].append("%6.3f %s" % (time.monotonic() - T0, what))
-
-
-class Bot(slixmpp.ClientXMPP):
+class Bot(harness.Client):
     def __init__(self, jid, password, name, presence=True):
-        super().__init__(jid, password)
-        self.name = name
-        self.presence = presence
-        self.ca_certs = CAFILE
-        self.enable_direct_tls = False
-        self.enable_starttls = True
-        self.enable_plaintext = False
-        for p in ("xep_0030", "xep_0004", "xep_0059", "xep_0297", "xep_0313", "xep_0199"):
-            self.register_plugin(p)
-        self.leaving = False
-        self.ready = asyncio.get_event_loop().create_future()
+        super().__init__(run, jid, password, name, CAFILE, presence=presence,
+                         plugins=("xep_0030", "xep_0004", "xep_0059", "xep_0297", "xep_0313", "xep_0199"))
         self.got = []
-        self.add_event_handler("session_start", self.start)
         self.add_event_handler("message", self.on_message)
-        self.add_event_handler("connection_failed", lambda e: self.fail("connection failed: %s" % e))
-        self.add_event_handler("disconnected", self.on_disconnected)
-
-    def fail(self, why):
-        log("%s: %s" % (self.name, why))
-        if not self.ready.done():
-            self.ready.set_exception(RuntimeError("%s: %s" % (self.name, why)))
-
-    def on_disconnected(self, reason):
-        if not self.leaving:
-            self.fail("disconnected: %s" % reason)
-
-    async def start(self, _):
-        if self.presence:
-            self.send_presence()
-        log("%s: session started as %s" % (self.name, self.boundjid.full))
-        self.ready.set_result(True)
 
     def on_message(self, msg):
         if msg.xml.find("{urn:xmpp:mam:2}result") is not None or not msg["body"]:
@@ -109,27 +71,7 @@ class Bot(slixmpp.ClientXMPP):
         self.got.append([msg["body"], sid])
 
     def go(self):
-        if "address" in inspect.signature(self.connect).parameters:
-            self.connect((HOST, int(PORT)))  # slixmpp 1.8
-        else:
-            self.connect(HOST, int(PORT))  # slixmpp 1.10
-
-
-async def step(what, aw):
-    result["step"] = what
-    try:
-        return await asyncio.wait_for(aw, STEP_TIMEOUT)
-    except asyncio.TimeoutError:
-        raise StepTimeout("timed out after %ds: %s" % (STEP_TIMEOUT, what)) from None
-
-
-async def until(what, pred):
-    result["step"] = what
-    deadline = time.monotonic() + STEP_TIMEOUT
-    while not pred():
-        if time.monotonic() > deadline:
-            raise StepTimeout("timed out after %ds waiting for %s" % (STEP_TIMEOUT, what))
-        await asyncio.sleep(0.05)
+        connect(self, HOST, PORT)
 
 
 async def collect(bot, rsm):
@@ -156,8 +98,7 @@ async def scenario():
         a.send_message(mto=JID_B, mbody=body, mtype="chat")
     await until("b's five", lambda: len(b.got) == 5)
     result["live"] = b.got
-    b.leaving = True
-    b.disconnect()
+    b.leave()
     await step("b's disconnection", b.disconnected)
     for body in ("6", "7", "8"):
         a.send_message(mto=JID_B, mbody=body, mtype="chat")
@@ -179,20 +120,8 @@ async def scenario():
         result["metadata_end"] = md["mam_metadata"]["end"]["id"]
     result["step"] = "done"
     for bot in (a, b2):
-        bot.leaving = True
-        bot.disconnect()
+        bot.leave()
     await asyncio.sleep(0.2)
 
 
-try:
-    asyncio.get_event_loop().run_until_complete(asyncio.wait_for(scenario(), TOTAL_TIMEOUT))
-except StepTimeout as e:
-    result["error"] = str(e)
-except asyncio.TimeoutError:
-    result["error"] = "scenario exceeded %ds during step: %s" % (TOTAL_TIMEOUT, result["step"])
-except (IqError, IqTimeout) as e:
-    result["error"] = "%s (step: %s)" % (e, result["step"])
-except Exception as e:  # report, then fail
-    result["error"] = "%s: %s (step: %s)" % (type(e).__name__, e, result["step"])
-print(json.dumps(result))
-sys.exit(0 if not result["error"] else 1)
+run.main(scenario)

@@ -12,18 +12,20 @@ Prints one JSON object; exits 0 when the session started. Driven by
 migrate_test.go.
 """
 import asyncio
-import inspect
-import json
 import logging
 import sys
 
 import slixmpp
 
+import harness
+from harness import connect
+
 HOST, PORT, CAFILE, MECH, JID, PASSWORD, MESSAGES = sys.argv[1:8]
 TIMEOUT = 30
 
 logging.basicConfig(level=logging.ERROR)
-result = {"version": slixmpp.__version__, "events": [], "roster": {}, "messages": [], "vcard_fn": None}
+run = harness.Run(step_timeout=TIMEOUT, total_timeout=4 * TIMEOUT, version=slixmpp.__version__, roster={}, messages=[], vcard_fn=None)
+result = run.result
 
 
 class Client(slixmpp.ClientXMPP):
@@ -81,10 +83,7 @@ class Client(slixmpp.ClientXMPP):
 
 async def main():
     c = Client()
-    if "address" in inspect.signature(c.connect).parameters:
-        c.connect((HOST, int(PORT)))  # slixmpp 1.8
-    else:
-        c.connect(HOST, int(PORT))  # slixmpp 1.10
+    connect(c, HOST, PORT)
     try:
         await asyncio.wait_for(c.done, TIMEOUT)
     finally:
@@ -92,11 +91,4 @@ async def main():
         await asyncio.sleep(0.1)
 
 
-try:
-    asyncio.get_event_loop().run_until_complete(main())
-    ok = True
-except Exception as e:  # report, then fail
-    result["error"] = "%s: %s" % (type(e).__name__, e)
-    ok = False
-print(json.dumps(result))
-sys.exit(0 if ok else 1)
+run.main(main)

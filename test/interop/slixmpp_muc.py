@@ -57,16 +57,16 @@ the deprecated join_muc, whose maxhistory="0" asks for maxchars=9.
 MUC_DEBUG=1 in the environment logs slixmpp's debug output to stderr.
 """
 import asyncio
-import inspect
-import json
 import logging
 import os
 import sys
-import time
 
 import slixmpp
 from slixmpp import JID
 from slixmpp.exceptions import IqError, IqTimeout, PresenceError
+
+import harness
+from harness import StepTimeout, connect
 
 HOST, PORT, CAFILE, SERVICE, JID_ALICE, JID_BOB, JID_CAROL, PASSWORD = sys.argv[1:9]
 ROOM = JID("room@" + SERVICE)
@@ -83,38 +83,28 @@ OUT = sys.stdout
 sys.stdout = sys.stderr
 
 logging.basicConfig(level=logging.DEBUG if os.environ.get("MUC_DEBUG") else logging.ERROR)
-T0 = time.monotonic()
-result = {
-    "version": slixmpp.__version__,
-    "module": slixmpp.__file__,
-    "events": [],
-    "error": "",
-    "step": "",
-    "jids": {},
-    "room": str(ROOM),
-    "joins": {},          # name -> what join_muc_wait returned, or the error
-    "config_form": {},    # the form alice got: type and vars
-    "presences": {"alice": [], "bob": [], "carol": []},
-    "groupchat": {"alice": [], "bob": [], "carol": []},
-    "history": {"alice": [], "bob": [], "carol": []},  # delayed groupchat messages
-    "subjects": {"alice": [], "bob": [], "carol": []},
-    "private": {"alice": [], "bob": [], "carol": []},
-    "invites": {"alice": [], "bob": [], "carol": []},
-    "rosters": {},        # when -> name -> get_roster()
-    "disco_info": {},
-    "disco_items": [],
-    "disco_items_after": [],
-    "new_nick": "",
-    "iqs": {},            # name of an IQ -> "result" or the error condition
-}
-
-
-class StepTimeout(Exception):
-    """A step did not finish within STEP_TIMEOUT."""
-
-
-def log(what):
-    result["events"].append("%6.3f %s" % (time.monotonic() - T0, what))
+run = harness.Run(
+    step_timeout=STEP_TIMEOUT, total_timeout=TOTAL_TIMEOUT,
+    version=slixmpp.__version__,
+    module=slixmpp.__file__,
+    jids={},
+    room=str(ROOM),
+    joins={},          # name -> what join_muc_wait returned, or the error
+    config_form={},    # the form alice got: type and vars
+    presences={"alice": [], "bob": [], "carol": []},
+    groupchat={"alice": [], "bob": [], "carol": []},
+    history={"alice": [], "bob": [], "carol": []},  # delayed groupchat messages
+    subjects={"alice": [], "bob": [], "carol": []},
+    private={"alice": [], "bob": [], "carol": []},
+    invites={"alice": [], "bob": [], "carol": []},
+    rosters={},        # when -> name -> get_roster()
+    disco_info={},
+    disco_items=[],
+    disco_items_after=[],
+    new_nick="",
+    iqs={},            # name of an IQ -> "result" or the error condition
+)
+result, log, step, until = run.result, run.log, run.step, run.until
 
 
 def name_of(jid):
@@ -166,47 +156,21 @@ def describe_message(msg):
     }
 
 
-class Client(slixmpp.ClientXMPP):
+class Client(harness.Client):
     def __init__(self, jid, name):
-        super().__init__(jid, PASSWORD)
-        self.name = name
-        self.ca_certs = CAFILE
-        self.enable_direct_tls = False
-        self.enable_starttls = True
-        self.enable_plaintext = False
-        self.register_plugin("xep_0030")
-        self.register_plugin("xep_0045")
-        self.leaving = False
-        self.ready = asyncio.get_event_loop().create_future()
-        self.add_event_handler("session_start", self.on_session_start)
+        super().__init__(run, jid, PASSWORD, name, CAFILE, plugins=("xep_0030", "xep_0045"))
         self.add_event_handler("groupchat_presence", self.on_presence)
         self.add_event_handler("groupchat_message", self.on_groupchat)
         self.add_event_handler("groupchat_subject", self.on_subject)
         self.add_event_handler("groupchat_invite", self.on_invite)
         self.add_event_handler("message", self.on_message)
-        self.add_event_handler("no_auth", lambda _: self.fail("no SASL mechanism left"))
-        self.add_event_handler("connection_failed", lambda e: self.fail("connection failed: %s" % e))
-        self.add_event_handler("disconnected", self.on_disconnected)
 
     @property
     def muc(self):
         return self["xep_0045"]
 
-    def fail(self, why):
-        log("%s: %s" % (self.name, why))
-        if not self.ready.done():
-            self.ready.set_exception(RuntimeError("%s: %s" % (self.name, why)))
-
-    def on_disconnected(self, reason):
-        if not self.leaving:
-            self.fail("disconnected: %s" % reason)
-
-    def on_session_start(self, _):
+    async def starting(self):
         result["jids"][self.name] = self.boundjid.full
-        log("%s: session started as %s" % (self.name, self.boundjid.full))
-        self.send_presence()
-        if not self.ready.done():
-            self.ready.set_result(True)
 
     def on_presence(self, pr):
         d = describe_presence(pr)
@@ -299,15 +263,6 @@ class Client(slixmpp.ClientXMPP):
             self.del_event_handler(event, self_presence)
 
 
-async def until(what, pred):
-    result["step"] = what
-    deadline = time.monotonic() + STEP_TIMEOUT
-    while not pred():
-        if time.monotonic() > deadline:
-            raise StepTimeout("timed out after %ds waiting for %s" % (STEP_TIMEOUT, what))
-        await asyncio.sleep(0.02)
-
-
 def seen(name, nick, typ="available", code=None):
     """Whether the client got a presence of nick of the type (and code)."""
     return any(p["nick"] == nick and p["type"] == typ and (code is None or code in p["codes"])
@@ -328,10 +283,7 @@ async def scenario():
     alice, bob, carol = Client(JID_ALICE, "alice"), Client(JID_BOB, "bob"), Client(JID_CAROL, "carol")
     clients = (alice, bob, carol)
     for c in clients:
-        if "address" in inspect.signature(c.connect).parameters:
-            c.connect((HOST, int(PORT)))  # slixmpp 1.8
-        else:
-            c.connect(HOST, int(PORT))  # slixmpp 1.10
+        connect(c, HOST, PORT)
     result["step"] = "logins"
     await asyncio.wait_for(asyncio.gather(*(c.ready for c in clients)), STEP_TIMEOUT)
 
@@ -423,18 +375,8 @@ async def scenario():
 
     result["step"] = "done"
     for c in clients:
-        c.leaving = True
-        c.disconnect()
+        c.leave()
     await asyncio.sleep(0.1)
 
 
-try:
-    asyncio.get_event_loop().run_until_complete(asyncio.wait_for(scenario(), TOTAL_TIMEOUT))
-except StepTimeout as e:
-    result["error"] = str(e)
-except asyncio.TimeoutError:
-    result["error"] = "scenario exceeded %ds during step: %s" % (TOTAL_TIMEOUT, result["step"])
-except Exception as e:  # report, then fail
-    result["error"] = "%s: %s (step: %s)" % (type(e).__name__, e, result["step"])
-print(json.dumps(result), file=OUT, flush=True)
-sys.exit(1 if result["error"] else 0)
+run.main(scenario, out=OUT)

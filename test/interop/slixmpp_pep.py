@@ -29,15 +29,15 @@ The script prints one JSON object; pep_test.go checks it. The exit
 status is 0 unless a step failed ("error").
 """
 import asyncio
-import inspect
-import json
 import logging
 import sys
-import time
 
 import slixmpp
-from slixmpp.exceptions import IqError, IqTimeout
+from slixmpp.exceptions import IqError
 from slixmpp.xmlstream import ET
+
+import harness
+from harness import connect
 
 HOST, PORT, CAFILE, JID_A, JID_B, JID_E, PASSWORD, DEVICE = sys.argv[1:9]
 STEP_TIMEOUT = 15
@@ -51,68 +51,34 @@ GEOLOC = "http://jabber.org/protocol/geoloc"
 PUBSUB = "http://jabber.org/protocol/pubsub"
 
 logging.basicConfig(level=logging.ERROR)
-T0 = time.monotonic()
-result = {
-    "version": slixmpp.__version__,
-    "events": [],
-    "error": "",
-    "step": "",
-    "identities": [],
-    "features": [],
-    "published": {},
-    "b_events": [],
-    "e_items": {},
-    "e_geoloc_error": "",
-    "whitelist_error": "",
-    "whitelist_app_error": "",
-}
+run = harness.Run(
+    step_timeout=STEP_TIMEOUT, total_timeout=TOTAL_TIMEOUT,
+    version=slixmpp.__version__,
+    identities=[],
+    features=[],
+    published={},
+    b_events=[],
+    e_items={},
+    e_geoloc_error="",
+    whitelist_error="",
+    whitelist_app_error="",
+)
+result, log, step, until = run.result, run.log, run.step, run.until
 
 
-class StepTimeout(Exception):
-    """A step did not finish within STEP_TIMEOUT."""
-
-
-def log(what):
-    result["events"].append("%6.3f %s" % (time.monotonic() - T0, what))
-
-
-class Bot(slixmpp.ClientXMPP):
+class Bot(harness.Client):
     def __init__(self, jid, name, interests=()):
-        super().__init__(jid, PASSWORD)
-        self.name = name
-        self.ca_certs = CAFILE
-        self.enable_direct_tls = False
-        self.enable_starttls = True
-        self.enable_plaintext = False
-        for p in ("xep_0030", "xep_0004", "xep_0060", "xep_0115", "xep_0163"):
-            self.register_plugin(p)
+        super().__init__(run, jid, PASSWORD, name, CAFILE,
+                         plugins=("xep_0030", "xep_0004", "xep_0060", "xep_0115", "xep_0163"))
         self.interests = interests
-        self.leaving = False
-        self.ready = asyncio.get_event_loop().create_future()
-        self.add_event_handler("session_start", self.start)
         self.add_event_handler("pubsub_publish", self.on_publish)
-        self.add_event_handler("connection_failed", lambda e: self.fail("connection failed: %s" % e))
-        self.add_event_handler("no_auth", lambda _: self.fail("no SASL mechanism left"))
-        self.add_event_handler("disconnected", self.on_disconnected)
 
-    def fail(self, why):
-        log("%s: %s" % (self.name, why))
-        if not self.ready.done():
-            self.ready.set_exception(RuntimeError("%s: %s" % (self.name, why)))
-
-    def on_disconnected(self, reason):
-        if not self.leaving:
-            self.fail("disconnected: %s" % reason)
-
-    async def start(self, _):
+    async def starting(self):
         for ns in self.interests:
             self["xep_0163"].add_interest(ns)
         if self.interests:
             # add_interest updates the caps on the loop: let it.
             await self["xep_0115"].update_caps(broadcast=False)
-        self.send_presence()
-        log("%s: session started as %s" % (self.name, self.boundjid.full))
-        self.ready.set_result(True)
 
     def on_publish(self, msg):
         items = msg.xml.find("{%s#event}event/{%s#event}items" % (PUBSUB, PUBSUB))
@@ -123,23 +89,6 @@ class Bot(slixmpp.ClientXMPP):
             result["b_events"].append({"from": msg["from"].full, "to": msg["to"].full, "type": msg["type"],
                                        "node": node, "ids": ids,
                                        "payload": ET.tostring(items[0][0], encoding="unicode") if ids and len(items[0]) else ""})
-
-
-async def step(what, aw):
-    result["step"] = what
-    try:
-        return await asyncio.wait_for(aw, STEP_TIMEOUT)
-    except asyncio.TimeoutError:
-        raise StepTimeout("timed out after %ds: %s" % (STEP_TIMEOUT, what)) from None
-
-
-async def until(what, pred):
-    result["step"] = what
-    deadline = time.monotonic() + STEP_TIMEOUT
-    while not pred():
-        if time.monotonic() > deadline:
-            raise StepTimeout("timed out after %ds waiting for %s" % (STEP_TIMEOUT, what))
-        await asyncio.sleep(0.05)
 
 
 def open_options(bot, model="open"):
@@ -177,10 +126,7 @@ async def scenario():
     b = Bot(JID_B, "b", interests=(DEVICELIST, OMEMO2_DEVICES))
     e = Bot(JID_E, "e")
     for bot in (a, b, e):
-        if "address" in inspect.signature(bot.connect).parameters:
-            bot.connect((HOST, int(PORT)))  # slixmpp 1.8
-        else:
-            bot.connect(HOST, int(PORT))  # slixmpp 1.10
+        connect(bot, HOST, PORT)
     await step("logins", asyncio.gather(a.ready, b.ready, e.ready))
     # b's presence (with its caps) reached a's account, whose server asks
     # b's client for its disco#info. Whether that is done before a
@@ -219,22 +165,8 @@ async def scenario():
         result["whitelist_app_error"] = app[0].split("}")[1] if app else ""
     result["step"] = "done"
     for bot in (a, b, e):
-        bot.leaving = True
-        bot.disconnect()
+        bot.leave()
     await asyncio.sleep(0.2)
 
 
-try:
-    asyncio.get_event_loop().run_until_complete(asyncio.wait_for(scenario(), TOTAL_TIMEOUT))
-except StepTimeout as err:
-    result["error"] = str(err)
-except IqTimeout:
-    result["error"] = "no answer (step: %s)" % result["step"]
-except IqError as err:
-    result["error"] = "error %s (step: %s)" % (err.iq["error"]["condition"], result["step"])
-except asyncio.TimeoutError:
-    result["error"] = "scenario exceeded %ds during step: %s" % (TOTAL_TIMEOUT, result["step"])
-except Exception as err:  # report, then fail
-    result["error"] = "%s: %s (step: %s)" % (type(err).__name__, err, result["step"])
-print(json.dumps(result))
-sys.exit(0 if not result["error"] else 1)
+run.main(scenario)

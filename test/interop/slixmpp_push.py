@@ -52,12 +52,10 @@ right (the <enable/> and disco#info IQs since <enable/>); 1.10.0 does not.
 PUSH_DEBUG=1 in the environment logs slixmpp's debug output to stderr.
 """
 import asyncio
-import inspect
 import json
 import logging
 import os
 import sys
-import time
 
 import slixmpp
 from slixmpp.exceptions import IqError, IqTimeout
@@ -66,6 +64,9 @@ from slixmpp.stanza import Iq
 from slixmpp.xmlstream import ElementBase, register_stanza_plugin
 from slixmpp.xmlstream.handler import Callback
 from slixmpp.xmlstream.matcher import MatchXPath
+
+import harness
+from harness import StepTimeout, connect
 
 HOST, PORT, CAFILE, PHONE_JID, APP_JID, BOB_JID, PASSWORD, NODE, SECRET = sys.argv[1:10]
 
@@ -81,36 +82,26 @@ TOTAL_TIMEOUT = 60
 GRACE = 1.0
 
 logging.basicConfig(level=logging.DEBUG if os.environ.get("PUSH_DEBUG") else logging.ERROR)
-T0 = time.monotonic()
-result = {
-    "event": "result",
-    "version": slixmpp.__version__,
-    "module": slixmpp.__file__,
-    "step": "",
-    "events": [],
-    "jids": {},
-    "enable": "",            # "result", or the error condition
-    "disco_push": False,     # urn:xmpp:push:0 in the bare JID's disco#info
-    "disco_features": [],
-    "session_start": 0,      # the phone's fresh sessions (1 expected)
-    "session_resumed": 0,
-    "sm_failed": 0,
-    "publishes": [],         # every publish the app server got
-    "publishes_at_disable": None,
-    "phone_bodies": [],      # bodies of the messages the phone got
-    "disable": "",
-    "marker_received": False,  # bob's last message, at the app server
-    "app_bodies": [],
-    "error": "",
-}
-
-
-class StepTimeout(Exception):
-    """A step did not finish within STEP_TIMEOUT."""
-
-
-def log(what):
-    result["events"].append("%6.3f %s" % (time.monotonic() - T0, what))
+run = harness.Run(
+    step_timeout=STEP_TIMEOUT, total_timeout=TOTAL_TIMEOUT,
+    event="result",
+    version=slixmpp.__version__,
+    module=slixmpp.__file__,
+    jids={},
+    enable="",            # "result", or the error condition
+    disco_push=False,     # urn:xmpp:push:0 in the bare JID's disco#info
+    disco_features=[],
+    session_start=0,      # the phone's fresh sessions (1 expected)
+    session_resumed=0,
+    sm_failed=0,
+    publishes=[],         # every publish the app server got
+    publishes_at_disable=None,
+    phone_bodies=[],      # bodies of the messages the phone got
+    disable="",
+    marker_received=False,  # bob's last message, at the app server
+    app_bodies=[],
+)
+result, log, step, until = run.result, run.log, run.step, run.until
 
 
 def emit(event, **kw):
@@ -136,13 +127,6 @@ class Disable(ElementBase):
 register_stanza_plugin(Iq, Enable)
 register_stanza_plugin(Iq, Disable)
 register_stanza_plugin(Enable, Form)
-
-
-def connect(client):
-    if "address" in inspect.signature(client.connect).parameters:
-        client.connect((HOST, int(PORT)))  # slixmpp 1.8
-    else:
-        client.connect(HOST, int(PORT))  # slixmpp 1.10
 
 
 class Client(slixmpp.ClientXMPP):
@@ -303,23 +287,6 @@ def describe_publish(iq):
     }
 
 
-async def step(what, aw):
-    result["step"] = what
-    try:
-        return await asyncio.wait_for(aw, STEP_TIMEOUT)
-    except asyncio.TimeoutError:
-        raise StepTimeout("timed out after %ds: %s" % (STEP_TIMEOUT, what)) from None
-
-
-async def until(what, pred):
-    result["step"] = what
-    deadline = time.monotonic() + STEP_TIMEOUT
-    while not pred():
-        if time.monotonic() > deadline:
-            raise StepTimeout("timed out after %ds waiting for %s" % (STEP_TIMEOUT, what))
-        await asyncio.sleep(0.02)
-
-
 async def checkpoint(stdin, name, jid):
     result["step"] = "checkpoint " + name
     emit(name, jid=jid)
@@ -334,7 +301,7 @@ async def scenario():
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(stdin), sys.stdin)
     phone, app, bob = Phone(), AppServer(), Client(BOB_JID, "bob")
     for c in (phone, app, bob):
-        connect(c)
+        connect(c, HOST, PORT)
     await step("logins and stream management", asyncio.gather(phone.ready, phone.sm_enabled, app.ready, bob.ready))
     full = phone.boundjid.full
     bare = phone.boundjid.bare
@@ -357,7 +324,7 @@ async def scenario():
     await step("the app server's publish", app.got_publish)
 
     # 3. The phone comes back and resumes.
-    connect(phone)
+    connect(phone, HOST, PORT)
     await step("resumption", phone.resumed)
     await until("bob's message on the phone", lambda: "while you were away" in phone.bodies)
     # The phone has <resumed/> and what the server resent, but the server
@@ -388,13 +355,4 @@ async def scenario():
     await asyncio.gather(app.disconnect(), bob.disconnect())
 
 
-try:
-    asyncio.get_event_loop().run_until_complete(asyncio.wait_for(scenario(), TOTAL_TIMEOUT))
-except StepTimeout as e:
-    result["error"] = str(e)
-except asyncio.TimeoutError:
-    result["error"] = "scenario exceeded %ds during step: %s" % (TOTAL_TIMEOUT, result["step"])
-except Exception as e:  # report, then fail
-    result["error"] = "%s: %s (step: %s)" % (type(e).__name__, e, result["step"])
-print(json.dumps(result), flush=True)
-sys.exit(1 if result["error"] else 0)
+run.main(scenario)

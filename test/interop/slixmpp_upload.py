@@ -20,22 +20,23 @@ status, headers and whether the bytes matched, and the too-large refusal.
 Exits 0 when every step ran. Driven by upload_test.go.
 """
 import asyncio
-import inspect
-import json
 import logging
-import os
 import sys
 
 import aiohttp
 import slixmpp
 from slixmpp.exceptions import IqError
 
+import harness
+from harness import connect
+
 HOST, PORT, CAFILE, JID, PASSWORD, FILE = sys.argv[1:7]
 TIMEOUT = 30
 NS = "urn:xmpp:http:upload:0"
 
 logging.basicConfig(level=logging.ERROR)
-result = {"version": slixmpp.__version__, "events": []}
+run = harness.Run(step_timeout=TIMEOUT, total_timeout=4 * TIMEOUT, version=slixmpp.__version__)
+result = run.result
 
 
 class Client(slixmpp.ClientXMPP):
@@ -127,10 +128,7 @@ async def upload(c):
 
 async def main():
     c = Client()
-    if "address" in inspect.signature(c.connect).parameters:
-        c.connect((HOST, int(PORT)))  # slixmpp 1.8
-    else:
-        c.connect(HOST, int(PORT))  # slixmpp 1.10
+    connect(c, HOST, PORT)
     try:
         await asyncio.wait_for(c.ready, TIMEOUT)
         await asyncio.wait_for(upload(c), TIMEOUT)
@@ -139,11 +137,4 @@ async def main():
         await asyncio.sleep(0.1)
 
 
-try:
-    asyncio.get_event_loop().run_until_complete(main())
-    ok = True
-except Exception as e:  # report, then fail
-    result["error"] = "%s: %s" % (type(e).__name__, e)
-    ok = False
-print(json.dumps(result))
-sys.exit(0 if ok else 1)
+run.main(main)
