@@ -100,6 +100,18 @@ type Drainer interface {
 	Drain(ctx context.Context)
 }
 
+// Successor is implemented by modules that keep live state a reload must
+// not lose (MUC's rooms and their occupants). When a reload builds the
+// module again (new settings, new domains), Succeed runs on the new
+// instance once the reload is committed, with the instance it replaces,
+// before that one is stopped: it takes over what it can and reports
+// whether it did. A retired module that no successor took over, and that
+// is a Drainer, is drained before it stops, so that nothing it served
+// vanishes without a word.
+type Successor interface {
+	Succeed(ctx context.Context, prev Module) bool
+}
+
 // Service is implemented by the settings of modules that run a service on
 // a sub-domain of each hosted domain (MUC's conference.<domain>): Service
 // returns its label and whether cfg runs it. Certificates and ode check

@@ -1,6 +1,7 @@
 package modules
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"reflect"
@@ -261,6 +262,28 @@ func (s *Set) restoreHandlers() {
 	for _, e := range s.entries {
 		for _, h := range e.handlers {
 			s.http.Handle(h.pattern, h.h)
+		}
+	}
+}
+
+// HandOver runs after a reload is committed, before the retired modules
+// stop: each retired module that next holds again under its name is
+// offered to its successor (module.Successor); one that is not taken over
+// and is a module.Drainer is drained, so that its users hear of its end
+// (MUC's occupants get status 332) instead of being dropped silently.
+func HandOver(ctx context.Context, retired []module.Module, next *Set) {
+	byName := make(map[string]module.Module, len(next.entries))
+	for _, e := range next.entries {
+		byName[e.info.Name] = e.m
+	}
+	for _, old := range retired {
+		if next := byName[old.Name()]; next != old {
+			if s, ok := next.(module.Successor); ok && s.Succeed(ctx, old) {
+				continue
+			}
+		}
+		if d, ok := old.(module.Drainer); ok {
+			d.Drain(ctx)
 		}
 	}
 }

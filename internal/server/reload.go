@@ -116,6 +116,7 @@ func (s *Server) reload(ctx context.Context, cfg config.Config) (admin.ReloadRes
 		s.log.Warn("reload: modules replaced while calls still ran in the old ones", "err", err)
 	}
 	s.set.Store(set)
+	modules.HandOver(ctx, retired, set) // MUC's rooms go on in the rebuilt module
 	modules.Stop(retired)
 	s.c2s.SetConfig(c2sCfg)
 	res.Applied = append(res.Applied, "c2s limits", "admins")

@@ -3,7 +3,9 @@ package muc_test
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -141,5 +143,95 @@ func TestShutdown(t *testing.T) {
 	}
 	if err := <-done; err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestReload: a reload that builds the module again with new settings
+// keeps the rooms in memory, occupants and history, and applies the new
+// limits to them; one that moves the service to another subdomain closes
+// its rooms with 332 instead of dropping their occupants silently.
+func TestReload(t *testing.T) {
+	srv := start(t, nil)
+	alice := login(t, srv, "alice", "a")
+	bob := login(t, srv, "bob", "b")
+	alice.join("Alice", "")
+	alice.mustIQ("set", room, instant) // a temporary room: it lives in memory only
+	bob.join("Bob", "")
+	alice.expect("presence", room+"/Bob")
+	bob.r.Send(`<message to='` + room + `' type='groupchat'><body>before</body></message>`)
+	for _, c := range []*client{alice, bob} {
+		c.expect("message", room+"/Bob")
+	}
+
+	reload := func(edit func(*muc.Config)) {
+		t.Helper()
+		cfg := srv.Server.Config()
+		settings := maps.Clone(cfg.Modules.Settings)
+		mc := *muc.Info.Config.(*muc.Config)
+		if cur, ok := settings["muc"].(*muc.Config); ok {
+			mc = *cur
+		}
+		edit(&mc)
+		settings["muc"] = &mc
+		cfg.Modules.Settings = settings
+		res, err := srv.Reload(t.Context(), cfg)
+		if err != nil {
+			t.Fatalf("reload: %v", err)
+		}
+		if !strings.Contains(strings.Join(res.Applied, "; "), "muc") {
+			t.Fatalf("reload did not rebuild muc: %+v", res)
+		}
+	}
+	reload(func(c *muc.Config) { c.MaxOccupants = 2 })
+
+	bob.r.Send(`<message to='` + room + `' type='groupchat'><body>after</body></message>`)
+	for _, c := range []*client{alice, bob} {
+		if m := c.expect("message", room+"/Bob"); body(m) != "after" {
+			t.Errorf("%s got %s after the reload", c.jid, m)
+		}
+	}
+	carol := login(t, srv, "carol", "c")
+	carol.joinErr("Carol", "", stanza.ServiceUnavailable) // the new max_occupants, 2, applies to the room
+	reload(func(c *muc.Config) { c.MaxOccupants = 10 })
+	others, _, history := carol.join("Carol", `<history maxstanzas='5'/>`)
+	if len(others) != 2 || len(history) != 2 || body(history[0]) != "before" || body(history[1]) != "after" {
+		t.Errorf("carol after two reloads: %d others, history %v; want alice and bob, before and after", len(others), history)
+	}
+	for _, c := range []*client{alice, bob} {
+		c.expect("presence", room+"/Carol")
+	}
+
+	reload(func(c *muc.Config) { c.Subdomain = "rooms" })
+	for _, c := range []*client{alice, bob, carol} {
+		nick := map[*client]string{alice: "Alice", bob: "Bob", carol: "Carol"}[c]
+		p := c.expect("presence", room+"/"+nick)
+		if stanza.Type(p) != stanza.PresenceUnavailable || !slices.Equal(codesOf(p), []string{"332", "110"}) {
+			t.Errorf("%s when the service moved: %s, want unavailable with 332 and 110", c.jid, p)
+		}
+	}
+
+	// Turned off: the same 332.
+	const moved = "lobby@rooms.localhost"
+	alice.r.Send(`<presence to='` + moved + `/Alice'><x xmlns='` + muc.NS + `'/></presence>`)
+	for entered := false; ; {
+		e := alice.next()
+		if e.Name.Local == "presence" && stanza.From(e) == moved+"/Alice" && hasStatus(e, 110) {
+			entered = true
+		}
+		if e.Name.Local == "message" && e.Child(stanza.NSClient, "subject") != nil {
+			if !entered {
+				t.Fatalf("entry at the new service: the subject came without a self-presence")
+			}
+			break
+		}
+	}
+	cfg := srv.Server.Config()
+	cfg.Modules.Disabled = append(slices.Clone(cfg.Modules.Disabled), "muc")
+	if _, err := srv.Reload(t.Context(), cfg); err != nil {
+		t.Fatalf("reload: %v", err)
+	}
+	p := alice.expect("presence", moved+"/Alice")
+	if stanza.Type(p) != stanza.PresenceUnavailable || !slices.Equal(codesOf(p), []string{"332", "110"}) {
+		t.Errorf("alice when muc was turned off: %s, want unavailable with 332 and 110", p)
 	}
 }

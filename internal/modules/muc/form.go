@@ -90,7 +90,7 @@ func (rm *room) maxUsersSetting() int {
 	if rm.cfg.maxUsers > 0 {
 		return rm.cfg.maxUsers
 	}
-	return rm.m.cfg.MaxOccupants
+	return rm.mod().cfg.MaxOccupants
 }
 
 // applyForm returns the configuration a submitted form sets: the fields
@@ -161,7 +161,7 @@ func (rm *room) applyForm(x *xmlstream.Element) (roomConfig, *stanza.Error) {
 					return bad()
 				}
 			}
-			c.maxUsers = min(n, rm.m.cfg.MaxOccupants)
+			c.maxUsers = min(n, rm.mod().cfg.MaxOccupants)
 		case "muc#roomconfig_presencebroadcast":
 			c.hidden = []string{roleModerator, roleParticipant, roleVisitor}
 			for _, ve := range fe.ChildrenNS(NSData) {

@@ -108,7 +108,7 @@ func (rm *room) iq(ctx context.Context, ev *router.Event) {
 	}
 	q := st.FirstChild()
 	if q == nil {
-		rm.m.r.Bounce(ctx, st, stanza.NewError(stanza.BadRequest, ""))
+		rm.mod().r.Bounce(ctx, st, stanza.NewError(stanza.BadRequest, ""))
 		return
 	}
 	if q.Name.Space == mam.NS && q.Name.Local == "query" && typ == stanza.IQSet {
@@ -118,7 +118,7 @@ func (rm *room) iq(ctx context.Context, ev *router.Event) {
 	rm.mu.Lock()
 	defer rm.mu.Unlock()
 	if rm.gone {
-		rm.m.r.Bounce(ctx, st, stanza.NewError(stanza.ItemNotFound, "the room was destroyed"))
+		rm.mod().r.Bounce(ctx, st, stanza.NewError(stanza.ItemNotFound, "the room was destroyed"))
 		return
 	}
 	var res *xmlstream.Element
@@ -146,10 +146,10 @@ func (rm *room) iq(ctx context.Context, ev *router.Event) {
 		err = stanza.NewError(stanza.ServiceUnavailable, "")
 	}
 	if err != nil {
-		rm.m.r.Bounce(ctx, st, err)
+		rm.mod().r.Bounce(ctx, st, err)
 		return
 	}
-	rm.m.reply(ctx, st, res)
+	rm.mod().reply(ctx, st, res)
 }
 
 // occupantIQ answers an IQ to room/nick. A ping from the occupant itself
@@ -165,22 +165,22 @@ func (rm *room) occupantIQ(ctx context.Context, ev *router.Event) {
 	if q := st.FirstChild(); q != nil && q.Name.Space == stanza.NSPing && q.Name.Local == "ping" && stanza.Type(st) == stanza.IQGet {
 		switch {
 		case o != nil && o == target:
-			rm.m.reply(ctx, st, nil)
+			rm.mod().reply(ctx, st, nil)
 		case o == nil:
-			rm.m.r.Bounce(ctx, st, stanza.NewError(stanza.NotAcceptable, "you are not in the room"))
+			rm.mod().r.Bounce(ctx, st, stanza.NewError(stanza.NotAcceptable, "you are not in the room"))
 		case target == nil:
-			rm.m.r.Bounce(ctx, st, stanza.NewError(stanza.ItemNotFound, "no such occupant"))
+			rm.mod().r.Bounce(ctx, st, stanza.NewError(stanza.ItemNotFound, "no such occupant"))
 		default:
 			rm.forward(ctx, ev, o, target) // a ping of another occupant goes to it
 		}
 		return
 	}
 	if o == nil {
-		rm.m.r.Bounce(ctx, st, stanza.NewError(stanza.NotAcceptable, "only occupants may query occupants"))
+		rm.mod().r.Bounce(ctx, st, stanza.NewError(stanza.NotAcceptable, "only occupants may query occupants"))
 		return
 	}
 	if target == nil {
-		rm.m.r.Bounce(ctx, st, stanza.NewError(stanza.ItemNotFound, "no such occupant"))
+		rm.mod().r.Bounce(ctx, st, stanza.NewError(stanza.ItemNotFound, "no such occupant"))
 		return
 	}
 	rm.forward(ctx, ev, o, target)
@@ -210,14 +210,14 @@ type forwarded struct {
 func (rm *room) forward(ctx context.Context, ev *router.Event, o, target *occupant) {
 	rm.mu.Lock()
 	defer rm.mu.Unlock()
-	now := rm.m.now()
+	now := rm.mod().now()
 	for id, f := range rm.pending {
 		if now.Sub(f.sent) > forwardTimeout {
 			delete(rm.pending, id)
 		}
 	}
 	if len(rm.pending) >= maxForwarded {
-		rm.m.r.Bounce(ctx, ev.El, stanza.NewError(stanza.ResourceConstraint, "too many queries to occupants"))
+		rm.mod().r.Bounce(ctx, ev.El, stanza.NewError(stanza.ResourceConstraint, "too many queries to occupants"))
 		return
 	}
 	to := target.latest().full
@@ -261,34 +261,34 @@ func (rm *room) queryArchive(ctx context.Context, ev *router.Event, q *xmlstream
 	rm.mu.Unlock()
 	switch {
 	case gone:
-		rm.m.r.Bounce(ctx, st, stanza.NewError(stanza.ItemNotFound, "the room was destroyed"))
+		rm.mod().r.Bounce(ctx, st, stanza.NewError(stanza.ItemNotFound, "the room was destroyed"))
 		return
 	case !archiving:
-		rm.m.r.Bounce(ctx, st, stanza.NewError(stanza.ServiceUnavailable, "the room keeps no archive"))
+		rm.mod().r.Bounce(ctx, st, stanza.NewError(stanza.ServiceUnavailable, "the room keeps no archive"))
 		return
 	case aff == affOutcast, !open && !occupant && rank(aff) < rank(affMember):
-		rm.m.r.Bounce(ctx, st, stanza.NewError(stanza.Forbidden, "the archive is for the room's members"))
+		rm.mod().r.Bounce(ctx, st, stanza.NewError(stanza.Forbidden, "the archive is for the room's members"))
 		return
 	}
-	if err := rm.m.w.Sync(ctx); err != nil {
-		rm.m.r.Bounce(ctx, st, stanza.NewError(stanza.InternalServerError, ""))
+	if err := rm.mod().w.Sync(ctx); err != nil {
+		rm.mod().r.Bounce(ctx, st, stanza.NewError(stanza.InternalServerError, ""))
 		return
 	}
 	fetch := func(ctx context.Context, aq storage.ArchiveQuery) (storage.ArchivePage, error) {
-		return rm.m.deps.Store.QueryRoomArchive(ctx, rm.jid.String(), aq)
+		return rm.mod().deps.Store.QueryRoomArchive(ctx, rm.jid.String(), aq)
 	}
-	deliver := func(res *xmlstream.Element) error { rm.m.r.Route(ctx, res); return nil }
-	fin, err := mam.AnswerQuery(ctx, q, rm.jid, ev.From, fetch, deliver, rm.m.deps.Log)
+	deliver := func(res *xmlstream.Element) error { rm.mod().r.Route(ctx, res); return nil }
+	fin, err := mam.AnswerQuery(ctx, q, rm.jid, ev.From, fetch, deliver, rm.mod().deps.Log)
 	if err != nil {
 		var se *stanza.Error
 		if !errors.As(err, &se) {
-			rm.m.deps.Log.Error("muc: archive query", "room", rm.jid.String(), "err", err)
+			rm.mod().deps.Log.Error("muc: archive query", "room", rm.jid.String(), "err", err)
 			se = stanza.NewError(stanza.InternalServerError, "")
 		}
-		rm.m.r.Bounce(ctx, st, se)
+		rm.mod().r.Bounce(ctx, st, se)
 		return
 	}
-	rm.m.reply(ctx, st, fin)
+	rm.mod().reply(ctx, st, fin)
 }
 
 // discoInfo is the room's disco#info (§6.4) with muc#roominfo.
@@ -412,7 +412,7 @@ func (rm *room) owner(ctx context.Context, ev *router.Event, typ string, q *xmls
 	}
 	if len(rm.occupants) == 0 && !rm.cfg.persistent && !rm.gone {
 		rm.gone = true
-		rm.m.gone(rm)
+		rm.mod().gone(rm)
 	}
 	return nil, nil
 }
@@ -441,7 +441,7 @@ func (rm *room) destroy(ctx context.Context, d *xmlstream.Element) {
 	}
 	rm.occupants, rm.byNick, rm.byJID = nil, map[string]*occupant{}, map[string]*occupant{}
 	rm.gone = true
-	rm.m.gone(rm)
+	rm.mod().gone(rm)
 	if rm.cfg.persistent {
 		rm.unpersist(ctx)
 	}

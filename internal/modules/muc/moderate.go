@@ -70,15 +70,15 @@ func (rm *room) moderate(ctx context.Context, ev *router.Event, q *xmlstream.Ele
 	if !rm.archiving() {
 		return nil, stanza.NewError(stanza.ItemNotFound, "the room keeps no archive: its messages have no ids")
 	}
-	if err := rm.m.w.Sync(ctx); err != nil {
+	if err := rm.mod().w.Sync(ctx); err != nil {
 		return nil, stanza.NewError(stanza.InternalServerError, "")
 	}
-	page, err := rm.m.deps.Store.QueryRoomArchive(ctx, rm.jid.String(), storage.ArchiveQuery{IDs: []string{id}, Max: 1})
+	page, err := rm.mod().deps.Store.QueryRoomArchive(ctx, rm.jid.String(), storage.ArchiveQuery{IDs: []string{id}, Max: 1})
 	if errors.Is(err, storage.ErrNotFound) || (err == nil && len(page.Messages) == 0) {
 		return nil, stanza.NewError(stanza.ItemNotFound, "no message with that id in the room's archive")
 	}
 	if err != nil {
-		rm.m.deps.Log.Error("muc: moderate: read archive", "room", rm.jid.String(), "err", err)
+		rm.mod().deps.Log.Error("muc: moderate: read archive", "room", rm.jid.String(), "err", err)
 		return nil, stanza.NewError(stanza.InternalServerError, "")
 	}
 	orig, err := xmlstream.ParseElement(page.Messages[0].Stanza, stanza.NSClient)
@@ -99,7 +99,7 @@ func (rm *room) moderate(ctx context.Context, ev *router.Event, q *xmlstream.Ele
 		}
 		return m
 	}
-	stamp := rm.m.now().UTC().Format("2006-01-02T15:04:05Z")
+	stamp := rm.mod().now().UTC().Format("2006-01-02T15:04:05Z")
 	// The tombstone: the original's envelope and ids, the content gone.
 	tomb := xmlstream.NewElement(stanza.NSClient, "message")
 	for _, a := range orig.Attr {
@@ -118,8 +118,8 @@ func (rm *room) moderate(ctx context.Context, ev *router.Event, q *xmlstream.Ele
 			tomb.Append(e)
 		}
 	}
-	if err := rm.m.deps.Store.ReplaceRoomArchived(ctx, rm.jid.String(), id, tomb.AppendXML(nil, stanza.NSClient)); err != nil {
-		rm.m.deps.Log.Error("muc: moderate: write archive", "room", rm.jid.String(), "err", err)
+	if err := rm.mod().deps.Store.ReplaceRoomArchived(ctx, rm.jid.String(), id, tomb.AppendXML(nil, stanza.NSClient)); err != nil {
+		rm.mod().deps.Log.Error("muc: moderate: write archive", "room", rm.jid.String(), "err", err)
 		return nil, stanza.NewError(stanza.InternalServerError, "")
 	}
 	rm.history = deleteFunc(rm.history, func(h histEntry) bool { return stanzaID(h.msg, rm.jid.String()) == id }, &rm.histBytes)

@@ -192,9 +192,10 @@ type Module struct {
 }
 
 var (
-	_ module.Module  = (*Module)(nil)
-	_ module.Stopper = (*Module)(nil)
-	_ module.Drainer = (*Module)(nil)
+	_ module.Module    = (*Module)(nil)
+	_ module.Stopper   = (*Module)(nil)
+	_ module.Drainer   = (*Module)(nil)
+	_ module.Successor = (*Module)(nil)
 )
 
 // New returns the MUC module.
@@ -247,6 +248,52 @@ func (m *Module) Drain(ctx context.Context) {
 	for _, rm := range rooms {
 		rm.shutdown(ctx)
 	}
+}
+
+// Succeed implements module.Successor: when a reload builds the module
+// again (new settings, new domains), the rooms in memory go on in the new
+// module as they are, occupants, history and all, instead of vanishing
+// under their occupants; the new settings apply from then on. Rooms of a
+// service the new module no longer runs (its subdomain changed, or the
+// domain is gone) close as at shutdown, each occupant told with status
+// 332.
+func (m *Module) Succeed(ctx context.Context, prev module.Module) bool {
+	p, ok := prev.(*Module)
+	if !ok {
+		return false
+	}
+	services := make(map[string]bool)
+	for _, d := range m.r.Domains() {
+		services[m.cfg.Subdomain+"."+d] = true
+	}
+	p.mu.Lock()
+	rooms := p.rooms
+	p.rooms, p.owned = make(map[string]*room), make(map[string]int)
+	p.mu.Unlock()
+	var closed []*room
+	m.mu.Lock()
+	for key, rm := range rooms {
+		if !services[rm.jid.DomainString()] {
+			closed = append(closed, rm)
+			continue
+		}
+		rm.server.Store(m)
+		m.rooms[key] = rm // in place of the stored room load read again
+	}
+	clear(m.owned)
+	for _, rm := range m.rooms {
+		if !rm.creator.IsZero() {
+			m.owned[rm.creator.String()]++
+		}
+	}
+	m.mu.Unlock()
+	for _, rm := range closed {
+		rm.shutdown(ctx)
+	}
+	if len(rooms) > 0 {
+		m.deps.Log.Info("muc: rooms taken over from the module this reload replaced", "rooms", len(rooms)-len(closed), "closed", len(closed))
+	}
+	return true
 }
 
 // serve handles every stanza to the service and its rooms.

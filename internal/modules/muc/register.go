@@ -120,7 +120,7 @@ func (rm *room) register(ctx context.Context, ev *router.Event, typ string, q *x
 	if o := rm.byNick[nick]; o != nil && !o.bare.Equal(bare) {
 		return nil, stanza.NewError(stanza.Conflict, "the nickname is in use by someone else")
 	}
-	if len(rm.nicks) >= rm.m.cfg.MaxOccupants*10 {
+	if len(rm.nicks) >= rm.mod().cfg.MaxOccupants*10 {
 		return nil, stanza.NewError(stanza.ResourceConstraint, "this room has too many registrations")
 	}
 	rm.nicks[bare.String()] = nick
@@ -168,20 +168,20 @@ func (rm *room) voice(ctx context.Context, ev *router.Event, o *occupant, x *xml
 	st := ev.El
 	switch {
 	case o == nil:
-		rm.m.r.Bounce(ctx, st, stanza.NewError(stanza.NotAcceptable, "only occupants may ask for voice"))
+		rm.mod().r.Bounce(ctx, st, stanza.NewError(stanza.NotAcceptable, "only occupants may ask for voice"))
 	case o.role == roleModerator:
 		rm.voiceAnswer(ctx, ev, o, x)
 	case !rm.cfg.moderated:
-		rm.m.r.Bounce(ctx, st, stanza.NewError(stanza.NotAllowed, "this room is not moderated: everyone has voice"))
+		rm.mod().r.Bounce(ctx, st, stanza.NewError(stanza.NotAllowed, "this room is not moderated: everyone has voice"))
 	case o.role != roleVisitor:
-		rm.m.r.Bounce(ctx, st, stanza.NewError(stanza.BadRequest, "you have voice already"))
+		rm.mod().r.Bounce(ctx, st, stanza.NewError(stanza.BadRequest, "you have voice already"))
 	case formValue(x, "muc#role") != roleParticipant:
-		rm.m.r.Bounce(ctx, st, stanza.NewError(stanza.BadRequest, "ask for the participant role"))
-	case !o.lastVoiceRequest.IsZero() && rm.m.now().Sub(o.lastVoiceRequest) < voiceRequestWait:
-		rm.m.r.Bounce(ctx, st, &stanza.Error{Type: stanza.Wait, Condition: stanza.ResourceConstraint,
+		rm.mod().r.Bounce(ctx, st, stanza.NewError(stanza.BadRequest, "ask for the participant role"))
+	case !o.lastVoiceRequest.IsZero() && rm.mod().now().Sub(o.lastVoiceRequest) < voiceRequestWait:
+		rm.mod().r.Bounce(ctx, st, &stanza.Error{Type: stanza.Wait, Condition: stanza.ResourceConstraint,
 			Text: "your last voice request is waiting for the moderators"})
 	default:
-		o.lastVoiceRequest = rm.m.now()
+		o.lastVoiceRequest = rm.mod().now()
 		f := newForm("form", FormRequest)
 		f.x.Append(xmlstream.NewElement(NSData, "title").AppendText("Voice request"),
 			xmlstream.NewElement(NSData, "instructions").AppendText(
@@ -197,7 +197,7 @@ func (rm *room) voice(ctx context.Context, ev *router.Event, o *occupant, x *xml
 				continue
 			}
 			for _, s := range mod.sessions {
-				rm.m.r.DeliverShared(ctx, sh, s.full)
+				rm.mod().r.DeliverShared(ctx, sh, s.full)
 			}
 		}
 	}
@@ -207,7 +207,7 @@ func (rm *room) voice(ctx context.Context, ev *router.Event, o *occupant, x *xml
 // muc#request_allow true the occupant gets voice.
 func (rm *room) voiceAnswer(ctx context.Context, ev *router.Event, mod *occupant, x *xmlstream.Element) {
 	if x.Attribute("type") != "submit" {
-		rm.m.r.Bounce(ctx, ev.El, stanza.NewError(stanza.BadRequest, "submit the voice request form"))
+		rm.mod().r.Bounce(ctx, ev.El, stanza.NewError(stanza.BadRequest, "submit the voice request form"))
 		return
 	}
 	if v := formValue(x, "muc#request_allow"); v != "1" && v != "true" {
@@ -220,14 +220,14 @@ func (rm *room) voiceAnswer(ctx context.Context, ev *router.Event, mod *occupant
 		}
 	}
 	if target == nil {
-		rm.m.r.Bounce(ctx, ev.El, stanza.NewError(stanza.ItemNotFound, "that occupant is not in the room"))
+		rm.mod().r.Bounce(ctx, ev.El, stanza.NewError(stanza.ItemNotFound, "that occupant is not in the room"))
 		return
 	}
 	if target.role != roleVisitor {
 		return // has voice already (another moderator was quicker)
 	}
 	if err := rm.mayChangeRole(mod, rm.affiliation(mod.bare), target, roleParticipant); err != nil {
-		rm.m.r.Bounce(ctx, ev.El, err)
+		rm.mod().r.Bounce(ctx, ev.El, err)
 		return
 	}
 	target.role = roleParticipant
@@ -268,8 +268,8 @@ func (rm *room) vcard(ctx context.Context, ev *router.Event, typ string, q *xmls
 	sh, pres := queue.NewShared(change), queue.NewShared(rm.avatarPresence(""))
 	for _, o := range rm.occupants {
 		for _, s := range o.sessions {
-			rm.m.r.DeliverShared(ctx, pres, s.full)
-			rm.m.r.DeliverShared(ctx, sh, s.full)
+			rm.mod().r.DeliverShared(ctx, pres, s.full)
+			rm.mod().r.DeliverShared(ctx, sh, s.full)
 		}
 	}
 	return nil, nil

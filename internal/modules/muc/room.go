@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ode-xmpp/ode/internal/router"
@@ -133,7 +134,7 @@ type histEntry struct {
 // while the room routes what it sends, so that every occupant sees the
 // room's traffic in one order.
 type room struct {
-	m       *Module
+	server  atomic.Pointer[Module] // the module serving the room: a reload may hand it to a new one (Succeed)
 	jid     jid.JID
 	creator jid.JID
 
@@ -186,26 +187,31 @@ func newIDKey() []byte {
 }
 
 func newRoom(m *Module, j, creator jid.JID, locked bool) *room {
-	return &room{
-		m: m, jid: j, creator: creator, cfg: defaultConfig(), locked: locked, fresh: true,
+	rm := &room{
+		jid: j, creator: creator, cfg: defaultConfig(), locked: locked, fresh: true,
 		byNick: make(map[string]*occupant), byJID: make(map[string]*occupant),
 		affs: map[string]string{creator.String(): affOwner}, nicks: make(map[string]string), hats: make(map[string][]Hat),
 		idKey: newIDKey(), histLoaded: true,
 	}
+	rm.server.Store(m)
+	return rm
 }
+
+// mod is the module serving the room.
+func (rm *room) mod() *Module { return rm.server.Load() }
 
 // loadHistory fills the history of a stored room from its archive, the
 // first time someone enters after a restart; rm.mu is held.
 func (rm *room) loadHistory(ctx context.Context) {
 	rm.histLoaded = true
-	if !rm.archiving() || rm.m.cfg.History == 0 {
+	if !rm.archiving() || rm.mod().cfg.History == 0 {
 		return
 	}
 	ctx, cancel := context.WithTimeout(ctx, storeTimeout)
 	defer cancel()
-	page, err := rm.m.deps.Store.QueryRoomArchive(ctx, rm.jid.String(), storage.ArchiveQuery{Max: rm.m.cfg.History, Last: true})
+	page, err := rm.mod().deps.Store.QueryRoomArchive(ctx, rm.jid.String(), storage.ArchiveQuery{Max: rm.mod().cfg.History, Last: true})
 	if err != nil {
-		rm.m.deps.Log.Warn("muc: read the history from the room's archive", "room", rm.jid.String(), "err", err)
+		rm.mod().deps.Log.Warn("muc: read the history from the room's archive", "room", rm.jid.String(), "err", err)
 		return
 	}
 	old := rm.history
@@ -227,7 +233,7 @@ func (rm *room) loadHistory(ctx context.Context) {
 }
 
 // archiving reports whether the room keeps an archive.
-func (rm *room) archiving() bool { return rm.cfg.persistent && rm.cfg.archive && rm.m.w != nil }
+func (rm *room) archiving() bool { return rm.cfg.persistent && rm.cfg.archive && rm.mod().w != nil }
 
 // affiliation returns the affiliation of the bare JID.
 func (rm *room) affiliation(bare jid.JID) string {
@@ -286,29 +292,29 @@ func (rm *room) enter(ctx context.Context, ev *router.Event) bool {
 	x := st.Child(NS, "x")
 	switch {
 	case rm.locked && aff != affOwner:
-		rm.m.r.Bounce(ctx, st, stanza.NewError(stanza.ItemNotFound, "the room is locked until its owner configures it"))
+		rm.mod().r.Bounce(ctx, st, stanza.NewError(stanza.ItemNotFound, "the room is locked until its owner configures it"))
 		return true
 	case aff == affOutcast:
-		rm.m.r.Bounce(ctx, st, stanza.NewError(stanza.Forbidden, "you are banned from this room"))
+		rm.mod().r.Bounce(ctx, st, stanza.NewError(stanza.Forbidden, "you are banned from this room"))
 		return true
 	case rm.cfg.membersOnly && aff == affNone:
-		rm.m.r.Bounce(ctx, st, stanza.NewError(stanza.RegistrationRequired, "the room is members-only"))
+		rm.mod().r.Bounce(ctx, st, stanza.NewError(stanza.RegistrationRequired, "the room is members-only"))
 		return true
 	case rm.cfg.password != "" && (x == nil || childText(x, NS, "password") != rm.cfg.password):
-		rm.m.r.Bounce(ctx, st, stanza.NewError(stanza.NotAuthorized, "a password is required"))
+		rm.mod().r.Bounce(ctx, st, stanza.NewError(stanza.NotAuthorized, "a password is required"))
 		return true
 	}
 	o := rm.byNick[nick]
 	if o != nil && !o.bare.Equal(full.Bare()) {
-		rm.m.r.Bounce(ctx, st, stanza.NewError(stanza.Conflict, "the nick is taken"))
+		rm.mod().r.Bounce(ctx, st, stanza.NewError(stanza.Conflict, "the nick is taken"))
 		return true
 	}
 	if by := rm.reservedBy(nick); by != "" && by != full.Bare().String() {
-		rm.m.r.Bounce(ctx, st, stanza.NewError(stanza.Conflict, "the nick is reserved by another user"))
+		rm.mod().r.Bounce(ctx, st, stanza.NewError(stanza.Conflict, "the nick is reserved by another user"))
 		return true
 	}
 	if o == nil && aff != affOwner && aff != affAdmin && len(rm.occupants) >= rm.maxUsers() {
-		rm.m.r.Bounce(ctx, st, stanza.NewError(stanza.ServiceUnavailable, "the room is full"))
+		rm.mod().r.Bounce(ctx, st, stanza.NewError(stanza.ServiceUnavailable, "the room is full"))
 		return true
 	}
 	created := rm.fresh
@@ -325,7 +331,7 @@ func (rm *room) enter(ctx context.Context, ev *router.Event) bool {
 	// §7.2.3: the others' presence, then the occupant's own.
 	for _, other := range rm.occupants {
 		if other != o && other.seen {
-			rm.m.r.DeliverShared(ctx, rm.shownPresence(other, rm.seesJIDs(o)), full)
+			rm.mod().r.DeliverShared(ctx, rm.shownPresence(other, rm.seesJIDs(o)), full)
 		}
 	}
 	self := []int{statusSelf}
@@ -357,20 +363,20 @@ func (rm *room) enter(ctx context.Context, ev *router.Event) bool {
 
 // maxUsers is the room's occupant limit.
 func (rm *room) maxUsers() int {
-	if rm.cfg.maxUsers > 0 && rm.cfg.maxUsers < rm.m.cfg.MaxOccupants {
+	if rm.cfg.maxUsers > 0 && rm.cfg.maxUsers < rm.mod().cfg.MaxOccupants {
 		return rm.cfg.maxUsers
 	}
-	return rm.m.cfg.MaxOccupants
+	return rm.mod().cfg.MaxOccupants
 }
 
 // changeNick handles presence to a new nick from an occupant (§7.6).
 func (rm *room) changeNick(ctx context.Context, ev *router.Event, o *occupant, nick string, pres *xmlstream.Element) {
 	if other := rm.byNick[nick]; other != nil {
-		rm.m.r.Bounce(ctx, ev.El, stanza.NewError(stanza.Conflict, "the nick is taken"))
+		rm.mod().r.Bounce(ctx, ev.El, stanza.NewError(stanza.Conflict, "the nick is taken"))
 		return
 	}
 	if len(o.sessions) > 1 {
-		rm.m.r.Bounce(ctx, ev.El, stanza.NewError(stanza.NotAcceptable, "leave from your other resources to change the nick"))
+		rm.mod().r.Bounce(ctx, ev.El, stanza.NewError(stanza.NotAcceptable, "leave from your other resources to change the nick"))
 		return
 	}
 	// Unavailable from the old nick with 303 and the new one.
@@ -449,7 +455,7 @@ func (rm *room) fanout(ctx context.Context, o *occupant, mk func(withJID bool) *
 			variants[k] = mk(k == 1)
 		}
 		for _, s := range other.sessions {
-			rm.m.r.DeliverShared(ctx, variants[k], s.full)
+			rm.mod().r.DeliverShared(ctx, variants[k], s.full)
 		}
 	}
 }
@@ -520,7 +526,7 @@ func (rm *room) drop(o *occupant) {
 	rm.occupants = slices.DeleteFunc(rm.occupants, func(x *occupant) bool { return x == o })
 	if len(rm.occupants) == 0 && !rm.cfg.persistent {
 		rm.gone = true
-		rm.m.gone(rm)
+		rm.mod().gone(rm)
 	}
 }
 
@@ -621,7 +627,7 @@ func reasonEdit(reason, actor string) func(*xmlstream.Element) {
 }
 
 // route sends st; rm.mu is held (deliveries only enqueue).
-func (rm *room) route(ctx context.Context, st *xmlstream.Element) { rm.m.route(ctx, st) }
+func (rm *room) route(ctx context.Context, st *xmlstream.Element) { rm.mod().route(ctx, st) }
 
 // message handles a message to the room or to an occupant.
 func (rm *room) message(ctx context.Context, ev *router.Event) {
@@ -629,12 +635,12 @@ func (rm *room) message(ctx context.Context, ev *router.Event) {
 	defer rm.mu.Unlock()
 	st := ev.El
 	if rm.gone {
-		rm.m.r.Bounce(ctx, st, stanza.NewError(stanza.ItemNotFound, "no such room"))
+		rm.mod().r.Bounce(ctx, st, stanza.NewError(stanza.ItemNotFound, "no such room"))
 		return
 	}
 	o := rm.byJID[ev.From.String()]
-	if o != nil && !o.allow(rm.m.now(), rm.m.cfg.MessagesPerSecond) {
-		rm.m.r.Bounce(ctx, st, &stanza.Error{Type: stanza.Wait, Condition: stanza.ResourceConstraint,
+	if o != nil && !o.allow(rm.mod().now(), rm.mod().cfg.MessagesPerSecond) {
+		rm.mod().r.Bounce(ctx, st, &stanza.Error{Type: stanza.Wait, Condition: stanza.ResourceConstraint,
 			Text: "you are sending too fast for this room; wait a moment"})
 		return
 	}
@@ -651,22 +657,22 @@ func (rm *room) message(ctx context.Context, ev *router.Event) {
 			rm.voice(ctx, ev, o, x)
 			return
 		}
-		rm.m.r.Bounce(ctx, st, stanza.NewError(stanza.BadRequest, "messages to the room are of type groupchat"))
+		rm.mod().r.Bounce(ctx, st, stanza.NewError(stanza.BadRequest, "messages to the room are of type groupchat"))
 		return
 	}
 	switch {
 	case o == nil:
-		rm.m.r.Bounce(ctx, st, stanza.NewError(stanza.NotAcceptable, "only occupants may send messages to the room"))
+		rm.mod().r.Bounce(ctx, st, stanza.NewError(stanza.NotAcceptable, "only occupants may send messages to the room"))
 		return
 	case o.role == roleVisitor:
-		rm.m.r.Bounce(ctx, st, stanza.NewError(stanza.Forbidden, "visitors may not speak in this moderated room"))
+		rm.mod().r.Bounce(ctx, st, stanza.NewError(stanza.Forbidden, "visitors may not speak in this moderated room"))
 		return
 	}
 	subject := st.Child(st.Name.Space, "subject")
 	body := st.Child(st.Name.Space, "body")
 	if subject != nil && body == nil {
 		if o.role != roleModerator && !rm.cfg.changeSubject {
-			rm.m.r.Bounce(ctx, st, stanza.NewError(stanza.Forbidden, "only moderators may change the subject"))
+			rm.mod().r.Bounce(ctx, st, stanza.NewError(stanza.Forbidden, "only moderators may change the subject"))
 			return
 		}
 	}
@@ -696,13 +702,13 @@ func (rm *room) message(ctx context.Context, ev *router.Event) {
 // archive gives a groupchat message its stanza-id by the room (XEP-0359)
 // and queues it for the room's archive; rm.mu is held.
 func (rm *room) archive(ctx context.Context, out *xmlstream.Element, nick string) {
-	id, stamp := rm.m.ids.Next(rm.m.now())
+	id, stamp := rm.mod().ids.Next(rm.mod().now())
 	out.Append(&xmlstream.Element{Name: xmlstream.Name{Space: NSStanzaID, Local: "stanza-id"},
 		Attr: []xmlstream.Attr{{Name: xmlstream.Name{Local: "by"}, Value: rm.jid.String()}, {Name: xmlstream.Name{Local: "id"}, Value: id}}})
 	row := storage.ArchivedMessage{Local: rm.jid.Local(), Domain: rm.jid.DomainString(), ID: id,
 		With: rm.jid.String(), WithResource: nick, Stamp: stamp, Stanza: out.AppendXML(make([]byte, 0, 512), stanza.NSClient)}
-	if err := rm.m.w.Enqueue(ctx, row); err != nil {
-		rm.m.deps.Log.Warn("muc: message not archived", "room", rm.jid.String(), "err", err)
+	if err := rm.mod().w.Enqueue(ctx, row); err != nil {
+		rm.mod().deps.Log.Warn("muc: message not archived", "room", rm.jid.String(), "err", err)
 	}
 }
 
@@ -715,7 +721,7 @@ func (rm *room) broadcast(ctx context.Context, msg *xmlstream.Element) {
 	sh := queue.NewShared(msg)
 	for _, o := range rm.occupants {
 		for _, s := range o.sessions {
-			rm.m.r.DeliverShared(ctx, sh, s.full)
+			rm.mod().r.DeliverShared(ctx, sh, s.full)
 		}
 	}
 }
@@ -733,12 +739,12 @@ func addressed(msg *xmlstream.Element, to string) *xmlstream.Element {
 // remember adds a broadcast message to the history, the oldest going
 // past its count or bytes.
 func (rm *room) remember(msg *xmlstream.Element, chars int) {
-	rm.rememberAt(msg, chars, rm.m.now())
+	rm.rememberAt(msg, chars, rm.mod().now())
 }
 
 // rememberAt is remember for a message sent at stamp.
 func (rm *room) rememberAt(msg *xmlstream.Element, chars int, stamp time.Time) {
-	max, maxBytes := rm.m.cfg.History, rm.m.cfg.HistoryBytes
+	max, maxBytes := rm.mod().cfg.History, rm.mod().cfg.HistoryBytes
 	size := len(msg.AppendXML(nil, stanza.NSClient))
 	if max == 0 || size > maxBytes {
 		return
@@ -771,7 +777,7 @@ func (rm *room) sendHistory(ctx context.Context, to jid.JID, x *xmlstream.Elemen
 			}
 			var since time.Time
 			if v, err := strconv.Atoi(h.Attribute("seconds")); err == nil && v >= 0 {
-				since = rm.m.now().Add(-time.Duration(v) * time.Second)
+				since = rm.mod().now().Add(-time.Duration(v) * time.Second)
 			}
 			if v, err := time.Parse(time.RFC3339, h.Attribute("since")); err == nil && v.After(since) {
 				since = v
@@ -811,31 +817,31 @@ func (rm *room) sendSubject(ctx context.Context, to jid.JID) {
 func (rm *room) private(ctx context.Context, ev *router.Event, o *occupant) {
 	st := ev.El
 	if stanza.Type(st) == stanza.MessageGroupchat {
-		rm.m.r.Bounce(ctx, st, stanza.NewError(stanza.BadRequest, "groupchat messages go to the room"))
+		rm.mod().r.Bounce(ctx, st, stanza.NewError(stanza.BadRequest, "groupchat messages go to the room"))
 		return
 	}
 	if o == nil {
-		rm.m.r.Bounce(ctx, st, stanza.NewError(stanza.NotAcceptable, "only occupants may send private messages"))
+		rm.mod().r.Bounce(ctx, st, stanza.NewError(stanza.NotAcceptable, "only occupants may send private messages"))
 		return
 	}
 	switch rm.cfg.allowPM {
 	case "none":
-		rm.m.r.Bounce(ctx, st, stanza.NewError(stanza.Forbidden, "private messages are off in this room"))
+		rm.mod().r.Bounce(ctx, st, stanza.NewError(stanza.Forbidden, "private messages are off in this room"))
 		return
 	case "moderators":
 		if o.role != roleModerator {
-			rm.m.r.Bounce(ctx, st, stanza.NewError(stanza.Forbidden, "only moderators may send private messages"))
+			rm.mod().r.Bounce(ctx, st, stanza.NewError(stanza.Forbidden, "only moderators may send private messages"))
 			return
 		}
 	case "participants":
 		if o.role == roleVisitor {
-			rm.m.r.Bounce(ctx, st, stanza.NewError(stanza.Forbidden, "visitors may not send private messages"))
+			rm.mod().r.Bounce(ctx, st, stanza.NewError(stanza.Forbidden, "visitors may not send private messages"))
 			return
 		}
 	}
 	to := rm.byNick[ev.To.Resource()]
 	if to == nil {
-		rm.m.r.Bounce(ctx, st, stanza.NewError(stanza.ItemNotFound, "no such occupant"))
+		rm.mod().r.Bounce(ctx, st, stanza.NewError(stanza.ItemNotFound, "no such occupant"))
 		return
 	}
 	out := xmlstream.NewElement(st.Name.Space, "message").SetAttr("from", rm.nickJID(o.nick))
@@ -860,18 +866,18 @@ func (rm *room) invitation(ctx context.Context, ev *router.Event, o *occupant, x
 	st := ev.El
 	if inv := x.Child(NSUser, "invite"); inv != nil {
 		if o == nil {
-			rm.m.r.Bounce(ctx, st, stanza.NewError(stanza.NotAcceptable, "only occupants may invite"))
+			rm.mod().r.Bounce(ctx, st, stanza.NewError(stanza.NotAcceptable, "only occupants may invite"))
 			return
 		}
 		aff := rm.affiliation(o.bare)
 		privileged := aff == affOwner || aff == affAdmin || o.role == roleModerator
 		if !rm.cfg.allowInvites && !privileged && (rm.cfg.membersOnly || o.role == roleVisitor) {
-			rm.m.r.Bounce(ctx, st, stanza.NewError(stanza.Forbidden, "you may not invite to this room"))
+			rm.mod().r.Bounce(ctx, st, stanza.NewError(stanza.Forbidden, "you may not invite to this room"))
 			return
 		}
 		to, err := jid.Parse(inv.Attribute("to"))
 		if err != nil {
-			rm.m.r.Bounce(ctx, st, stanza.NewError(stanza.JIDMalformed, "invite to whom?"))
+			rm.mod().r.Bounce(ctx, st, stanza.NewError(stanza.JIDMalformed, "invite to whom?"))
 			return
 		}
 		if rm.cfg.membersOnly && rm.affiliation(to.Bare()) == affNone && privileged {
@@ -901,7 +907,7 @@ func (rm *room) invitation(ctx context.Context, ev *router.Event, o *occupant, x
 	if dec := x.Child(NSUser, "decline"); dec != nil {
 		to, err := jid.Parse(dec.Attribute("to"))
 		if err != nil {
-			rm.m.r.Bounce(ctx, st, stanza.NewError(stanza.JIDMalformed, "decline to whom?"))
+			rm.mod().r.Bounce(ctx, st, stanza.NewError(stanza.JIDMalformed, "decline to whom?"))
 			return
 		}
 		out := stanza.NewMessage(stanza.NSClient, "", to.String(), rm.jid.String(), "")
@@ -913,7 +919,7 @@ func (rm *room) invitation(ctx context.Context, ev *router.Event, o *occupant, x
 		rm.route(ctx, out)
 		return
 	}
-	rm.m.r.Bounce(ctx, st, stanza.NewError(stanza.BadRequest, ""))
+	rm.mod().r.Bounce(ctx, st, stanza.NewError(stanza.BadRequest, ""))
 }
 
 // lower reports whether affiliation a ranks below b.

@@ -152,17 +152,17 @@ func (rm *room) persist(ctx context.Context) {
 	}
 	b, err := json.Marshal(sc)
 	if err != nil {
-		rm.m.deps.Log.Error("muc: encode room configuration", "room", rm.jid.String(), "err", err)
+		rm.mod().deps.Log.Error("muc: encode room configuration", "room", rm.jid.String(), "err", err)
 		return
 	}
-	sr := storage.Room{JID: rm.jid.String(), Config: b, Created: rm.m.now()}
+	sr := storage.Room{JID: rm.jid.String(), Config: b, Created: rm.mod().now()}
 	if rm.subject != nil {
 		sr.Subject = rm.subject.AppendXML(nil, stanza.NSClient)
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), storeTimeout)
 	defer cancel()
-	if err := rm.m.deps.Store.PutRoom(ctx, sr); err != nil {
-		rm.m.deps.Log.Error("muc: store room", "room", rm.jid.String(), "err", err)
+	if err := rm.mod().deps.Store.PutRoom(ctx, sr); err != nil {
+		rm.mod().deps.Log.Error("muc: store room", "room", rm.jid.String(), "err", err)
 	}
 }
 
@@ -177,8 +177,8 @@ func (rm *room) persistAffiliation(ctx context.Context, bare, aff string) {
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), storeTimeout)
 	defer cancel()
-	if err := rm.m.deps.Store.SetRoomAffiliation(ctx, rm.jid.String(), bare, aff); err != nil {
-		rm.m.deps.Log.Error("muc: store affiliation", "room", rm.jid.String(), "jid", bare, "err", err)
+	if err := rm.mod().deps.Store.SetRoomAffiliation(ctx, rm.jid.String(), bare, aff); err != nil {
+		rm.mod().deps.Log.Error("muc: store affiliation", "room", rm.jid.String(), "jid", bare, "err", err)
 	}
 }
 
@@ -195,7 +195,7 @@ func (rm *room) persistAll(ctx context.Context) {
 func (rm *room) unpersist(ctx context.Context) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), storeTimeout)
 	defer cancel()
-	if err := rm.m.deps.Store.DeleteRoom(ctx, rm.jid.String()); err != nil {
-		rm.m.deps.Log.Error("muc: delete stored room", "room", rm.jid.String(), "err", err)
+	if err := rm.mod().deps.Store.DeleteRoom(ctx, rm.jid.String()); err != nil {
+		rm.mod().deps.Log.Error("muc: delete stored room", "room", rm.jid.String(), "err", err)
 	}
 }
