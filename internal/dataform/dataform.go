@@ -68,7 +68,7 @@ func (fd *Field) Option(value, label string) *Field {
 }
 
 // Element returns the form as <x xmlns='jabber:x:data'/>.
-func (f *Form) Element() *xmlstream.Element {
+func (f Form) Element() *xmlstream.Element {
 	x := xmlstream.NewElement(NS, "x").SetAttr("type", f.Type)
 	if f.Title != "" {
 		x.Append(xmlstream.NewElement(NS, "title").AppendText(f.Title))
@@ -203,4 +203,13 @@ func FormType(x *xmlstream.Element) string {
 		}
 	}
 	return ""
+}
+
+// Choices appends the choices of a list field given as pairs of value and
+// label ("" for none) and returns fd.
+func (fd *Field) Choices(valueLabel ...string) *Field {
+	for i := 0; i+1 < len(valueLabel); i += 2 {
+		fd.Option(valueLabel[i], valueLabel[i+1])
+	}
+	return fd
 }

@@ -17,7 +17,7 @@ import (
 const NSAdmin = "http://jabber.org/protocol/admin"
 
 // maxItemsOptions are the choices of the max_items field (XEP-0133 §4.18).
-var maxItemsOptions = []string{"25", "50", "75", "100", "150", "200", "none"}
+var maxItemsOptions = options("25", "50", "75", "100", "150", "200", "none")
 
 // adminCommands are the XEP-0133 commands, on the operations of package
 // admin.

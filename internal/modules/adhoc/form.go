@@ -1,68 +1,28 @@
 package adhoc
 
 import (
+	"github.com/ode-xmpp/ode/internal/dataform"
 	"github.com/ode-xmpp/ode/xmlstream"
 )
 
 // NSData is the XEP-0004 Data Forms namespace.
-const NSData = "jabber:x:data"
+const NSData = dataform.NS
 
 // Field is one field of a form the server sends (XEP-0004 §3.2).
-type Field struct {
-	Var, Type, Label string
-	Required         bool
-	Values           []string
-	Options          []string // list-single and list-multi
-}
+type Field = dataform.Field
 
 // Form is a XEP-0004 form: its type (form, result), title, instructions,
-// FORM_TYPE and fields.
-type Form struct {
-	Type, Title, Instructions, FormType string
-	Fields                              []Field
-	// Extra are further children of <x/> (the roster of
-	// get-user-roster).
-	Extra []*xmlstream.Element
-}
+// FORM_TYPE and fields, and further children of <x/> (the roster of
+// get-user-roster) in Extra.
+type Form = dataform.Form
 
-// Element returns the form as <x xmlns='jabber:x:data'/>.
-func (f Form) Element() *xmlstream.Element {
-	x := xmlstream.NewElement(NSData, "x").SetAttr("type", f.Type)
-	if f.Title != "" {
-		x.Append(xmlstream.NewElement(NSData, "title").AppendText(f.Title))
+// options are list choices whose labels are their values.
+func options(values ...string) []dataform.Option {
+	out := make([]dataform.Option, len(values))
+	for i, v := range values {
+		out[i] = dataform.Option{Value: v, Label: v}
 	}
-	if f.Instructions != "" {
-		x.Append(xmlstream.NewElement(NSData, "instructions").AppendText(f.Instructions))
-	}
-	if f.FormType != "" {
-		x.Append(Field{Var: "FORM_TYPE", Type: "hidden", Values: []string{f.FormType}}.element())
-	}
-	for _, fd := range f.Fields {
-		x.Append(fd.element())
-	}
-	x.Append(f.Extra...)
-	return x
-}
-
-func (fd Field) element() *xmlstream.Element {
-	e := xmlstream.NewElement(NSData, "field").SetAttr("var", fd.Var)
-	if fd.Type != "" {
-		e.SetAttr("type", fd.Type)
-	}
-	if fd.Label != "" {
-		e.SetAttr("label", fd.Label)
-	}
-	if fd.Required {
-		e.Append(xmlstream.NewElement(NSData, "required"))
-	}
-	for _, o := range fd.Options {
-		e.Append(xmlstream.NewElement(NSData, "option").SetAttr("label", o).
-			Append(xmlstream.NewElement(NSData, "value").AppendText(o)))
-	}
-	for _, v := range fd.Values {
-		e.Append(xmlstream.NewElement(NSData, "value").AppendText(v))
-	}
-	return e
+	return out
 }
 
 // Values are the fields of a submitted form, by var.
@@ -77,24 +37,21 @@ func (v Values) Get(name string) string {
 }
 
 // parseSubmit returns the values of a submitted form (<x type='submit'/>),
-// and ok false when x is not one.
+// and ok false when x is not one, or not a valid one (a field without a
+// var, or twice).
 func parseSubmit(x *xmlstream.Element) (Values, bool) {
-	if x == nil || x.Attribute("type") != "submit" {
+	if x == nil || x.Attribute("type") != dataform.TypeSubmit {
 		return nil, false
 	}
-	v := make(Values)
-	for _, fe := range x.ChildrenNS(NSData) {
-		if fe.Name.Local != "field" || fe.Attribute("var") == "" {
-			continue
+	f, err := dataform.Parse(x)
+	if err != nil {
+		return nil, false
+	}
+	v := make(Values, len(f.Fields))
+	for _, fd := range f.Fields {
+		if fd.Var != "" {
+			v[fd.Var] = fd.Values
 		}
-		name := fe.Attribute("var")
-		var vals []string
-		for _, ve := range fe.ChildrenNS(NSData) {
-			if ve.Name.Local == "value" {
-				vals = append(vals, ve.Text())
-			}
-		}
-		v[name] = append(v[name], vals...)
 	}
 	return v, true
 }

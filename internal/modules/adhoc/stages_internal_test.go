@@ -44,7 +44,7 @@ func TestStages(t *testing.T) {
 		if form != nil {
 			x := xmlstream.NewElement(NSData, "x").SetAttr("type", "submit")
 			for k, v := range form {
-				x.Append(Field{Var: k, Values: []string{v}}.element())
+				x.Append(Field{Var: k, Values: []string{v}}.Element())
 			}
 			cmd.Append(x)
 		}

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/ode-xmpp/ode/internal/dataform"
 	"github.com/ode-xmpp/ode/stanza"
 	"github.com/ode-xmpp/ode/xmlstream"
 )
@@ -142,125 +143,79 @@ func parseBool(s string) (bool, bool) {
 	return false, false
 }
 
-// form builds a XEP-0004 data form.
-type form struct{ x *xmlstream.Element }
-
-func newForm(typ, formType string) *form {
-	f := &form{x: xmlstream.NewElement(NSData, "x").SetAttr("type", typ)}
-	f.x.Append(xmlstream.NewElement(NSData, "field").SetAttr("var", "FORM_TYPE").SetAttr("type", "hidden").
-		Append(xmlstream.NewElement(NSData, "value").AppendText(formType)))
-	return f
-}
-
-// field adds a field with values; options are pairs of value and label.
-func (f *form) field(name, typ, label string, values []string, options ...string) {
-	fe := xmlstream.NewElement(NSData, "field").SetAttr("var", name).SetAttr("type", typ)
-	if label != "" {
-		fe.SetAttr("label", label)
-	}
-	for i := 0; i+1 < len(options); i += 2 {
-		o := xmlstream.NewElement(NSData, "option").Append(xmlstream.NewElement(NSData, "value").AppendText(options[i]))
-		if options[i+1] != "" {
-			o.SetAttr("label", options[i+1])
-		}
-		fe.Append(o)
-	}
-	for _, v := range values {
-		fe.Append(xmlstream.NewElement(NSData, "value").AppendText(v))
-	}
-	f.x.Append(fe)
-}
-
 // configForm returns the node_config form with c's values (XEP-0060
 // §8.2.1); groups are the owner's roster groups, offered for
 // roster_groups_allowed.
 func configForm(c NodeConfig, groups []string) *xmlstream.Element {
-	f := newForm("form", NSNodeConfig)
-	one := func(v string) []string { return []string{v} }
-	f.field("pubsub#title", "text-single", "A friendly name for the node", one(c.Title))
-	f.field("pubsub#description", "text-single", "A description of the node", one(c.Description))
-	f.field("pubsub#type", "text-single", "The type of node data (the payload's namespace)", one(c.Type))
+	f := dataform.New(dataform.TypeForm, NSNodeConfig)
+	f.Add("pubsub#title", "text-single", "A friendly name for the node", c.Title)
+	f.Add("pubsub#description", "text-single", "A description of the node", c.Description)
+	f.Add("pubsub#type", "text-single", "The type of node data (the payload's namespace)", c.Type)
 	maxItems := "max"
 	if c.MaxItems > 0 {
 		maxItems = strconv.Itoa(c.MaxItems)
 	}
-	f.field("pubsub#max_items", "text-single", "Max # of items to persist ('max' for the server's limit)", one(maxItems))
-	f.field("pubsub#persist_items", "boolean", "Persist items to storage", one(boolValue(c.PersistItems)))
-	f.field("pubsub#access_model", "list-single", "Who may subscribe and retrieve items", one(c.AccessModel),
-		AccessOpen, "Anyone", AccessPresence, "Contacts with a presence subscription", AccessRoster, "Contacts in the allowed roster groups",
-		AccessWhitelist, "Members only")
+	f.Add("pubsub#max_items", "text-single", "Max # of items to persist ('max' for the server's limit)", maxItems)
+	f.Add("pubsub#persist_items", "boolean", "Persist items to storage", boolValue(c.PersistItems))
+	f.Add("pubsub#access_model", "list-single", "Who may subscribe and retrieve items", c.AccessModel).Choices(
+		AccessOpen, "Anyone",
+		AccessPresence, "Contacts with a presence subscription",
+		AccessRoster, "Contacts in the allowed roster groups",
+		AccessWhitelist, "Members only",
+	)
 	var opts []string
 	for _, g := range groups {
 		opts = append(opts, g, "")
 	}
-	f.field("pubsub#roster_groups_allowed", "list-multi", "Roster groups allowed to subscribe", c.RosterGroupsAllowed, opts...)
-	f.field("pubsub#publish_model", "list-single", "Who may publish", one(c.PublishModel),
-		publishersModel, "The owner", subscribersModel, "Those the access model admits", openModel, "Anyone")
-	f.field("pubsub#deliver_notifications", "boolean", "Deliver event notifications", one(boolValue(c.DeliverNotifications)))
-	f.field("pubsub#deliver_payloads", "boolean", "Deliver payloads with event notifications", one(boolValue(c.DeliverPayloads)))
-	f.field("pubsub#notify_retract", "boolean", "Notify subscribers when items are removed", one(boolValue(c.NotifyRetract)))
-	f.field("pubsub#notify_delete", "boolean", "Notify subscribers when the node is deleted", one(boolValue(c.NotifyDelete)))
-	f.field("pubsub#notify_config", "boolean", "Notify subscribers when the configuration changes", one(boolValue(c.NotifyConfig)))
-	f.field("pubsub#send_last_published_item", "list-single", "When to send the last published item", one(c.SendLastPublishedItem),
-		SendNever, "Never", SendOnSub, "When a new subscription is processed", SendOnSubAndPresence, "On subscription and when the contact comes online")
-	f.field("pubsub#notification_type", "list-single", "The type of notification messages", one(c.NotificationType),
-		notificationHeadline, "Headline", notificationNormal, "Normal")
-	return f.x
+	f.Add("pubsub#roster_groups_allowed", "list-multi", "Roster groups allowed to subscribe", c.RosterGroupsAllowed...).Choices(opts...)
+	f.Add("pubsub#publish_model", "list-single", "Who may publish", c.PublishModel).Choices(
+		publishersModel, "The owner",
+		subscribersModel, "Those the access model admits",
+		openModel, "Anyone",
+	)
+	f.Add("pubsub#deliver_notifications", "boolean", "Deliver event notifications", boolValue(c.DeliverNotifications))
+	f.Add("pubsub#deliver_payloads", "boolean", "Deliver payloads with event notifications", boolValue(c.DeliverPayloads))
+	f.Add("pubsub#notify_retract", "boolean", "Notify subscribers when items are removed", boolValue(c.NotifyRetract))
+	f.Add("pubsub#notify_delete", "boolean", "Notify subscribers when the node is deleted", boolValue(c.NotifyDelete))
+	f.Add("pubsub#notify_config", "boolean", "Notify subscribers when the configuration changes", boolValue(c.NotifyConfig))
+	f.Add("pubsub#send_last_published_item", "list-single", "When to send the last published item", c.SendLastPublishedItem).Choices(
+		SendNever, "Never",
+		SendOnSub, "When a new subscription is processed",
+		SendOnSubAndPresence, "On subscription and when the contact comes online",
+	)
+	f.Add("pubsub#notification_type", "list-single", "The type of notification messages", c.NotificationType).Choices(
+		notificationHeadline, "Headline",
+		notificationNormal, "Normal",
+	)
+	return f.Element()
 }
 
 // formFields returns the fields of a submitted form with their values,
-// in order, without FORM_TYPE, and the form's FORM_TYPE. A field given
-// twice is an error.
-func formFields(x *xmlstream.Element) (formType string, fields []formField, err error) {
-	seen := map[string]bool{}
-	for _, fe := range x.ChildrenNS(NSData) {
-		if fe.Name.Local != "field" {
-			continue
-		}
-		name := fe.Attribute("var")
-		var vals []string
-		for _, v := range fe.ChildrenNS(NSData) {
-			if v.Name.Local == "value" {
-				vals = append(vals, v.Text())
-			}
-		}
-		if name == "FORM_TYPE" {
-			if len(vals) > 0 {
-				formType = strings.TrimSpace(vals[0])
-			}
-			continue
-		}
-		if name == "" || seen[name] {
-			return "", nil, fmt.Errorf("field %q given twice or without a name", name)
-		}
-		seen[name] = true
-		fields = append(fields, formField{name, vals})
+// in order, without FORM_TYPE (and fixed fields), and the form's
+// FORM_TYPE. A field given twice, or without a var, is an error.
+func formFields(x *xmlstream.Element) (formType string, fields []dataform.Field, err error) {
+	f, err := dataform.Parse(x)
+	if err != nil {
+		return "", nil, err
 	}
-	return formType, fields, nil
-}
-
-type formField struct {
-	name   string
-	values []string
-}
-
-func (f formField) one() string {
-	if len(f.values) == 0 {
-		return ""
+	for _, fd := range f.Fields {
+		if fd.Var != "" {
+			fields = append(fields, fd)
+		}
 	}
-	return f.values[0]
+	return f.FormType, fields, nil
 }
 
 // apply sets the field on c; cap is the server's limit of max_items. It
 // returns the stanza error for an unknown field or a value not allowed
 // (XEP-0060 §8.2.5: not-acceptable; an access model the server does not
 // offer: unsupported-access-model).
-func (c *NodeConfig) apply(f formField, cap int) *stanza.Error {
+func (c *NodeConfig) apply(f dataform.Field, cap int) *stanza.Error {
 	bad := func() *stanza.Error {
-		return stanza.NewError(stanza.NotAcceptable, fmt.Sprintf("%s: value %q not allowed", f.name, f.one()))
+		return stanza.NewError(stanza.NotAcceptable, fmt.Sprintf("%s: value %q not allowed", f.Var, f.Value()))
 	}
 	boolean := func(dst *bool) *stanza.Error {
-		b, ok := parseBool(f.one())
+		b, ok := parseBool(f.Value())
 		if !ok {
 			return bad()
 		}
@@ -268,21 +223,21 @@ func (c *NodeConfig) apply(f formField, cap int) *stanza.Error {
 		return nil
 	}
 	text := func(dst *string) *stanza.Error {
-		if len(f.one()) > maxTextField {
+		if len(f.Value()) > maxTextField {
 			return bad()
 		}
-		*dst = f.one()
+		*dst = f.Value()
 		return nil
 	}
 	oneOf := func(dst *string, allowed ...string) *stanza.Error {
-		v := strings.TrimSpace(f.one())
+		v := strings.TrimSpace(f.Value())
 		if !slices.Contains(allowed, v) {
 			return bad()
 		}
 		*dst = v
 		return nil
 	}
-	switch f.name {
+	switch f.Var {
 	case "pubsub#title":
 		return text(&c.Title)
 	case "pubsub#description":
@@ -290,7 +245,7 @@ func (c *NodeConfig) apply(f formField, cap int) *stanza.Error {
 	case "pubsub#type":
 		return text(&c.Type)
 	case "pubsub#max_items":
-		n, ok := parseMaxItems(f.one(), cap)
+		n, ok := parseMaxItems(f.Value(), cap)
 		if !ok {
 			return bad()
 		}
@@ -307,7 +262,7 @@ func (c *NodeConfig) apply(f formField, cap int) *stanza.Error {
 		}
 		c.PersistItems = true
 	case "pubsub#access_model":
-		v := strings.TrimSpace(f.one())
+		v := strings.TrimSpace(f.Value())
 		if v == accessAuthorize {
 			e := stanza.NewError(stanza.NotAcceptable, "the authorize access model is not offered")
 			e.App = xmlstream.NewElement(NSErrors, "unsupported-access-model")
@@ -315,10 +270,10 @@ func (c *NodeConfig) apply(f formField, cap int) *stanza.Error {
 		}
 		return oneOf(&c.AccessModel, AccessOpen, AccessPresence, AccessRoster, AccessWhitelist)
 	case "pubsub#roster_groups_allowed":
-		if len(f.values) > maxRosterGroupsAllowed {
+		if len(f.Values) > maxRosterGroupsAllowed {
 			return bad()
 		}
-		c.RosterGroupsAllowed = slices.Clone(f.values)
+		c.RosterGroupsAllowed = slices.Clone(f.Values)
 	case "pubsub#publish_model":
 		return oneOf(&c.PublishModel, publishersModel, subscribersModel, openModel)
 	case "pubsub#deliver_notifications":
@@ -336,7 +291,7 @@ func (c *NodeConfig) apply(f formField, cap int) *stanza.Error {
 	case "pubsub#notification_type":
 		return oneOf(&c.NotificationType, notificationHeadline, notificationNormal)
 	default:
-		return stanza.NewError(stanza.NotAcceptable, "unknown field "+f.name)
+		return stanza.NewError(stanza.NotAcceptable, "unknown field "+f.Var)
 	}
 	return nil
 }
@@ -378,7 +333,7 @@ func parseConfigForm(x *xmlstream.Element, c NodeConfig, cap int) (NodeConfig, e
 
 // preconditions are publish-options (XEP-0060 §7.1.5): node_config
 // fields a publish requires of the node.
-type preconditions []formField
+type preconditions []dataform.Field
 
 // parsePublishOptions reads <publish-options/>; nil without one. Its
 // form must be of FORM_TYPE publish-options (bad-request otherwise), and
@@ -403,7 +358,7 @@ func parsePublishOptions(po *xmlstream.Element, cap int) (preconditions, error) 
 	probe := DefaultConfig()
 	for _, f := range fields {
 		if se := probe.apply(f, cap); se != nil {
-			return nil, preconditionNotMet(f.name + ": " + se.Text)
+			return nil, preconditionNotMet(f.Var + ": " + se.Text)
 		}
 	}
 	return preconditions(fields), nil
@@ -431,8 +386,8 @@ func (p preconditions) check(c NodeConfig, cap int) error {
 	for _, f := range p {
 		want := c
 		_ = want.apply(f, cap)
-		if !sameField(f.name, c, want, cap) {
-			return preconditionNotMet("the node's " + f.name + " differs")
+		if !sameField(f.Var, c, want, cap) {
+			return preconditionNotMet("the node's " + f.Var + " differs")
 		}
 	}
 	return nil

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 
+	"github.com/ode-xmpp/ode/internal/dataform"
 	"github.com/ode-xmpp/ode/internal/storage"
 	"github.com/ode-xmpp/ode/jid"
 	"github.com/ode-xmpp/ode/stanza"
@@ -59,22 +60,22 @@ func (m *Module) NodeInfo(ctx context.Context, account, from jid.JID, node strin
 	if !ok || err != nil {
 		return nil, false, err
 	}
-	f := newForm("result", NSPubSub+"#meta-data")
-	f.field("pubsub#owner", "jid-multi", "", []string{account.String()})
-	f.field("pubsub#title", "text-single", "", []string{c.Title})
-	f.field("pubsub#description", "text-single", "", []string{c.Description})
-	f.field("pubsub#type", "text-single", "", []string{c.Type})
-	f.field("pubsub#access_model", "list-single", "", []string{c.AccessModel})
-	f.field("pubsub#publish_model", "list-single", "", []string{c.PublishModel})
+	f := dataform.New(dataform.TypeResult, NSPubSub+"#meta-data")
+	f.Add("pubsub#owner", "jid-multi", "", account.String())
+	f.Add("pubsub#title", "text-single", "", c.Title)
+	f.Add("pubsub#description", "text-single", "", c.Description)
+	f.Add("pubsub#type", "text-single", "", c.Type)
+	f.Add("pubsub#access_model", "list-single", "", c.AccessModel)
+	f.Add("pubsub#publish_model", "list-single", "", c.PublishModel)
 	maxItems := "max"
 	if c.MaxItems > 0 {
 		maxItems = strconv.Itoa(c.MaxItems)
 	}
-	f.field("pubsub#max_items", "text-single", "", []string{maxItems})
+	f.Add("pubsub#max_items", "text-single", "", maxItems)
 	return []*xmlstream.Element{
 		xmlstream.NewElement(stanza.NSDiscoInfo, "identity").SetAttr("category", "pubsub").SetAttr("type", "leaf"),
 		xmlstream.NewElement(stanza.NSDiscoInfo, "feature").SetAttr("var", NSPubSub),
-		f.x,
+		f.Element(),
 	}, true, nil
 }
 

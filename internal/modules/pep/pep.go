@@ -39,6 +39,7 @@ import (
 	"time"
 
 	"github.com/ode-xmpp/ode/internal/config"
+	"github.com/ode-xmpp/ode/internal/dataform"
 	"github.com/ode-xmpp/ode/internal/module"
 	"github.com/ode-xmpp/ode/internal/router"
 	"github.com/ode-xmpp/ode/internal/storage"
@@ -271,12 +272,12 @@ func (m *Module) OnEmptied(fn func(ctx context.Context, account jid.JID, node st
 func (m *Module) Publish(ctx context.Context, account jid.JID, node, id string, payload *xmlstream.Element, options map[string]string) (string, error) {
 	var pre preconditions
 	for k, v := range options {
-		pre = append(pre, formField{k, []string{v}})
+		pre = append(pre, dataform.Field{Var: k, Values: []string{v}})
 	}
 	probe := DefaultConfig()
 	for _, f := range pre {
 		if se := probe.apply(f, m.cfg.MaxItems); se != nil {
-			return "", fmt.Errorf("pep: publish option %s: %w", f.name, se)
+			return "", fmt.Errorf("pep: publish option %s: %w", f.Var, se)
 		}
 	}
 	return m.publish(ctx, account.Bare(), account.Bare(), node, id, payload, pre, true)

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strconv"
 
+	"github.com/ode-xmpp/ode/internal/dataform"
 	"github.com/ode-xmpp/ode/xmlstream"
 )
 
@@ -23,31 +24,30 @@ func PortableForm(config []byte) (*xmlstream.Element, error) {
 	if err != nil {
 		return nil, err
 	}
-	f := newForm("submit", NSNodeConfig)
-	one := func(v string) []string { return []string{v} }
+	f := dataform.New(dataform.TypeSubmit, NSNodeConfig)
 	maxItems := "max"
 	if c.MaxItems > 0 {
 		maxItems = strconv.Itoa(c.MaxItems)
 	}
-	f.field("pubsub#title", "text-single", "", one(c.Title))
-	f.field("pubsub#description", "text-single", "", one(c.Description))
-	f.field("pubsub#type", "text-single", "", one(c.Type))
-	f.field("pubsub#max_items", "text-single", "", one(maxItems))
-	f.field("pubsub#persist_items", "boolean", "", one(boolValue(c.PersistItems)))
-	f.field("pubsub#access_model", "list-single", "", one(c.AccessModel))
-	f.field("pubsub#roster_groups_allowed", "list-multi", "", c.RosterGroupsAllowed)
-	f.field("pubsub#publish_model", "list-single", "", one(c.PublishModel))
-	f.field("pubsub#deliver_notifications", "boolean", "", one(boolValue(c.DeliverNotifications)))
-	f.field("pubsub#deliver_payloads", "boolean", "", one(boolValue(c.DeliverPayloads)))
-	f.field("pubsub#notify_retract", "boolean", "", one(boolValue(c.NotifyRetract)))
-	f.field("pubsub#notify_delete", "boolean", "", one(boolValue(c.NotifyDelete)))
-	f.field("pubsub#notify_config", "boolean", "", one(boolValue(c.NotifyConfig)))
-	f.field("pubsub#send_last_published_item", "list-single", "", one(c.SendLastPublishedItem))
-	f.field("pubsub#notification_type", "list-single", "", one(c.NotificationType))
+	f.Add("pubsub#title", "text-single", "", c.Title)
+	f.Add("pubsub#description", "text-single", "", c.Description)
+	f.Add("pubsub#type", "text-single", "", c.Type)
+	f.Add("pubsub#max_items", "text-single", "", maxItems)
+	f.Add("pubsub#persist_items", "boolean", "", boolValue(c.PersistItems))
+	f.Add("pubsub#access_model", "list-single", "", c.AccessModel)
+	f.Add("pubsub#roster_groups_allowed", "list-multi", "", c.RosterGroupsAllowed...)
+	f.Add("pubsub#publish_model", "list-single", "", c.PublishModel)
+	f.Add("pubsub#deliver_notifications", "boolean", "", boolValue(c.DeliverNotifications))
+	f.Add("pubsub#deliver_payloads", "boolean", "", boolValue(c.DeliverPayloads))
+	f.Add("pubsub#notify_retract", "boolean", "", boolValue(c.NotifyRetract))
+	f.Add("pubsub#notify_delete", "boolean", "", boolValue(c.NotifyDelete))
+	f.Add("pubsub#notify_config", "boolean", "", boolValue(c.NotifyConfig))
+	f.Add("pubsub#send_last_published_item", "list-single", "", c.SendLastPublishedItem)
+	f.Add("pubsub#notification_type", "list-single", "", c.NotificationType)
 	if len(c.Members) > 0 {
-		f.field(fieldMembers, "list-multi", "", c.Members)
+		f.Add(fieldMembers, "list-multi", "", c.Members...)
 	}
-	return f.x, nil
+	return f.Element(), nil
 }
 
 // PortableConfig reads a node_config form, as PortableForm writes it or
@@ -66,13 +66,13 @@ func PortableConfig(x *xmlstream.Element, maxItems int) (config []byte, skipped 
 	}
 	c := DefaultConfig()
 	for _, f := range fields {
-		if f.name == fieldMembers {
-			c.Members = slices.Clone(f.values)
+		if f.Var == fieldMembers {
+			c.Members = slices.Clone(f.Values)
 			continue
 		}
 		probe := c
 		if se := probe.apply(f, maxItems); se != nil {
-			skipped = append(skipped, fmt.Sprintf("%s=%q", f.name, f.values))
+			skipped = append(skipped, fmt.Sprintf("%s=%q", f.Var, f.Values))
 			continue
 		}
 		c = probe
