@@ -101,15 +101,15 @@ func (fd Field) Element() *xmlstream.Element {
 	if fd.Required {
 		e.Append(xmlstream.NewElement(NS, "required"))
 	}
+	for _, v := range fd.Values { // values before options: XEP-0004's schema
+		e.Append(xmlstream.NewElement(NS, "value").AppendText(v))
+	}
 	for _, o := range fd.Options {
 		oe := xmlstream.NewElement(NS, "option").Append(xmlstream.NewElement(NS, "value").AppendText(o.Value))
 		if o.Label != "" {
 			oe.SetAttr("label", o.Label)
 		}
 		e.Append(oe)
-	}
-	for _, v := range fd.Values {
-		e.Append(xmlstream.NewElement(NS, "value").AppendText(v))
 	}
 	return e
 }

@@ -32,8 +32,8 @@ func TestRoundTrip(t *testing.T) {
 		`<field var="FORM_TYPE" type="hidden"><value>http://jabber.org/protocol/muc#roomconfig</value></field>` +
 		`<field var="muc#roomconfig_roomname" type="text-single" label="Name"><value>lobby</value></field>` +
 		`<field var="muc#roomconfig_whois" type="list-single" label="Who may see real JIDs">` +
-		`<option label="Moderators only"><value>moderators</value></option><option><value>anyone</value></option>` +
-		`<value>moderators</value></field>` +
+		`<value>moderators</value>` +
+		`<option label="Moderators only"><value>moderators</value></option><option><value>anyone</value></option></field>` +
 		`<field var="muc#roomconfig_roomsecret" type="text-private"><required/></field></x>`
 	if got != want {
 		t.Fatalf("form:\n got %s\nwant %s", got, want)

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ode-xmpp/ode/internal/dataform"
 	"github.com/ode-xmpp/ode/internal/modules/pep"
 	"github.com/ode-xmpp/ode/internal/storage"
 	"github.com/ode-xmpp/ode/jid"
@@ -859,9 +860,7 @@ func (im *importer) pepConfigure(ctx context.Context, dec *decoder, u *user, nod
 		config = c
 	}
 	if config == nil {
-		config, _, _ = pep.PortableConfig(xmlstream.NewElement(nsData, "x").Append(
-			xmlstream.NewElement(nsData, "field").SetAttr("var", "FORM_TYPE").Append(
-				xmlstream.NewElement(nsData, "value").AppendText("http://jabber.org/protocol/pubsub#node_config"))), im.pepMaxItems())
+		config, _, _ = pep.PortableConfig(dataform.New(dataform.TypeSubmit, "http://jabber.org/protocol/pubsub#node_config").Element(), im.pepMaxItems())
 	}
 	created := time.Now().UTC()
 	if c, ok := e.LookupAttr(NSODE, "created"); ok {

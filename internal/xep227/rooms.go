@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/ode-xmpp/ode/internal/dataform"
 	"github.com/ode-xmpp/ode/internal/storage"
 	"github.com/ode-xmpp/ode/jid"
 	"github.com/ode-xmpp/ode/xmlstream"
@@ -60,11 +61,8 @@ func roomForm(config []byte) (*xmlstream.Element, error) {
 	if err := json.Unmarshal(config, &m); err != nil {
 		return nil, fmt.Errorf("configuration: %w", err)
 	}
-	x := xmlstream.NewElement(nsData, "x").SetAttr("type", "submit")
-	field := func(v, value string) {
-		x.Append(xmlstream.NewElement(nsData, "field").SetAttr("var", v).Append(xmlstream.NewElement(nsData, "value").AppendText(value)))
-	}
-	field("FORM_TYPE", "http://jabber.org/protocol/muc#roomconfig")
+	form := dataform.New(dataform.TypeSubmit, "http://jabber.org/protocol/muc#roomconfig")
+	field := func(v, value string) { form.Add(v, "", "", value) }
 	field("muc#roomconfig_persistentroom", "1")
 	for _, f := range roomFields {
 		raw, ok := m[f.key]
@@ -113,7 +111,7 @@ func roomForm(config []byte) (*xmlstream.Element, error) {
 		}
 		field(odeField+k, compact.String())
 	}
-	return x, nil
+	return form.Element(), nil
 }
 
 // roomConfig reads a muc#roomconfig form back into the muc module's

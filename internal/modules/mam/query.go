@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/ode-xmpp/ode/internal/dataform"
 	"github.com/ode-xmpp/ode/internal/router"
 	"github.com/ode-xmpp/ode/internal/session"
 	"github.com/ode-xmpp/ode/internal/storage"
@@ -74,28 +75,22 @@ func (r *request) form(x *xmlstream.Element) error {
 	if t := x.Attribute("type"); t != "submit" && t != "" {
 		return badRequest("the form must be of type submit")
 	}
-	for _, f := range x.ChildrenNS(NSData) {
-		if f.Name.Local != "field" {
-			continue
-		}
-		var values []string
-		for _, v := range f.ChildrenNS(NSData) {
-			if v.Name.Local == "value" {
-				values = append(values, v.Text())
-			}
-		}
-		name := f.Attribute("var")
-		if len(values) == 0 && name != "FORM_TYPE" {
+	form, err := dataform.Parse(x)
+	if err != nil {
+		return badRequest(err.Error())
+	}
+	if ft := dataform.FormType(x); ft != "" && ft != NS {
+		return badRequest("FORM_TYPE must be " + NS)
+	}
+	for _, f := range form.Fields {
+		values, name := f.Values, f.Var
+		if len(values) == 0 || f.Type == "fixed" {
 			continue // an empty field filters nothing
 		}
 		if len(values) > 1 && name != "ids" {
 			return badRequest("field " + name + " takes one value")
 		}
 		switch name {
-		case "FORM_TYPE":
-			if len(values) != 1 || values[0] != NS {
-				return badRequest("FORM_TYPE must be " + NS)
-			}
 		case "with":
 			j, err := jid.Parse(values[0])
 			if err != nil {
@@ -294,14 +289,14 @@ func (m *Module) form(ctx context.Context, ev *router.Event) (*xmlstream.Element
 	if _, err := archiveOf(ev); err != nil {
 		return nil, err
 	}
-	x := xmlstream.NewElement(NSData, "x").SetAttr("type", "form")
-	field := func(name, typ string) *xmlstream.Element {
-		return xmlstream.NewElement(NSData, "field").SetAttr("var", name).SetAttr("type", typ)
-	}
-	x.Append(field("FORM_TYPE", "hidden").Append(xmlstream.NewElement(NSData, "value").AppendText(NS)),
-		field("with", "jid-single"), field("start", "text-single"), field("end", "text-single"),
-		field("before-id", "text-single"), field("after-id", "text-single"), field("ids", "text-multi"))
-	return xmlstream.NewElement(NS, "query").Append(x), nil
+	f := dataform.New(dataform.TypeForm, NS)
+	f.Add("with", "jid-single", "")
+	f.Add("start", "text-single", "")
+	f.Add("end", "text-single", "")
+	f.Add("before-id", "text-single", "")
+	f.Add("after-id", "text-single", "")
+	f.Add("ids", "text-multi", "")
+	return xmlstream.NewElement(NS, "query").Append(f.Element()), nil
 }
 
 // metadata answers the archive metadata request (§7): the first and the

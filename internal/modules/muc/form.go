@@ -7,6 +7,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/ode-xmpp/ode/internal/dataform"
 	"github.com/ode-xmpp/ode/stanza"
 	"github.com/ode-xmpp/ode/xmlstream"
 )
@@ -16,31 +17,6 @@ const (
 	maxNameChars = 100
 	maxDescChars = 1000
 )
-
-// form builds a XEP-0004 data form.
-type form struct{ x *xmlstream.Element }
-
-func newForm(typ, formType string) *form {
-	f := &form{x: xmlstream.NewElement(NSData, "x").SetAttr("type", typ)}
-	f.x.Append(xmlstream.NewElement(NSData, "field").SetAttr("var", "FORM_TYPE").SetAttr("type", "hidden").
-		Append(xmlstream.NewElement(NSData, "value").AppendText(formType)))
-	return f
-}
-
-// field adds a field with one value (none when value is "" for a
-// text-private field); options are pairs of value and label.
-func (f *form) field(name, typ, value string, options ...string) *xmlstream.Element {
-	fe := xmlstream.NewElement(NSData, "field").SetAttr("var", name).SetAttr("type", typ)
-	if value != "" || typ != "text-private" {
-		fe.Append(xmlstream.NewElement(NSData, "value").AppendText(value))
-	}
-	for i := 0; i+1 < len(options); i += 2 {
-		fe.Append(xmlstream.NewElement(NSData, "option").SetAttr("label", options[i+1]).
-			Append(xmlstream.NewElement(NSData, "value").AppendText(options[i])))
-	}
-	f.x.Append(fe)
-	return fe
-}
 
 func boolValue(b bool) string {
 	if b {
@@ -53,37 +29,52 @@ func boolValue(b bool) string {
 // (§10.2, §15.5.3).
 func (rm *room) configForm() *xmlstream.Element {
 	c := rm.cfg
-	f := newForm("form", NSConfig)
-	f.x.Append(xmlstream.NewElement(NSData, "title").AppendText("Configuration of " + rm.jid.String()))
-	f.field("muc#roomconfig_roomname", "text-single", c.name).SetAttr("label", "Name")
-	f.field("muc#roomconfig_roomdesc", "text-single", c.desc).SetAttr("label", "Description")
-	f.field("muc#roomconfig_persistentroom", "boolean", boolValue(c.persistent)).SetAttr("label", "Persistent (stays when empty)")
-	f.field("muc#roomconfig_publicroom", "boolean", boolValue(c.public)).SetAttr("label", "Listed in the directory")
-	f.field("muc#roomconfig_membersonly", "boolean", boolValue(c.membersOnly)).SetAttr("label", "Members only")
-	f.field("muc#roomconfig_moderatedroom", "boolean", boolValue(c.moderated)).SetAttr("label", "Moderated (visitors may not speak)")
-	f.field("muc#roomconfig_passwordprotectedroom", "boolean", boolValue(c.password != "")).SetAttr("label", "Password protected")
-	f.field("muc#roomconfig_roomsecret", "text-private", c.password).SetAttr("label", "Password")
+	f := dataform.New(dataform.TypeForm, NSConfig)
+	f.Title = "Configuration of " + rm.jid.String()
+	f.Add("muc#roomconfig_roomname", "text-single", "Name", c.name)
+	f.Add("muc#roomconfig_roomdesc", "text-single", "Description", c.desc)
+	f.Add("muc#roomconfig_persistentroom", "boolean", "Persistent (stays when empty)", boolValue(c.persistent))
+	f.Add("muc#roomconfig_publicroom", "boolean", "Listed in the directory", boolValue(c.public))
+	f.Add("muc#roomconfig_membersonly", "boolean", "Members only", boolValue(c.membersOnly))
+	f.Add("muc#roomconfig_moderatedroom", "boolean", "Moderated (visitors may not speak)", boolValue(c.moderated))
+	f.Add("muc#roomconfig_passwordprotectedroom", "boolean", "Password protected", boolValue(c.password != ""))
+	secret := f.Add("muc#roomconfig_roomsecret", "text-private", "Password")
+	if c.password != "" {
+		secret.Values = []string{c.password}
+	}
 	whois := "moderators"
 	if c.whoisAnyone {
 		whois = "anyone"
 	}
-	f.field("muc#roomconfig_whois", "list-single", whois, "moderators", "Moderators", "anyone", "Anyone").SetAttr("label", "Who sees real addresses")
-	f.field("muc#roomconfig_maxusers", "list-single", strconv.Itoa(rm.maxUsersSetting()),
-		"10", "10", "20", "20", "30", "30", "50", "50", "100", "100", "200", "200", "500", "500", "1000", "1000").SetAttr("label", "Most occupants")
-	f.field("muc#roomconfig_changesubject", "boolean", boolValue(c.changeSubject)).SetAttr("label", "Occupants may change the subject")
-	f.field("muc#roomconfig_allowinvites", "boolean", boolValue(c.allowInvites)).SetAttr("label", "Occupants may invite")
-	f.field("muc#roomconfig_enablearchiving", "boolean", boolValue(c.archive)).SetAttr("label", "Keep an archive (persistent rooms)")
-	pb := f.field("muc#roomconfig_presencebroadcast", "list-multi", "", roleModerator, "Moderator", roleParticipant, "Participant", roleVisitor, "Visitor")
-	pb.SetAttr("label", "Roles whose presence is broadcast")
-	pb.Children = pb.Children[1:] // the values are added below, one per role
+	f.Add("muc#roomconfig_whois", "list-single", "Who sees real addresses", whois).Choices(
+		"moderators", "Moderators",
+		"anyone", "Anyone",
+	)
+	maxUsers := f.Add("muc#roomconfig_maxusers", "list-single", "Most occupants", strconv.Itoa(rm.maxUsersSetting()))
+	for _, n := range []string{"10", "20", "30", "50", "100", "200", "500", "1000"} {
+		maxUsers.Option(n, n)
+	}
+	f.Add("muc#roomconfig_changesubject", "boolean", "Occupants may change the subject", boolValue(c.changeSubject))
+	f.Add("muc#roomconfig_allowinvites", "boolean", "Occupants may invite", boolValue(c.allowInvites))
+	f.Add("muc#roomconfig_enablearchiving", "boolean", "Keep an archive (persistent rooms)", boolValue(c.archive))
+	var shown []string
 	for _, role := range []string{roleModerator, roleParticipant, roleVisitor} {
 		if c.shows(role) {
-			pb.Append(xmlstream.NewElement(NSData, "value").AppendText(role))
+			shown = append(shown, role)
 		}
 	}
-	f.field("muc#roomconfig_allowpm", "list-single", c.allowPM,
-		"anyone", "Anyone", "participants", "Participants", "moderators", "Moderators", "none", "No one").SetAttr("label", "Who may send private messages")
-	return f.x
+	f.Add("muc#roomconfig_presencebroadcast", "list-multi", "Roles whose presence is broadcast", shown...).Choices(
+		roleModerator, "Moderator",
+		roleParticipant, "Participant",
+		roleVisitor, "Visitor",
+	)
+	f.Add("muc#roomconfig_allowpm", "list-single", "Who may send private messages", c.allowPM).Choices(
+		"anyone", "Anyone",
+		"participants", "Participants",
+		"moderators", "Moderators",
+		"none", "No one",
+	)
+	return f.Element()
 }
 
 func (rm *room) maxUsersSetting() int {

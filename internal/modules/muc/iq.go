@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ode-xmpp/ode/internal/dataform"
 	"github.com/ode-xmpp/ode/internal/modules/mam"
 	"github.com/ode-xmpp/ode/internal/router"
 	"github.com/ode-xmpp/ode/internal/storage"
@@ -320,19 +321,19 @@ func (rm *room) discoInfo() *xmlstream.Element {
 	for _, f := range feats {
 		q.Append(xmlstream.NewElement(stanza.NSDiscoInfo, "feature").SetAttr("var", f))
 	}
-	form := newForm("result", NSRoomInfo)
-	form.field("muc#roominfo_description", "text-single", rm.cfg.desc)
-	form.field("muc#roominfo_occupants", "text-single", strconv.Itoa(len(rm.occupants)))
+	form := dataform.New(dataform.TypeResult, NSRoomInfo)
+	form.Add("muc#roominfo_description", "text-single", "", rm.cfg.desc)
+	form.Add("muc#roominfo_occupants", "text-single", "", strconv.Itoa(len(rm.occupants)))
 	subject := ""
 	if rm.subject != nil {
 		subject = childText(rm.subject, rm.subject.Name.Space, "subject")
 	}
-	form.field("muc#roominfo_subject", "text-single", subject)
-	form.field("muc#roominfo_subjectmod", "boolean", boolValue(rm.cfg.changeSubject))
+	form.Add("muc#roominfo_subject", "text-single", "", subject)
+	form.Add("muc#roominfo_subjectmod", "boolean", "", boolValue(rm.cfg.changeSubject))
 	if rm.avatarHash != "" {
-		form.field("muc#roominfo_avatarhash", "text-multi", rm.avatarHash) // XEP-0486 §3
+		form.Add("muc#roominfo_avatarhash", "text-multi", "", rm.avatarHash) // XEP-0486 §3
 	}
-	q.Append(form.x)
+	q.Append(form.Element())
 	return q
 }
 

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ode-xmpp/ode/internal/dataform"
 	"github.com/ode-xmpp/ode/internal/router"
 	queue "github.com/ode-xmpp/ode/internal/session"
 	"github.com/ode-xmpp/ode/jid"
@@ -76,11 +77,10 @@ func (rm *room) register(ctx context.Context, ev *router.Event, typ string, q *x
 		}
 		res.Append(xmlstream.NewElement(NSRegister, "instructions").AppendText(
 			"Choose the nickname reserved for you in this room."))
-		f := newForm("form", FormRegister)
-		f.x.Append(xmlstream.NewElement(NSData, "title").AppendText("Registration with " + rm.jid.String()))
-		f.field("muc#register_roomnick", "text-single", "").SetAttr("label", "Nickname").
-			Append(xmlstream.NewElement(NSData, "required"))
-		res.Append(f.x)
+		f := dataform.New(dataform.TypeForm, FormRegister)
+		f.Title = "Registration with " + rm.jid.String()
+		f.Add("muc#register_roomnick", "text-single", "Nickname", "").Required = true
+		res.Append(f.Element())
 		return res, nil
 	}
 	if q.Child(NSRegister, "remove") != nil {
@@ -101,7 +101,7 @@ func (rm *room) register(ctx context.Context, ev *router.Event, typ string, q *x
 	if x.Attribute("type") == "cancel" {
 		return nil, nil
 	}
-	if x.Attribute("type") != "submit" || formType(x) != FormRegister {
+	if x.Attribute("type") != "submit" || dataform.FormType(x) != FormRegister {
 		return nil, stanza.NewError(stanza.BadRequest, "submit the muc#register form")
 	}
 	if rm.cfg.membersOnly && aff == affNone {
@@ -182,15 +182,14 @@ func (rm *room) voice(ctx context.Context, ev *router.Event, o *occupant, x *xml
 			Text: "your last voice request is waiting for the moderators"})
 	default:
 		o.lastVoiceRequest = rm.mod().now()
-		f := newForm("form", FormRequest)
-		f.x.Append(xmlstream.NewElement(NSData, "title").AppendText("Voice request"),
-			xmlstream.NewElement(NSData, "instructions").AppendText(
-				"To approve this request for voice, select the \"Grant voice to this person?\" checkbox and submit this form."))
-		f.field("muc#role", "list-single", roleParticipant, roleParticipant, "Participant").SetAttr("label", "Requested role")
-		f.field("muc#jid", "jid-single", ev.From.String()).SetAttr("label", "User ID") // moderators see real JIDs
-		f.field("muc#roomnick", "text-single", o.nick).SetAttr("label", "Room Nickname")
-		f.field("muc#request_allow", "boolean", "0").SetAttr("label", "Grant voice to this person?")
-		msg := stanza.NewMessage(stanza.NSClient, "", "", rm.jid.String(), "").Append(f.x)
+		f := dataform.New(dataform.TypeForm, FormRequest)
+		f.Title = "Voice request"
+		f.Instructions = "To approve this request for voice, select the \"Grant voice to this person?\" checkbox and submit this form."
+		f.Add("muc#role", "list-single", "Requested role", roleParticipant).Option(roleParticipant, "Participant")
+		f.Add("muc#jid", "jid-single", "User ID", ev.From.String()) // moderators see real JIDs
+		f.Add("muc#roomnick", "text-single", "Room Nickname", o.nick)
+		f.Add("muc#request_allow", "boolean", "Grant voice to this person?", "0")
+		msg := stanza.NewMessage(stanza.NSClient, "", "", rm.jid.String(), "").Append(f.Element())
 		sh := queue.NewShared(msg)
 		for _, mod := range rm.occupants {
 			if mod.role != roleModerator {
@@ -307,18 +306,12 @@ func avatarHash(v *xmlstream.Element) string {
 	return hex.EncodeToString(sum[:])
 }
 
-// formType returns the FORM_TYPE of the data form x.
-func formType(x *xmlstream.Element) string { return formValue(x, "FORM_TYPE") }
-
-// formValue returns the first value of the field var of the data form x.
+// formValue returns the first value of the field name of the data form
+// x, or "" (also for a form that is not valid: a field twice).
 func formValue(x *xmlstream.Element, name string) string {
-	for _, f := range x.ChildrenNS(NSData) {
-		if f.Name.Local == "field" && f.Attribute("var") == name {
-			if v := f.Child(NSData, "value"); v != nil {
-				return v.Text()
-			}
-			return ""
-		}
+	f, err := dataform.Parse(x)
+	if err != nil {
+		return ""
 	}
-	return ""
+	return f.Value(name)
 }

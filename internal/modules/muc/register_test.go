@@ -4,10 +4,12 @@ import (
 	"crypto/sha1"
 	"encoding/base64"
 	"encoding/hex"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/ode-xmpp/ode/internal/config"
+	"github.com/ode-xmpp/ode/internal/dataform"
 	"github.com/ode-xmpp/ode/internal/modules/muc"
 	"github.com/ode-xmpp/ode/internal/xmpptest"
 	"github.com/ode-xmpp/ode/stanza"
@@ -221,8 +223,9 @@ func TestPresenceBroadcast(t *testing.T) {
 		`<field var='muc#roomconfig_moderatedroom'><value>1</value></field>`+
 		`<field var='muc#roomconfig_presencebroadcast'><value>moderator</value><value>participant</value></field></x></query>`)
 	form := alice.mustIQ("get", room, `<query xmlns='`+muc.NSOwner+`'/>`)
-	if s := form.String(); !strings.Contains(s, `<value>moderator</value><value>participant</value></field>`) {
-		t.Errorf("presencebroadcast in the form: %s", s)
+	if f, err := dataform.Parse(form.Child(muc.NSOwner, "query").Child(dataform.NS, "x")); err != nil ||
+		!slices.Equal(f.Values("muc#roomconfig_presencebroadcast"), []string{"moderator", "participant"}) {
+		t.Errorf("presencebroadcast in the form (%v): %s", err, form)
 	}
 	alice.iqErr("set", room, `<query xmlns='`+muc.NSOwner+`'><x xmlns='jabber:x:data' type='submit'>`+
 		`<field var='muc#roomconfig_presencebroadcast'><value>king</value></field></x></query>`, stanza.NotAcceptable)

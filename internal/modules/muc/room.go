@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/ode-xmpp/ode/internal/dataform"
 	"github.com/ode-xmpp/ode/internal/router"
 	queue "github.com/ode-xmpp/ode/internal/session"
 	"github.com/ode-xmpp/ode/internal/storage"
@@ -653,7 +654,7 @@ func (rm *room) message(ctx context.Context, ev *router.Event) {
 			rm.invitation(ctx, ev, o, x)
 			return
 		}
-		if x := st.Child(NSData, "x"); x != nil && formType(x) == FormRequest {
+		if x := st.Child(NSData, "x"); x != nil && dataform.FormType(x) == FormRequest {
 			rm.voice(ctx, ev, o, x)
 			return
 		}

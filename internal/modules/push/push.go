@@ -53,6 +53,7 @@ import (
 	"time"
 
 	"github.com/ode-xmpp/ode/internal/config"
+	"github.com/ode-xmpp/ode/internal/dataform"
 	"github.com/ode-xmpp/ode/internal/module"
 	"github.com/ode-xmpp/ode/internal/router"
 	"github.com/ode-xmpp/ode/internal/session"
@@ -74,7 +75,7 @@ const (
 	// §7.1.5).
 	NSPublishOptions = "http://jabber.org/protocol/pubsub#publish-options"
 	// NSData is XEP-0004 Data Forms.
-	NSData = "jabber:x:data"
+	NSData = dataform.NS
 )
 
 // Limits on what a client can make the server store per registration.
@@ -273,7 +274,7 @@ func (m *Module) enable(ctx context.Context, ev *router.Event) (*xmlstream.Eleme
 		if t := x.Attribute("type"); t != "submit" {
 			return nil, stanza.NewError(stanza.BadRequest, "publish-options must be a form of type submit")
 		}
-		if formType(x) != NSPublishOptions {
+		if dataform.FormType(x) != NSPublishOptions {
 			return nil, stanza.NewError(stanza.BadRequest, "the form's FORM_TYPE must be "+NSPublishOptions)
 		}
 		options = x.AppendXML(nil, NSData)
@@ -341,18 +342,6 @@ func target(e *xmlstream.Element, needNode bool) (jid.JID, string, error) {
 		return jid.JID{}, "", stanza.NewError(stanza.NotAcceptable, fmt.Sprintf("node over %d bytes", maxNodeBytes))
 	}
 	return service, node, nil
-}
-
-// formType returns the FORM_TYPE of a data form.
-func formType(x *xmlstream.Element) string {
-	for _, f := range x.ChildrenNS(NSData) {
-		if f.Name.Local == "field" && f.Attribute("var") == "FORM_TYPE" {
-			if v := f.Child(NSData, "value"); v != nil {
-				return v.Text()
-			}
-		}
-	}
-	return ""
 }
 
 // forget removes the registrations that match from the account's

@@ -16,6 +16,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/ode-xmpp/ode/internal/dataform"
 	"github.com/ode-xmpp/ode/internal/router"
 	"github.com/ode-xmpp/ode/internal/storage"
 	"github.com/ode-xmpp/ode/stanza"
@@ -24,7 +25,7 @@ import (
 
 // NSData is the XEP-0004 data forms namespace (the XEP-0128 extension of
 // disco#info).
-const NSData = "jabber:x:data"
+const NSData = dataform.NS
 
 var idEncoding = base32.StdEncoding.WithPadding(base32.NoPadding)
 
@@ -93,17 +94,9 @@ func (m *Module) info() *xmlstream.Element {
 	for _, f := range []string{stanza.NSDiscoInfo, stanza.NSDiscoItems, NSUpload} {
 		q.Append(xmlstream.NewElement(stanza.NSDiscoInfo, "feature").SetAttr("var", f))
 	}
-	field := func(name, typ, value string) *xmlstream.Element {
-		f := xmlstream.NewElement(NSData, "field").SetAttr("var", name)
-		if typ != "" {
-			f.SetAttr("type", typ)
-		}
-		return f.Append(xmlstream.NewElement(NSData, "value").AppendText(value))
-	}
-	return q.Append(xmlstream.NewElement(NSData, "x").SetAttr("type", "result").Append(
-		field("FORM_TYPE", "hidden", NSUpload),
-		field("max-file-size", "", strconv.FormatInt(m.cfg.MaxFileSize, 10)),
-	))
+	f := dataform.New(dataform.TypeResult, NSUpload)
+	f.Add("max-file-size", "", "", strconv.FormatInt(m.cfg.MaxFileSize, 10))
+	return q.Append(f.Element())
 }
 
 // slot answers a slot request (§4).
