@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ode-xmpp/ode/internal/bench"
 	"github.com/ode-xmpp/ode/internal/storage"
 	"github.com/ode-xmpp/ode/internal/storage/storagetest"
 )
@@ -95,6 +96,12 @@ func BenchmarkQueryArchive(b *testing.B) {
 	}
 }
 
+// reportCPU reports the process's CPU time (user and system) since
+// start, per operation of b.
+func reportCPU(b *testing.B, start time.Duration) {
+	b.ReportMetric(float64((bench.SelfCPU()-start).Microseconds())/float64(b.N), "cpu-µs/op")
+}
+
 func dbBytes(b *testing.B, path string) int64 {
 	b.Helper()
 	var n int64
@@ -169,7 +176,9 @@ func BenchmarkQueryArchiveShared(b *testing.B) {
 // BenchmarkAppendArchive appends batches of messages spread over 1,000
 // accounts, as the mam writer does under load (each message in the
 // sender's and the receiver's archive), in batches of 1,024 and of
-// 16,384 rows (the writer's largest); it reports the cost per row. Each
+// 16,384 rows (the writer's largest); it reports the cost per row, also
+// as the process's CPU time (cpu-µs/op: steadier than the wall time when
+// other work shares the cores). Each
 // account talks to one other (pairs=fixed, the benchmark before
 // 2026-12-02) or to anyone (pairs=random, as under ode bench chat: rows
 // land all over archive_by_with).
@@ -197,6 +206,8 @@ func benchmarkAppendArchive(b *testing.B, size int, random bool) {
 	batch := make([]storage.ArchivedMessage, 0, size)
 	b.ReportAllocs()
 	b.ResetTimer()
+	cpu := bench.SelfCPU()
+	defer func() { reportCPU(b, cpu) }()
 	for i := range b.N {
 		other := (i * 7919) % accounts
 		if random {

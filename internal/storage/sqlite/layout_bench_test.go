@@ -1,0 +1,179 @@
+package sqlite_test
+
+import (
+	"database/sql"
+	"fmt"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ode-xmpp/ode/internal/bench"
+)
+
+// BenchmarkArchiveLayout compares, on raw SQL outside the store, the
+// write cost per local-to-local message of two archive layouts under the
+// traffic of BenchmarkAppendArchive (1,000 accounts, random pairs,
+// transactions of 8,192 messages):
+//   - rows: today's (migration 0010), a row per account, each in
+//     archive_by_id, archive_by_with and archive_by_time;
+//   - shared: one row per message for both parties, an entry per party
+//     in a WITHOUT ROWID (account_id, id) table, one conversation index
+//     entry per message keyed by the pair of parties, no time index (the
+//     retention sweep would go by rowid);
+//   - shared-int: the same with the conversation keyed by an integer (the
+//     two account ids) instead of the two JIDs' text.
+//
+// It is the measurement behind docs/performance.md's evaluation of a
+// shared-row archive; the store does not use the shared layouts.
+func BenchmarkArchiveLayout(b *testing.B) {
+	for _, layout := range []string{"rows", "shared", "shared-int"} {
+		b.Run("layout="+layout, func(b *testing.B) { benchmarkArchiveLayout(b, layout) })
+	}
+}
+
+var layoutSchemas = map[string]string{
+	"rows": `
+CREATE TABLE archive (
+	account_id INTEGER NOT NULL, id TEXT NOT NULL, with_jid TEXT NOT NULL, with_resource TEXT NOT NULL,
+	stamp INTEGER NOT NULL, outgoing INTEGER NOT NULL, stanza BLOB NOT NULL) STRICT;
+CREATE UNIQUE INDEX archive_by_id ON archive (account_id, id);
+CREATE INDEX archive_by_with ON archive (account_id, with_jid, id);
+CREATE INDEX archive_by_time ON archive (stamp);`,
+	"shared": `
+CREATE TABLE message (
+	id TEXT NOT NULL, conversation TEXT NOT NULL, sender INTEGER NOT NULL, sender_resource TEXT NOT NULL,
+	recipient INTEGER NOT NULL, recipient_resource TEXT NOT NULL, stamp INTEGER NOT NULL, stanza BLOB NOT NULL) STRICT;
+CREATE INDEX message_by_conversation ON message (conversation, id);
+CREATE TABLE entry (account_id INTEGER NOT NULL, id TEXT NOT NULL, message INTEGER NOT NULL,
+	PRIMARY KEY (account_id, id)) STRICT, WITHOUT ROWID;`,
+	"shared-int": `
+CREATE TABLE message (
+	id TEXT NOT NULL, conversation INTEGER NOT NULL, sender INTEGER NOT NULL, sender_resource TEXT NOT NULL,
+	recipient INTEGER NOT NULL, recipient_resource TEXT NOT NULL, stamp INTEGER NOT NULL, stanza BLOB NOT NULL) STRICT;
+CREATE INDEX message_by_conversation ON message (conversation, id);
+CREATE TABLE entry (account_id INTEGER NOT NULL, id TEXT NOT NULL, message INTEGER NOT NULL,
+	PRIMARY KEY (account_id, id)) STRICT, WITHOUT ROWID;`,
+}
+
+// multiInsert accumulates the rows of one table and inserts them k at a
+// time with one prepared statement.
+type multiInsert struct {
+	st   *sql.Stmt
+	k, n int
+	args []any
+}
+
+func newMultiInsert(b *testing.B, tx *sql.Tx, table string, cols, k int) *multiInsert {
+	row := "(" + strings.TrimSuffix(strings.Repeat("?, ", cols), ", ") + ")"
+	st, err := tx.Prepare(`INSERT INTO ` + table + ` VALUES ` + strings.TrimSuffix(strings.Repeat(row+", ", k), ", "))
+	if err != nil {
+		b.Fatal(err)
+	}
+	return &multiInsert{st: st, k: k}
+}
+
+func (m *multiInsert) add(b *testing.B, tx *sql.Tx, args ...any) {
+	m.args = append(m.args, args...)
+	if m.n++; m.n == m.k {
+		if _, err := m.st.Exec(m.args...); err != nil {
+			b.Fatal(err)
+		}
+		m.args, m.n = m.args[:0], 0
+	}
+}
+
+func (m *multiInsert) flush(b *testing.B, tx *sql.Tx, table string, cols int) {
+	if m.n > 0 {
+		rest := newMultiInsert(b, tx, table, cols, m.n)
+		if _, err := rest.st.Exec(m.args...); err != nil {
+			b.Fatal(err)
+		}
+		rest.st.Close()
+	}
+	m.st.Close()
+}
+
+func benchmarkArchiveLayout(b *testing.B, layout string) {
+	path := filepath.Join(b.TempDir(), "ode.db")
+	params := url.Values{
+		"_journal_mode": {"WAL"}, "_synchronous": {"FULL"},
+		"_pragma": {"cache_size(-65536)", "temp_store(memory)"},
+	}
+	db, err := sql.Open("sqlite", (&url.URL{Scheme: "file", Path: filepath.ToSlash(path), RawQuery: params.Encode()}).String())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	db.SetMaxOpenConns(1)
+	if _, err := db.Exec(layoutSchemas[layout]); err != nil {
+		b.Fatal(err)
+	}
+	const accounts, batch, k = 1000, 8192, 64
+	start := time.Date(2025, time.January, 1, 0, 0, 0, 0, time.UTC).UnixMilli()
+	var tx *sql.Tx
+	var ins []*multiInsert
+	tables := map[string][]struct {
+		name string
+		cols int
+	}{
+		"rows":       {{"archive", 7}},
+		"shared":     {{"message", 8}, {"entry", 3}},
+		"shared-int": {{"message", 8}, {"entry", 3}},
+	}[layout]
+	begin := func() {
+		if tx, err = db.Begin(); err != nil {
+			b.Fatal(err)
+		}
+		ins = ins[:0]
+		for _, t := range tables {
+			ins = append(ins, newMultiInsert(b, tx, t.name, t.cols, k))
+		}
+	}
+	commit := func() {
+		for i, t := range tables {
+			ins[i].flush(b, tx, t.name, t.cols)
+		}
+		if err := tx.Commit(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	var rowid int64
+	b.ReportAllocs()
+	b.ResetTimer()
+	cpu := bench.SelfCPU()
+	defer func() { reportCPU(b, cpu) }()
+	begin()
+	for i := range b.N {
+		from := i % accounts
+		to := int(uint32(i)*2654435761>>8) % accounts
+		if to == from {
+			to = (to + 1) % accounts
+		}
+		fromJID, toJID := fmt.Sprintf("u%d@example.org", from), fmt.Sprintf("u%d@example.org", to)
+		id := fmt.Sprintf("%026d", i)
+		stamp := start + int64(i)
+		stanza := fmt.Appendf(nil, `<message xmlns="jabber:client" from="%s/phone" to="%s/laptop" type="chat" id="a1b2c3d4-%d">`+
+			`<body>Hello, how are you doing today? A typical chat line, message %d.</body></message>`, fromJID, toJID, i, i)
+		switch layout {
+		case "rows":
+			ins[0].add(b, tx, from+1, id, toJID, "laptop", stamp, 1, stanza)
+			ins[0].add(b, tx, to+1, id+"r", fromJID, "phone", stamp, 0, append(stanza[:len(stanza):len(stanza)], `<stanza-id/>`...))
+		default:
+			var conv any = min(fromJID, toJID) + " " + max(fromJID, toJID)
+			if layout == "shared-int" {
+				conv = int64(min(from, to)+1)<<32 | int64(max(from, to)+1)
+			}
+			rowid++
+			ins[0].add(b, tx, id, conv, from+1, "phone", to+1, "laptop", stamp, stanza)
+			ins[1].add(b, tx, from+1, id, rowid)
+			ins[1].add(b, tx, to+1, id, rowid)
+		}
+		if (i+1)%batch == 0 {
+			commit()
+			begin()
+		}
+	}
+	commit()
+}
