@@ -32,22 +32,25 @@ type Hat struct {
 // forbidden, bad-request for a hat without URI or title,
 // policy-violation past 32 hats.
 //
-// The room does not offer XEP-0317's ad-hoc commands yet (XEP-0050 on
-// room JIDs); they are meant to call DonHat and DoffHat.
+// The room's ad-hoc commands (NodeDonHat, NodeDoffHat) do the same.
 func (m *Module) DonHat(ctx context.Context, roomJID, actor, user jid.JID, hat Hat) error {
 	if hat.URI == "" || hat.Title == "" {
 		return stanza.NewError(stanza.BadRequest, "a hat has a URI and a title")
 	}
-	return m.changeHats(ctx, roomJID, actor, user, func(hats []Hat) ([]Hat, error) {
-		if i := slices.IndexFunc(hats, func(h Hat) bool { return h.URI == hat.URI }); i >= 0 {
-			hats[i] = hat
-			return hats, nil
-		}
-		if len(hats) >= maxHats {
-			return nil, stanza.NewError(stanza.PolicyViolation, "too many hats")
-		}
-		return append(hats, hat), nil
-	})
+	return m.changeHats(ctx, roomJID, actor, user, func(hats []Hat) ([]Hat, error) { return putHat(hats, hat) })
+}
+
+// putHat puts hat among hats: in place of the one with its URI, else
+// added, up to maxHats.
+func putHat(hats []Hat, hat Hat) ([]Hat, error) {
+	if i := slices.IndexFunc(hats, func(h Hat) bool { return h.URI == hat.URI }); i >= 0 {
+		hats[i] = hat
+		return hats, nil
+	}
+	if len(hats) >= maxHats {
+		return nil, stanza.NewError(stanza.PolicyViolation, "too many hats")
+	}
+	return append(hats, hat), nil
 }
 
 // DoffHat takes the hat with the URI from user in the room roomJID, on
@@ -55,13 +58,17 @@ func (m *Module) DonHat(ctx context.Context, roomJID, actor, user jid.JID, hat H
 // urn:xmpp:hats:commands:doff command); item-not-found when the user
 // does not wear it. See DonHat.
 func (m *Module) DoffHat(ctx context.Context, roomJID, actor, user jid.JID, uri string) error {
-	return m.changeHats(ctx, roomJID, actor, user, func(hats []Hat) ([]Hat, error) {
-		i := slices.IndexFunc(hats, func(h Hat) bool { return h.URI == uri })
-		if i < 0 {
-			return nil, stanza.NewError(stanza.ItemNotFound, "the user does not wear that hat")
-		}
-		return slices.Delete(hats, i, i+1), nil
-	})
+	return m.changeHats(ctx, roomJID, actor, user, func(hats []Hat) ([]Hat, error) { return takeHat(hats, uri) })
+}
+
+// takeHat removes the hat with the URI from hats; item-not-found when
+// none has it.
+func takeHat(hats []Hat, uri string) ([]Hat, error) {
+	i := slices.IndexFunc(hats, func(h Hat) bool { return h.URI == uri })
+	if i < 0 {
+		return nil, stanza.NewError(stanza.ItemNotFound, "the user does not wear that hat")
+	}
+	return slices.Delete(hats, i, i+1), nil
 }
 
 // Hats returns the hats user wears in the room roomJID.
@@ -88,6 +95,12 @@ func (m *Module) changeHats(ctx context.Context, roomJID, actor, user jid.JID, c
 	if a := rm.affiliation(actor.Bare()); a != affOwner && a != affAdmin {
 		return stanza.NewError(stanza.Forbidden, "only owners and admins give and take hats")
 	}
+	return rm.changeHatsLocked(ctx, user, change)
+}
+
+// changeHatsLocked applies change to the hats of user, stores them and
+// sends the user's presence again; rm.mu is held and the actor checked.
+func (rm *room) changeHatsLocked(ctx context.Context, user jid.JID, change func([]Hat) ([]Hat, error)) error {
 	bare := user.Bare().String()
 	hats, err := change(slices.Clone(rm.hats[bare]))
 	if err != nil {

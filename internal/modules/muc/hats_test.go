@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/ode-xmpp/ode/internal/config"
+	"github.com/ode-xmpp/ode/internal/dataform"
 	"github.com/ode-xmpp/ode/internal/modules/muc"
 	"github.com/ode-xmpp/ode/internal/xmpptest"
 	"github.com/ode-xmpp/ode/jid"
@@ -97,4 +98,90 @@ func TestHats(t *testing.T) {
 	if h := m2.Hats(roomJID, bobJID); h != nil {
 		t.Errorf("Hats after doff: %v", h)
 	}
+}
+
+// TestHatCommands: XEP-0317's ad-hoc commands on the room's JID. The
+// owner finds them (disco#items of the commands node), runs don (form,
+// then submission) and bob's presence shows the hat; doff with the form
+// in the execute (the XEP's example) takes it back. Bob, a participant,
+// sees no commands and may not run them; a stale session id, a form
+// without a user and an unknown node get XEP-0050's errors.
+func TestHatCommands(t *testing.T) {
+	srv := start(t, nil)
+	alice := login(t, srv, "alice", "a")
+	bob := login(t, srv, "bob", "b")
+	alice.join("Alice", "")
+	alice.mustIQ("set", room, instant)
+	bob.join("Bob", "")
+	alice.expect("presence", room+"/Bob")
+
+	items := alice.mustIQ("get", room, `<query xmlns='http://jabber.org/protocol/disco#items' node='`+muc.NSCommands+`'/>`)
+	var nodes []string
+	for _, it := range items.Child(stanza.NSDiscoItems, "query").ChildrenNS(stanza.NSDiscoItems) {
+		nodes = append(nodes, it.Attribute("node"))
+	}
+	if !slices.Equal(nodes, []string{muc.NodeDonHat, muc.NodeDoffHat}) {
+		t.Errorf("the owner's commands: %v", nodes)
+	}
+	if n := len(bob.mustIQ("get", room, `<query xmlns='http://jabber.org/protocol/disco#items' node='`+muc.NSCommands+`'/>`).
+		Child(stanza.NSDiscoItems, "query").Children); n != 0 {
+		t.Errorf("a participant sees %d commands", n)
+	}
+	if info := alice.mustIQ("get", room, `<query xmlns='http://jabber.org/protocol/disco#info' node='`+muc.NodeDonHat+`'/>`); !slices.Contains(features(info), muc.NSCommands) {
+		t.Errorf("the command node's info: %s", info)
+	}
+
+	cmd := func(c *client, attrs, form string) *xmlstream.Element {
+		return c.mustIQ("set", room, `<command xmlns='`+muc.NSCommands+`' `+attrs+`>`+form+`</command>`).Child(muc.NSCommands, "command")
+	}
+	submit := func(fields string) string {
+		return `<x xmlns='jabber:x:data' type='submit'><field var='FORM_TYPE'><value>` + muc.FormHats + `</value></field>` + fields + `</x>`
+	}
+	first := cmd(alice, `node='`+muc.NodeDonHat+`' action='execute'`, "")
+	sid := first.Attribute("sessionid")
+	form, err := dataform.Parse(first.Child(dataform.NS, "x"))
+	if first.Attribute("status") != "executing" || sid == "" || err != nil || form.FormType != muc.FormHats {
+		t.Fatalf("don's first step: %s (%v)", first, err)
+	}
+	if fd, ok := form.Field("accountjid"); !ok || !fd.Required {
+		t.Errorf("don's form: %s", first)
+	}
+	done := cmd(alice, `node='`+muc.NodeDonHat+`' sessionid='`+sid+`'`, submit(
+		`<field var='accountjid'><value>bob@localhost</value></field>`+
+			`<field var='hat'><value>http://tech.example.edu/hats#TeacherAssistant</value></field>`+
+			`<field var='hat_title'><value>Teacher's Assistant</value></field>`))
+	if done.Attribute("status") != "completed" {
+		t.Fatalf("don's submission: %s", done)
+	}
+	for _, c := range []*client{alice, bob} {
+		p := c.expect("presence", room+"/Bob")
+		if got := hatsOf(p); !slices.Equal(got, []string{"http://tech.example.edu/hats#TeacherAssistant=Teacher's Assistant"}) {
+			t.Errorf("%s sees bob with hats %v", c.jid, got)
+		}
+	}
+	// The session is over: its id is stale now.
+	alice.iqErr("set", room, `<command xmlns='`+muc.NSCommands+`' node='`+muc.NodeDonHat+`' sessionid='`+sid+`'>`+submit("")+`</command>`, stanza.BadRequest)
+
+	bob.iqErr("set", room, `<command xmlns='`+muc.NSCommands+`' node='`+muc.NodeDoffHat+`' action='execute'/>`, stanza.Forbidden)
+	alice.iqErr("set", room, `<command xmlns='`+muc.NSCommands+`' node='urn:xmpp:hats:commands:dance' action='execute'/>`, stanza.ItemNotFound)
+	alice.iqErr("set", room, `<command xmlns='`+muc.NSCommands+`' node='`+muc.NodeDoffHat+`' action='execute'>`+
+		submit(`<field var='hat'><value>urn:x</value></field>`)+`</command>`, stanza.BadRequest)
+
+	off := cmd(alice, `node='`+muc.NodeDoffHat+`' action='execute'`, submit(
+		`<field var='accountjid'><value>bob@localhost</value></field>`+
+			`<field var='hat'><value>http://tech.example.edu/hats#TeacherAssistant</value></field>`))
+	if off.Attribute("status") != "completed" {
+		t.Fatalf("doff: %s", off)
+	}
+	for _, c := range []*client{alice, bob} {
+		if p := c.expect("presence", room+"/Bob"); hatsOf(p) != nil {
+			t.Errorf("%s still sees bob's hat: %s", c.jid, p)
+		}
+	}
+	// A cancelled session is gone too.
+	sid = cmd(alice, `node='`+muc.NodeDoffHat+`'`, "").Attribute("sessionid")
+	if st := cmd(alice, `node='`+muc.NodeDoffHat+`' sessionid='`+sid+`' action='cancel'`, "").Attribute("status"); st != "canceled" {
+		t.Errorf("cancel: status %q", st)
+	}
+	alice.iqErr("set", room, `<command xmlns='`+muc.NSCommands+`' node='`+muc.NodeDoffHat+`' sessionid='`+sid+`'>`+submit("")+`</command>`, stanza.BadRequest)
 }

@@ -127,12 +127,19 @@ func (rm *room) iq(ctx context.Context, ev *router.Event) {
 	switch {
 	case typ == stanza.IQGet && q.Name.Space == stanza.NSDiscoInfo && q.Name.Local == "query" && q.Attribute("node") == nodeRoomUser:
 		res = rm.reservedNickInfo(ev.From)
+	case typ == stanza.IQGet && q.Name.Space == stanza.NSDiscoInfo && q.Name.Local == "query" &&
+		(q.Attribute("node") == NodeDonHat || q.Attribute("node") == NodeDoffHat):
+		res = hatCommandInfo(q.Attribute("node"))
 	case typ == stanza.IQGet && q.Name.Space == stanza.NSDiscoInfo && q.Name.Local == "query" && q.Attribute("node") != "":
 		err = stanza.NewError(stanza.ItemNotFound, "no such node")
 	case typ == stanza.IQGet && q.Name.Space == stanza.NSDiscoInfo && q.Name.Local == "query":
 		res = rm.discoInfo()
+	case typ == stanza.IQGet && q.Name.Space == stanza.NSDiscoItems && q.Name.Local == "query" && q.Attribute("node") == NSCommands:
+		res = rm.hatCommands(ev.From)
 	case typ == stanza.IQGet && q.Name.Space == stanza.NSDiscoItems && q.Name.Local == "query":
 		res = xmlstream.NewElement(stanza.NSDiscoItems, "query") // occupants stay private (§6.5)
+	case typ == stanza.IQSet && q.Name.Space == NSCommands && q.Name.Local == "command":
+		res, err = rm.hatCommand(ctx, ev, q)
 	case q.Name.Space == NSOwner && q.Name.Local == "query":
 		res, err = rm.owner(ctx, ev, typ, q)
 	case q.Name.Space == NSAdmin && q.Name.Local == "query":
@@ -301,7 +308,7 @@ func (rm *room) discoInfo() *xmlstream.Element {
 	q := xmlstream.NewElement(stanza.NSDiscoInfo, "query").Append(
 		xmlstream.NewElement(stanza.NSDiscoInfo, "identity").SetAttr("category", "conference").
 			SetAttr("type", "text").SetAttr("name", name))
-	feats := []string{NS, stanza.NSDiscoInfo, stanza.NSDiscoItems, NSOccupantID, NSSelfPing, NSRegister, NSVCard, NSHats}
+	feats := []string{NS, stanza.NSDiscoInfo, stanza.NSDiscoItems, NSOccupantID, NSSelfPing, NSRegister, NSVCard, NSHats, NSCommands}
 	pick := func(on bool, yes, no string) {
 		if on {
 			feats = append(feats, yes)

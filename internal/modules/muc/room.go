@@ -139,25 +139,26 @@ type room struct {
 	jid     jid.JID
 	creator jid.JID
 
-	mu         sync.Mutex
-	cfg        roomConfig
-	locked     bool // created, not yet configured (§10.1.2)
-	fresh      bool // no one entered yet: the creator's entry gets 201
-	gone       bool
-	occupants  []*occupant          // in order of entry
-	byNick     map[string]*occupant // nicks compared as given (§7.2.9 leaves folding to the service)
-	byJID      map[string]*occupant // full JID → occupant
-	affs       map[string]string    // bare JID → affiliation other than none
-	nicks      map[string]string    // bare JID → nick reserved by registration (§7.10)
-	hats       map[string][]Hat     // bare JID → its XEP-0317 hats
-	vcardXML   *xmlstream.Element   // the room's vCard (XEP-0486), nil for none
-	avatarHash string               // SHA-1 of its PHOTO, "" for none
-	subject    *xmlstream.Element   // the last subject message, as broadcast
-	history    []histEntry
-	histLoaded bool // the history holds the archive's latest messages (a stored room reads them on its first entry)
-	histBytes  int
-	idKey      []byte               // the key of occupant ids (XEP-0421), stable for the room's life
-	pending    map[string]forwarded // IQs forwarded to occupants, by the id the room gave them
+	mu          sync.Mutex
+	cfg         roomConfig
+	locked      bool // created, not yet configured (§10.1.2)
+	fresh       bool // no one entered yet: the creator's entry gets 201
+	gone        bool
+	occupants   []*occupant          // in order of entry
+	byNick      map[string]*occupant // nicks compared as given (§7.2.9 leaves folding to the service)
+	byJID       map[string]*occupant // full JID → occupant
+	affs        map[string]string    // bare JID → affiliation other than none
+	nicks       map[string]string    // bare JID → nick reserved by registration (§7.10)
+	hats        map[string][]Hat     // bare JID → its XEP-0317 hats
+	vcardXML    *xmlstream.Element   // the room's vCard (XEP-0486), nil for none
+	avatarHash  string               // SHA-1 of its PHOTO, "" for none
+	subject     *xmlstream.Element   // the last subject message, as broadcast
+	history     []histEntry
+	histLoaded  bool // the history holds the archive's latest messages (a stored room reads them on its first entry)
+	histBytes   int
+	idKey       []byte                // the key of occupant ids (XEP-0421), stable for the room's life
+	pending     map[string]forwarded  // IQs forwarded to occupants, by the id the room gave them
+	hatSessions map[string]hatSession // XEP-0317 commands waiting for their form, by session id
 }
 
 // NSOccupantID is XEP-0421's namespace.
