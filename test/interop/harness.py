@@ -138,6 +138,41 @@ class Client(slixmpp.ClientXMPP):
         if not self.ready.done():
             self.ready.set_result(True)
 
+    def run_command(self, to, node, form_type, on_form=None):
+        """Runs the XEP-0050 command node of to with the xep_0050 plugin's
+        workflow (the client registers xep_0004 and xep_0050); returns a
+        future of (the last response, the session). on_form(form) returns
+        the values to submit with complete (FORM_TYPE form_type), or None
+        to cancel."""
+        done = asyncio.get_event_loop().create_future()
+
+        def on_next(iq, session):
+            status = iq["command"]["status"]
+            self.run.log("%s: %s %s" % (self.name, node.split("#")[-1], status))
+            if status == "executing":
+                values = on_form(iq["command"]["form"]) if on_form else None
+                if values is None:
+                    session["next"] = finish
+                    session["payload"] = None
+                    self["xep_0050"].cancel_command(session)
+                    return
+                submit = self["xep_0004"].make_form(ftype="submit")
+                submit.add_field(var="FORM_TYPE", ftype="hidden", value=form_type)
+                for var, value in values.items():
+                    submit.add_field(var=var, value=value)
+                session["payload"] = submit
+                session["next"] = finish
+                self["xep_0050"].complete_command(session)
+                return
+            finish(iq, session)
+
+        def finish(iq, session):
+            if not done.done():
+                done.set_result((iq, session))
+
+        self["xep_0050"].start_command(to, node, {"next": on_next, "error": finish})
+        return done
+
     def leave(self):
         """Disconnects without counting it as a failure."""
         self.leaving = True

@@ -34,6 +34,7 @@ type mucPresence struct {
 		JID    string `json:"jid"`
 		Reason string `json:"reason"`
 	} `json:"destroy"`
+	Hats []string `json:"hats"` // XEP-0317: "uri=title"
 }
 
 // String is the presence in one line, as the tests compare them:
@@ -57,6 +58,9 @@ func (p mucPresence) String() string {
 	}
 	if p.Destroy != nil {
 		s += fmt.Sprintf(" destroy=%s:%s", p.Destroy.JID, p.Destroy.Reason)
+	}
+	if len(p.Hats) > 0 {
+		s += " hats=" + strings.Join(p.Hats, ",")
 	}
 	return s
 }
@@ -125,6 +129,10 @@ type mucResult struct {
 	DiscoItemsAfter []mucDiscoItem    `json:"disco_items_after"`
 	NewNick         string            `json:"new_nick"`
 	IQs             map[string]string `json:"iqs"`
+	// HatCommands are the command nodes the owner found on the room,
+	// HatStatus how don ended (XEP-0317).
+	HatCommands []string `json:"hat_commands"`
+	HatStatus   string   `json:"hat_status"`
 }
 
 // TestSlixmppMUC: three slixmpp clients (Debian 12's 1.8.3 and
@@ -196,6 +204,9 @@ func runMUC(t *testing.T, peer slixmppPeer) {
 			t.Errorf("%s answered %q, want a result", iq, got)
 		}
 	}
+	if want := []string{"urn:xmpp:hats:commands:doff", "urn:xmpp:hats:commands:don"}; !slices.Equal(slices.Sorted(slices.Values(res.HatCommands)), want) || res.HatStatus != "completed" {
+		t.Errorf("hats: the owner found the commands %v (want %v), don ended %q (want completed)", res.HatCommands, want, res.HatStatus)
+	}
 	if res.NewNick != "robert" {
 		t.Errorf("bob's nick change gave %q, want robert", res.NewNick)
 	}
@@ -223,15 +234,17 @@ func checkMUCPresences(t *testing.T, res mucResult) {
 		kick = "codes=307 reason=No cake actor=alice"
 		ban  = "codes=301 reason=Still no cake actor=alice"
 		gone = "destroy=lounge@conference.localhost:Tea is over"
+		hat  = " hats=urn:example:hats#host=Host" // given by alice with the don command
 	)
 	want := map[string][]string{
 		"alice": {
 			"alice available owner/moderator jid=alice codes=110,201",
 			"bob available none/participant jid=bob",
 			"carol available none/participant jid=carol",
-			"bob available member/participant jid=bob",
-			"bob unavailable member/participant jid=bob codes=303 nick=robert",
-			"robert available member/participant jid=bob",
+			"bob available none/participant jid=bob" + hat,
+			"bob available member/participant jid=bob" + hat,
+			"bob unavailable member/participant jid=bob codes=303 nick=robert" + hat,
+			"robert available member/participant jid=bob" + hat,
 			"carol unavailable none/none jid=carol " + kick,
 			"carol available none/participant jid=carol",
 			"carol unavailable outcast/none jid=carol " + ban,
@@ -241,9 +254,10 @@ func checkMUCPresences(t *testing.T, res mucResult) {
 			"alice available owner/moderator",
 			"bob available none/participant jid=bob codes=110",
 			"carol available none/participant",
-			"bob available member/participant jid=bob codes=110",
-			"bob unavailable member/participant jid=bob codes=110,303 nick=robert",
-			"robert available member/participant jid=bob codes=110",
+			"bob available none/participant jid=bob codes=110" + hat,
+			"bob available member/participant jid=bob codes=110" + hat,
+			"bob unavailable member/participant jid=bob codes=110,303 nick=robert" + hat,
+			"robert available member/participant jid=bob codes=110" + hat,
 			"carol unavailable none/none " + kick,
 			"carol available none/participant",
 			"carol unavailable outcast/none " + ban,
@@ -253,12 +267,13 @@ func checkMUCPresences(t *testing.T, res mucResult) {
 			"alice available owner/moderator",
 			"bob available none/participant",
 			"carol available none/participant jid=carol codes=110",
-			"bob available member/participant",
-			"bob unavailable member/participant codes=303 nick=robert",
-			"robert available member/participant",
+			"bob available none/participant" + hat,
+			"bob available member/participant" + hat,
+			"bob unavailable member/participant codes=303 nick=robert" + hat,
+			"robert available member/participant" + hat,
 			"carol unavailable none/none jid=carol codes=110,307 reason=No cake actor=alice",
 			"alice available owner/moderator",
-			"robert available member/participant",
+			"robert available member/participant" + hat,
 			"carol available none/participant jid=carol codes=110",
 			"carol unavailable outcast/none jid=carol codes=110,301 reason=Still no cake actor=alice",
 		},

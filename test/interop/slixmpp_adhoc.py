@@ -60,44 +60,6 @@ class Bot(harness.Client):
     def __init__(self, jid, password, name):
         super().__init__(run, jid, password, name, CAFILE, plugins=("xep_0030", "xep_0004", "xep_0050"))
 
-    def run_command(self, node, on_form=None):
-        """Runs node with the plugin's workflow; returns a future of
-        (the last response, the session). on_form(form) returns the values
-        to submit with complete, or None to cancel."""
-        done = asyncio.get_event_loop().create_future()
-
-        def on_next(iq, session):
-            status = iq["command"]["status"]
-            log("%s: %s %s" % (self.name, node.split("#")[-1], status))
-            if status == "executing":
-                form = iq["command"]["form"]
-                values = on_form(form) if on_form else None
-                if values is None:
-                    session["next"] = finish
-                    session["payload"] = None
-                    self["xep_0050"].cancel_command(session)
-                    return
-                submit = self["xep_0004"].make_form(ftype="submit")
-                submit.add_field(var="FORM_TYPE", ftype="hidden", value=ADMIN_NS)
-                for var, value in values.items():
-                    submit.add_field(var=var, value=value)
-                session["payload"] = submit
-                session["next"] = finish
-                self["xep_0050"].complete_command(session)
-                return
-            finish(iq, session)
-
-        def finish(iq, session):
-            if not done.done():
-                done.set_result((iq, session))
-
-        def on_error(iq, session):
-            if not done.done():
-                done.set_result((iq, session))
-
-        self["xep_0050"].start_command(DOMAIN, node, {"next": on_next, "error": on_error})
-        return done
-
 
 async def scenario():
     admin = Bot(ADMIN + "/gajim", PASSWORD, "admin")
@@ -114,11 +76,11 @@ async def scenario():
     result["user_nodes"] = sorted(item[1] for item in res["disco_items"]["items"])
 
     # 2. Not for the user.
-    iq, _ = await step("user's add-user", user.run_command(ADMIN_NS + "#add-user"))
+    iq, _ = await step("user's add-user", user.run_command(DOMAIN, ADMIN_NS + "#add-user", ADMIN_NS))
     result["user_error"] = iq["error"]["condition"] if iq["type"] == "error" else "none: " + str(iq)
 
     # 3. Cancel at the form.
-    iq, _ = await step("canceled add-user", admin.run_command(ADMIN_NS + "#add-user", lambda form: None))
+    iq, _ = await step("canceled add-user", admin.run_command(DOMAIN, ADMIN_NS + "#add-user", ADMIN_NS, lambda form: None))
     result["cancel_status"] = iq["command"]["status"]
 
     # 4. Add a user.
@@ -127,7 +89,7 @@ async def scenario():
         ft = form.get_fields()["FORM_TYPE"].get_value()  # a list for a hidden field in slixmpp
         result["form_type"] = ft[0] if isinstance(ft, list) and ft else ft
         return {"accountjid": NEW, "password": NEW_PASSWORD, "password-verify": NEW_PASSWORD}
-    iq, _ = await step("add-user", admin.run_command(ADMIN_NS + "#add-user", fill))
+    iq, _ = await step("add-user", admin.run_command(DOMAIN, ADMIN_NS + "#add-user", ADMIN_NS, fill))
     if iq["type"] == "error":
         raise RuntimeError("add-user: error %s" % iq["error"]["condition"])
     result["add_status"] = iq["command"]["status"]
@@ -142,7 +104,7 @@ async def scenario():
     result["new_login"] = True
 
     # 6. A command without a form.
-    iq, _ = await step("get-online-users-num", admin.run_command(ADMIN_NS + "#get-online-users-num"))
+    iq, _ = await step("get-online-users-num", admin.run_command(DOMAIN, ADMIN_NS + "#get-online-users-num", ADMIN_NS))
     result["online_num"] = iq["command"]["form"].get_fields()["onlineusersnum"].get_value()
 
     result["step"] = "done"

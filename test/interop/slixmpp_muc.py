@@ -15,7 +15,10 @@ room@SERVICE. Then:
      off and submits it (set_room_config): the room is open.
   2. Bob enters. Alice sets the subject (set_subject); alice and bob get it.
   3. Alice invites carol (invite, a mediated invitation); carol gets it
-     and enters, and gets the subject with her entry.
+     and enters, and gets the subject with her entry. Alice finds the
+     room's XEP-0317 commands (disco#items of the commands node) and runs
+     urn:xmpp:hats:commands:don (xep_0050) to give bob a hat: everyone
+     sees it in bob's presence from then on.
   4. Bob asks for the disco#info of the room and the disco#items of the
      service.
   5. All three send five groupchat messages each, without waiting: each
@@ -102,6 +105,8 @@ run = harness.Run(
     disco_items=[],
     disco_items_after=[],
     new_nick="",
+    hat_commands=[],   # the command nodes alice (owner) finds on the room
+    hat_status="",     # how don ended
     iqs={},            # name of an IQ -> "result" or the error condition
 )
 result, log, step, until = run.result, run.log, run.step, run.until
@@ -130,6 +135,8 @@ def describe_presence(pr):
         "reason": "",
         "actor": "",
         "destroy": None,
+        "hats": [h.get("uri", "") + "=" + h.get("title", "")
+                 for h in pr.xml.findall("{urn:xmpp:hats:0}hats/{urn:xmpp:hats:0}hat")],
     }
     if item is not None:
         d["reason"] = item.findtext("{%s}reason" % NS_USER) or ""
@@ -158,7 +165,7 @@ def describe_message(msg):
 
 class Client(harness.Client):
     def __init__(self, jid, name):
-        super().__init__(run, jid, PASSWORD, name, CAFILE, plugins=("xep_0030", "xep_0045"))
+        super().__init__(run, jid, PASSWORD, name, CAFILE, plugins=("xep_0030", "xep_0004", "xep_0045", "xep_0050"))
         self.add_event_handler("groupchat_presence", self.on_presence)
         self.add_event_handler("groupchat_message", self.on_groupchat)
         self.add_event_handler("groupchat_subject", self.on_subject)
@@ -313,6 +320,16 @@ async def scenario():
         raise RuntimeError("carol could not enter: %s" % result["joins"]["carol"])
     await until("carol's presence at alice and bob", lambda: seen("alice", "carol") and seen("bob", "carol"))
     result["rosters"]["all_in"] = {c.name: sorted(c.muc.get_roster(ROOM)) for c in clients}
+
+    # 3b. Alice gives bob a hat with XEP-0317's ad-hoc command on the room.
+    items = await alice.iq("the room's commands", alice["xep_0030"].get_items(
+        jid=ROOM, node="http://jabber.org/protocol/commands", local=False, timeout=STEP_TIMEOUT))
+    result["hat_commands"] = [i[1] for i in items["disco_items"]["items"]]
+    iq, _ = await step("don", alice.run_command(ROOM, "urn:xmpp:hats:commands:don", "urn:xmpp:hats:commands", lambda form: {
+        "accountjid": JID(JID_BOB).bare, "hat": "urn:example:hats#host", "hat_title": "Host"}))
+    result["hat_status"] = iq["command"]["status"] if iq["type"] == "result" else "error: " + iq["error"]["condition"]
+    await until("bob's hat at carol", lambda: any(
+        p["nick"] == "bob" and p["hats"] == ["urn:example:hats#host=Host"] for p in result["presences"]["carol"]))
 
     # 4. Discovery.
     info = await bob.iq("disco#info of the room", bob["xep_0030"].get_info(
