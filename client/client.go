@@ -45,6 +45,20 @@ type Config struct {
 	DirectTLS bool
 	// TLS is the TLS configuration; ServerName defaults to the JID's domain.
 	TLS *tls.Config
+	// TLSSessionCache, if set, keeps the TLS session tickets the server
+	// issues, and the next Dial with the same cache resumes the session
+	// (a TLS 1.3 pre-shared key, RFC 8446 §2.2): the server sends no
+	// certificate and signs nothing, and the client verifies no
+	// certificate chain; the key exchange still runs, so the session
+	// keys are new (forward secrecy). It overrides TLS.ClientSessionCache.
+	// Keep one cache per account and device beside its FASTToken: a
+	// reconnect with both is the cheapest login on either side.
+	// Client.TLSState().DidResume says whether a Dial resumed. Channel
+	// bindings work on a resumed session: tls-exporter is new for each
+	// connection, and tls-server-end-point is the certificate of the
+	// session's first handshake (which ode's server keeps in its tickets).
+	// A ticket links the connections that use it, as a FAST token does.
+	TLSSessionCache tls.ClientSessionCache
 	// AllowPlaintext permits a stream without TLS (for tests against a
 	// server without a certificate). Off by default.
 	AllowPlaintext bool
@@ -198,6 +212,9 @@ func (c *Client) tlsConfig(direct bool) *tls.Config {
 	}
 	if tc.ServerName == "" {
 		tc.ServerName = c.domain
+	}
+	if c.cfg.TLSSessionCache != nil {
+		tc.ClientSessionCache = c.cfg.TLSSessionCache
 	}
 	if tc.MinVersion < tls.VersionTLS12 {
 		tc.MinVersion = tls.VersionTLS12

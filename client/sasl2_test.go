@@ -2,7 +2,9 @@ package client_test
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -104,5 +106,57 @@ func TestSASL2Resource(t *testing.T) {
 			t.Errorf("NoSASL2=%v: bound %s", noSASL2, c.JID())
 		}
 		c.Close()
+	}
+}
+
+// TestFASTWithTLSResumption: a client that keeps a TLS session cache
+// beside its FAST token reconnects with both, as a phone does: the TLS
+// session resumes (TLS 1.3 over STARTTLS and direct TLS, TLS 1.2) and
+// the token's channel binding (-EXPR on TLS 1.3, -ENDP on TLS 1.2) holds
+// on the resumed session.
+func TestFASTWithTLSResumption(t *testing.T) {
+	srv := xmpptest.Start(t, nil)
+	u := srv.AddUser(t, "juliet", "r0m3o!")
+	for _, tc := range []struct {
+		name    string
+		version uint16
+		direct  bool
+		mech    string
+	}{
+		{"TLS1.3", tls.VersionTLS13, false, sasl.HTSHA256Expr},
+		{"TLS1.3 direct", tls.VersionTLS13, true, sasl.HTSHA256Expr},
+		{"TLS1.2", tls.VersionTLS12, false, sasl.HTSHA256Endp},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := srv.ClientConfig(u, "r0m3o!")
+			cfg.TLS.MaxVersion = tc.version
+			if tc.direct {
+				cfg.Addr, cfg.DirectTLS = srv.DirectAddr, true
+			}
+			cfg.UserAgentID = "7a1d2e3f-4b5c-4d6e-8f70-" + fmt.Sprintf("%012d", tc.version)
+			cfg.TLSSessionCache = tls.NewLRUClientSessionCache(1)
+			cfg.RequestFASTToken = true
+			c, err := client.Dial(ctxT(t), cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tok := c.FASTToken()
+			if c.TLSState().DidResume || tok == nil || tok.Mechanism != tc.mech {
+				t.Fatalf("password login: resumed %v, token %+v, want a new session and %s", c.TLSState().DidResume, tok, tc.mech)
+			}
+			c.Close()
+			fast := cfg
+			fast.Password, fast.RequestFASTToken, fast.FASTToken = "", false, tok
+			for i := range 2 {
+				c, err = client.Dial(ctxT(t), fast)
+				if err != nil {
+					t.Fatalf("reconnect %d: %v", i, err)
+				}
+				if st := c.TLSState(); !st.DidResume || st.Version != tc.version {
+					t.Errorf("reconnect %d: resumed %v, version %x", i, st.DidResume, st.Version)
+				}
+				c.Close()
+			}
+		})
 	}
 }

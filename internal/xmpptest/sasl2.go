@@ -3,7 +3,10 @@ package xmpptest
 import (
 	"crypto/tls"
 	"encoding/base64"
+	"net"
 	"strings"
+	"testing"
+	"time"
 
 	"github.com/ode-xmpp/ode/sasl"
 	"github.com/ode-xmpp/ode/stream"
@@ -110,4 +113,27 @@ func (r *Raw) TLSHandshakeWith(cfg *tls.Config) {
 	}
 	r.conn = tc
 	r.Restart()
+}
+
+// DialRawDirect connects to the direct TLS listener (s.DirectAddr, XEP-0368)
+// and runs the TLS handshake with cfg (ALPN xmpp-client unless cfg names
+// protocols), with a deadline RawTimeout away; the connection is closed
+// when the test ends. Nothing is sent yet.
+func (s *Server) DialRawDirect(t testing.TB, cfg *tls.Config) *Raw {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", s.DirectAddr, RawTimeout)
+	if err != nil {
+		t.Fatalf("xmpptest: dial %s: %v", s.DirectAddr, err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	_ = c.SetDeadline(time.Now().Add(RawTimeout))
+	if len(cfg.NextProtos) == 0 {
+		cfg = cfg.Clone()
+		cfg.NextProtos = []string{"xmpp-client"}
+	}
+	tc := tls.Client(c, cfg)
+	if err := tc.Handshake(); err != nil {
+		t.Fatalf("xmpptest: TLS handshake: %v", err)
+	}
+	return &Raw{t: t, srv: s, tcp: c, conn: tc, r: xmlstream.NewReader(tc, xmlstream.Limits{MaxElementBytes: 1 << 20})}
 }
