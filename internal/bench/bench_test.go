@@ -74,9 +74,24 @@ func TestScenarios(t *testing.T) {
 	})
 	t.Run("login with SASL1 and with FAST", func(t *testing.T) {
 		for _, mode := range []string{"-sasl1", "-fast"} {
-			rep, _ := runBench(t, srv, "login", "-register", "-users", "4", "-n", "8", "-concurrency", "2", mode)
-			if l := rep.Login; l == nil || l.OK != 8 || l.Failed != 0 || l.Options.SASL1 != (mode == "-sasl1") || l.Options.FAST != (mode == "-fast") {
+			rep, _ := runBench(t, srv, "login", "-register", "-users", "4", "-n", "8", "-concurrency", "2", mode, "-tls-resume=false")
+			if l := rep.Login; l == nil || l.OK != 8 || l.Failed != 0 || l.Options.SASL1 != (mode == "-sasl1") || l.Options.FAST != (mode == "-fast") ||
+				l.Options.TLSResume || l.Resumed != 0 {
 				t.Fatalf("%s: %+v", mode, l)
+			}
+		}
+	})
+	t.Run("login with TLS resumption", func(t *testing.T) {
+		// -fast resumes TLS sessions unless told not to, and so does
+		// -tls-resume with a password login: every measured login
+		// resumes (its account's cache was primed first).
+		for _, args := range [][]string{{"-fast"}, {"-tls-resume", "-mechanism", "SCRAM-SHA-256"}, {"-tls-resume", "-sasl1"}} {
+			rep, table := runBench(t, srv, append([]string{"login", "-users", "4", "-n", "8", "-concurrency", "2"}, args...)...)
+			if l := rep.Login; l == nil || l.OK != 8 || !l.Options.TLSResume || l.Resumed != 8 {
+				t.Fatalf("%v: %+v", args, l)
+			}
+			if !strings.Contains(table, "8 of 8 logins resumed their TLS session") {
+				t.Errorf("%v: table:\n%s", args, table)
 			}
 		}
 	})

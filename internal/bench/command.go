@@ -66,6 +66,17 @@ func Command(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "ode bench: unexpected argument %q\n", fs.Arg(0))
 		return 2
 	}
+	if f.fast {
+		// A phone reconnecting with its token resumes its TLS session
+		// too, unless -tls-resume=false says otherwise.
+		resume := true
+		fs.Visit(func(fl *flag.Flag) {
+			if fl.Name == "tls-resume" {
+				resume = f.tlsResume
+			}
+		})
+		f.tlsResume = resume
+	}
 	rep, err := f.run(ctx, scenario)
 	if rep != nil {
 		table := stdout
@@ -137,7 +148,7 @@ func newFlagSet(stderr io.Writer, scenario string) (*flag.FlagSet, *flags) {
 		fs.BoolVar(&f.presence, "presence", false, "send initial presence and wait for it before a login counts")
 		fs.BoolVar(&f.sasl1, "sasl1", false, "RFC 6120 SASL and a bind IQ even when the server offers SASL2 and Bind2")
 		fs.BoolVar(&f.fast, "fast", false, "get a FAST token per account first (XEP-0484), then log in with the tokens")
-		fs.BoolVar(&f.tlsResume, "tls-resume", false, "resume TLS sessions (tickets), as a phone reconnecting does")
+		fs.BoolVar(&f.tlsResume, "tls-resume", false, "resume TLS sessions (a session cache per account, primed by a first login that is not measured), as a reconnecting phone does; on by default with -fast")
 	case "chat":
 		fs.StringVar(&f.rates, "rate", "1000", "aggregate `msgs/s`; a comma-separated list runs one step each")
 		fs.DurationVar(&f.duration, "duration", 10*time.Second, "how long each step sends")
@@ -177,9 +188,6 @@ func (f *flags) target() (Target, error) {
 			return t, fmt.Errorf("-ca: no certificate in %s", f.ca)
 		}
 		tc.RootCAs = pool
-	}
-	if f.tlsResume {
-		tc.ClientSessionCache = tls.NewLRUClientSessionCache(4096)
 	}
 	t.TLS = tc
 	switch {
@@ -259,7 +267,8 @@ func (f *flags) run(ctx context.Context, scenario string) (*Report, error) {
 		if f.sasl1 && f.fast {
 			return nil, errors.New("-sasl1 and -fast: FAST needs SASL2")
 		}
-		rep.Login, err = Login(ctx, t, accounts, LoginOptions{Logins: f.logins, Rate: f.loginRate, Concurrency: f.concurrency, Presence: f.presence, SASL1: f.sasl1, FAST: f.fast})
+		rep.Login, err = Login(ctx, t, accounts, LoginOptions{Logins: f.logins, Rate: f.loginRate, Concurrency: f.concurrency, Presence: f.presence,
+			SASL1: f.sasl1, FAST: f.fast, TLSResume: f.tlsResume})
 	case "chat":
 		rates, perr := parseRates(f.rates)
 		if perr != nil {

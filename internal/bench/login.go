@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -32,6 +33,12 @@ type LoginOptions struct {
 	// login (not measured), then measures logins with the tokens (SASL2,
 	// Bind2, an HT mechanism: no PBKDF2 on either side).
 	FAST bool `json:",omitempty"`
+	// TLSResume keeps a TLS session cache per account (client.Config.
+	// TLSSessionCache), primed by one login per account that is not
+	// measured (FAST's token login when FAST is set), so that the
+	// measured logins resume TLS sessions: no certificate sent, signed
+	// or verified, as a phone reconnecting does.
+	TLSResume bool `json:",omitempty"`
 }
 
 // LoginResult is what the login scenario measured.
@@ -41,6 +48,8 @@ type LoginResult struct {
 	OK         int    `json:"ok"`
 	Failed     int    `json:"failed"`
 	FirstError string `json:"first_error,omitempty"`
+	// Resumed counts the logins that resumed a TLS session.
+	Resumed int `json:"tls_resumed"`
 	// Elapsed is the wall time from the first login to the last close.
 	Elapsed Duration `json:"elapsed_ms"`
 	// PerSecond is OK / Elapsed.
@@ -63,16 +72,27 @@ func Login(ctx context.Context, t Target, accounts []Account, o LoginOptions) (*
 	o.Concurrency = max(1, o.Concurrency)
 	res := &LoginResult{Options: o}
 	var lat recorder
-	var ok, failed atomic.Int64
+	var ok, failed, resumed atomic.Int64
 	var errOnce sync.Once
 	fail := func(err error) {
 		failed.Add(1)
 		errOnce.Do(func() { res.FirstError = err.Error() })
 	}
+	var caches []tls.ClientSessionCache
+	if o.TLSResume {
+		caches = make([]tls.ClientSessionCache, len(accounts))
+		for i := range caches {
+			caches[i] = tls.NewLRUClientSessionCache(1)
+		}
+	}
 	var tokens []*client.FASTToken
 	if o.FAST {
 		var err error
-		if tokens, err = fastTokens(ctx, t, accounts, o.Concurrency); err != nil {
+		if tokens, err = fastTokens(ctx, t, accounts, caches, o.Concurrency); err != nil {
+			return nil, err
+		}
+	} else if o.TLSResume {
+		if err := primeSessions(ctx, t, accounts, caches, o); err != nil {
 			return nil, err
 		}
 	}
@@ -80,6 +100,9 @@ func Login(ctx context.Context, t Target, accounts []Account, o LoginOptions) (*
 		a := accounts[i%len(accounts)]
 		cfg := t.config(a)
 		cfg.NoSASL2 = o.SASL1
+		if caches != nil {
+			cfg.TLSSessionCache = caches[i%len(accounts)]
+		}
 		if o.FAST {
 			cfg.UserAgentID, cfg.FASTToken, cfg.Password = benchAgent(i%len(accounts)), tokens[i%len(accounts)], ""
 		}
@@ -90,6 +113,9 @@ func Login(ctx context.Context, t Target, accounts []Account, o LoginOptions) (*
 		}
 		lat.add(time.Since(scheduled))
 		ok.Add(1)
+		if c.TLSState().DidResume {
+			resumed.Add(1)
+		}
 		_ = c.Close()
 	}
 	meter := startUsage(t)
@@ -125,7 +151,7 @@ func Login(ctx context.Context, t Target, accounts []Account, o LoginOptions) (*
 	}
 	res.Elapsed = Duration(time.Since(start))
 	res.Usage = meter.stop()
-	res.OK, res.Failed = int(ok.Load()), int(failed.Load())
+	res.OK, res.Failed, res.Resumed = int(ok.Load()), int(failed.Load()), int(resumed.Load())
 	res.Latency = lat.summary()
 	res.PerSecond = float64(res.OK) / time.Duration(res.Elapsed).Seconds()
 	if res.Usage.Server && res.OK > 0 {
@@ -144,13 +170,17 @@ func Login(ctx context.Context, t Target, accounts []Account, o LoginOptions) (*
 func benchAgent(i int) string { return fmt.Sprintf("00000000-0000-4000-8000-%012d", i) }
 
 // fastTokens logs in once with the password as each account, asking for a
-// FAST token, and returns the tokens.
-func fastTokens(ctx context.Context, t Target, accounts []Account, concurrency int) ([]*client.FASTToken, error) {
+// FAST token, and returns the tokens. With caches (one per account), the
+// logins leave their TLS session tickets there.
+func fastTokens(ctx context.Context, t Target, accounts []Account, caches []tls.ClientSessionCache, concurrency int) ([]*client.FASTToken, error) {
 	tokens := make([]*client.FASTToken, len(accounts))
 	errs := make([]error, len(accounts))
 	each(len(accounts), concurrency, func(i int) {
 		cfg := t.config(accounts[i])
 		cfg.UserAgentID, cfg.RequestFASTToken = benchAgent(i), true
+		if caches != nil {
+			cfg.TLSSessionCache = caches[i]
+		}
 		c, err := loginWith(ctx, cfg, false)
 		if err != nil {
 			errs[i] = err
@@ -165,6 +195,26 @@ func fastTokens(ctx context.Context, t Target, accounts []Account, concurrency i
 		return nil, fmt.Errorf("bench: FAST tokens: %w", err)
 	}
 	return tokens, nil
+}
+
+// primeSessions logs in once as each account, as o's logins do, to leave
+// a TLS session ticket in each account's cache.
+func primeSessions(ctx context.Context, t Target, accounts []Account, caches []tls.ClientSessionCache, o LoginOptions) error {
+	errs := make([]error, len(accounts))
+	each(len(accounts), o.Concurrency, func(i int) {
+		cfg := t.config(accounts[i])
+		cfg.NoSASL2, cfg.TLSSessionCache = o.SASL1, caches[i]
+		c, err := loginWith(ctx, cfg, false)
+		if err != nil {
+			errs[i] = err
+			return
+		}
+		_ = c.Close()
+	})
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("bench: TLS sessions: %w", err)
+	}
+	return nil
 }
 
 // wait pauses for d or until ctx ends.

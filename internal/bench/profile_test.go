@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"runtime/pprof"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/ode-xmpp/ode/internal/config"
@@ -23,7 +24,9 @@ import (
 // archive on; ODE_BENCH_SCENARIO=login
 // profiles ODE_BENCH_LOGINS (3000) logins with ODE_BENCH_MECHANISM
 // (SCRAM-SHA-1) instead, and ODE_BENCH_SCENARIO=muc the users in
-// ODE_BENCH_ROOMS (1) rooms with groupchat at ODE_BENCH_RATE (here 50). docs/performance.md reports what it found.
+// ODE_BENCH_ROOMS (1) rooms with groupchat at ODE_BENCH_RATE (here 50);
+// ODE_BENCH_ARGS adds options to the scenario's (for logins "-fast" or
+// "-sasl1", "-tls-resume"). docs/performance.md reports what it found.
 func TestProfile(t *testing.T) {
 	dir := os.Getenv("ODE_BENCH_PROFILE")
 	if dir == "" {
@@ -72,13 +75,14 @@ func TestProfile(t *testing.T) {
 	if err := pprof.StartCPUProfile(f); err != nil {
 		t.Fatal(err)
 	}
+	extra := strings.Fields(os.Getenv("ODE_BENCH_ARGS"))
 	switch env("ODE_BENCH_SCENARIO", "chat") {
 	case "login":
-		child("login", "-n", env("ODE_BENCH_LOGINS", "3000"), "-mechanism", env("ODE_BENCH_MECHANISM", "SCRAM-SHA-1"))
+		child(append([]string{"login", "-n", env("ODE_BENCH_LOGINS", "3000"), "-mechanism", env("ODE_BENCH_MECHANISM", "SCRAM-SHA-1")}, extra...)...)
 	case "muc":
-		child("muc", "-rooms", env("ODE_BENCH_ROOMS", "1"), "-rate", env("ODE_BENCH_RATE", "50"), "-duration", duration)
+		child(append([]string{"muc", "-rooms", env("ODE_BENCH_ROOMS", "1"), "-rate", env("ODE_BENCH_RATE", "50"), "-duration", duration}, extra...)...)
 	default:
-		child("chat", "-rate", rate, "-duration", duration)
+		child(append([]string{"chat", "-rate", rate, "-duration", duration}, extra...)...)
 	}
 	pprof.StopCPUProfile()
 	for _, name := range []string{"block", "mutex"} {

@@ -73,6 +73,9 @@ func (r *Report) WriteTable(w io.Writer) error {
 		fmt.Fprintf(tw, "%d\t%d\t%.1f\t%s\t%s\t%s\t%s\t%s\t%s\t\n", l.OK, l.Failed, l.PerSecond,
 			l.Latency.P50, l.Latency.P90, l.Latency.P99, l.Latency.Max,
 			orDash(l.Usage.Server, l.ServerCPUPerLogin), per(l.Usage.BenchCPU, l.OK))
+		if l.Options.TLSResume {
+			footer = append(footer, fmt.Sprintf("%d of %d logins resumed their TLS session", l.Resumed, l.OK))
+		}
 		if l.FirstError != "" {
 			footer = append(footer, "first error: "+l.FirstError)
 		}
