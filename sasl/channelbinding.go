@@ -1,6 +1,7 @@
 package sasl
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"crypto/sha512"
 	"crypto/tls"
@@ -8,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"hash"
+	"sync"
 )
 
 // Channel-binding types.
@@ -110,12 +112,47 @@ func newServerBindings(cfg *ServerConfig) serverBindings {
 		b.types = append(b.types, cbExporter)
 	}
 	if len(cfg.ServerCertificate) > 0 {
-		if cert, err := x509.ParseCertificate(cfg.ServerCertificate); err == nil && endPointHash(cert.SignatureAlgorithm) != nil {
+		if cert, err := parseServerCertificate(cfg.ServerCertificate); err == nil && endPointHash(cert.SignatureAlgorithm) != nil {
 			b.cert = cert
 			b.types = append(b.types, cbEndPoint)
 		}
 	}
 	return b
+}
+
+// serverCerts holds the last few server certificates parsed, by their
+// DER: a server passes its certificate with every ServerConfig, whose
+// mechanisms are listed several times per login (SASL, SASL2, FAST) and
+// again for the exchange, and parsing one costs tens of microseconds.
+var serverCerts struct {
+	sync.Mutex
+	der  [4][]byte
+	cert [4]*x509.Certificate
+	next int
+}
+
+// parseServerCertificate is x509.ParseCertificate through serverCerts.
+// The certificate returned is shared: read-only.
+func parseServerCertificate(der []byte) (*x509.Certificate, error) {
+	serverCerts.Lock()
+	for i, d := range serverCerts.der {
+		if bytes.Equal(d, der) && d != nil {
+			c := serverCerts.cert[i]
+			serverCerts.Unlock()
+			return c, nil
+		}
+	}
+	serverCerts.Unlock()
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		return nil, err
+	}
+	serverCerts.Lock()
+	i := serverCerts.next
+	serverCerts.der[i], serverCerts.cert[i] = bytes.Clone(der), cert
+	serverCerts.next = (i + 1) % len(serverCerts.der)
+	serverCerts.Unlock()
+	return cert, nil
 }
 
 // data returns the binding data of type typ, which must be in b.types.

@@ -61,35 +61,45 @@ func nonNil(b []byte) []byte {
 	return b
 }
 
-// FASTTokens implements storage.FASTTokens.
+// fastTokensSQL reads a client's tokens by its account's name, in one
+// statement (one snapshot without a transaction); no rows when the
+// account does not exist.
+const fastTokensSQL = `SELECT t.token_key, t.mechanism, t.created, t.expires
+	FROM accounts a JOIN fast_tokens t ON t.account_id = a.id
+	WHERE a.domain = ? AND a.local = ? AND t.client_id = ?
+	ORDER BY t.expires DESC, t.token_key`
+
+// FASTTokens implements storage.FASTTokens with one prepared statement:
+// it runs for every FAST login.
 func (s *Store) FASTTokens(ctx context.Context, local, domain, clientID string) ([]storage.FASTToken, error) {
-	var out []storage.FASTToken
-	err := s.read(ctx, func(tx *sql.Tx) error {
-		id, ok, err := lookupAccount(ctx, tx, local, domain)
-		if err != nil || !ok {
-			return err
-		}
-		rows, err := tx.QueryContext(ctx, `SELECT token_key, mechanism, created, expires FROM fast_tokens
-			WHERE account_id = ? AND client_id = ? ORDER BY expires DESC, token_key`, id, clientID)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			t := storage.FASTToken{ClientID: clientID}
-			var created, expires int64
-			if err := rows.Scan(&t.Key, &t.Mechanism, &created, &expires); err != nil {
-				return err
-			}
-			t.Created, t.Expires = fromMillis(created), fromMillis(expires)
-			out = append(out, t)
-		}
-		return rows.Err()
-	})
+	out, err := s.fastTokens(ctx, local, domain, clientID)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: FAST tokens: %w", err)
 	}
 	return out, nil
+}
+
+func (s *Store) fastTokens(ctx context.Context, local, domain, clientID string) ([]storage.FASTToken, error) {
+	st, err := s.readStmt(fastTokensSQL)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := st.QueryContext(ctx, domain, local, clientID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []storage.FASTToken
+	for rows.Next() {
+		t := storage.FASTToken{ClientID: clientID}
+		var created, expires int64
+		if err := rows.Scan(&t.Key, &t.Mechanism, &created, &expires); err != nil {
+			return nil, err
+		}
+		t.Created, t.Expires = fromMillis(created), fromMillis(expires)
+		out = append(out, t)
+	}
+	return out, rows.Err()
 }
 
 // UseFASTToken implements storage.FASTTokens.

@@ -55,6 +55,7 @@ type Store struct {
 	r *sql.DB // read-only connections
 
 	stmts map[string]*sql.Stmt // the writer's hot statements, prepared at open; read-only after
+	reads map[string]*sql.Stmt // the readers' hot statements (readQueries), prepared at open; read-only after
 }
 
 var _ storage.Store = (*Store)(nil)
@@ -142,6 +143,9 @@ func (s *Store) Close() error {
 	for _, st := range s.stmts {
 		errs = append(errs, st.Close())
 	}
+	for _, st := range s.reads {
+		errs = append(errs, st.Close())
+	}
 	return errors.Join(append(errs, s.r.Close(), s.w.Close())...)
 }
 
@@ -166,7 +170,31 @@ func (s *Store) prepare(ctx context.Context) error {
 		}
 		s.stmts[q] = st
 	}
+	s.reads = make(map[string]*sql.Stmt)
+	for _, q := range readQueries {
+		st, err := s.r.PrepareContext(ctx, q)
+		if err != nil {
+			return fmt.Errorf("prepare: %w", err)
+		}
+		s.reads[q] = st
+	}
 	return nil
+}
+
+// readQueries are the statements Open prepares on the readers: those of
+// every login, which SQLite would otherwise parse each time (a parse
+// costs more than the lookup). database/sql prepares each on a reader
+// connection when it first runs there and keeps it.
+var readQueries = []string{fastTokensSQL}
+
+// readStmt returns query, prepared on the readers when the store was
+// opened.
+func (s *Store) readStmt(query string) (*sql.Stmt, error) {
+	st, ok := s.reads[query]
+	if !ok {
+		return nil, fmt.Errorf("sqlite: statement not prepared: %.40s", query)
+	}
+	return st, nil
 }
 
 // write runs fn in a write transaction and commits it if fn returns nil.
