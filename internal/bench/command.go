@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"time"
@@ -106,6 +107,7 @@ func Command(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 // flags are the command's options.
 type flags struct {
 	addr, domain, ca, mechanism, accounts, prefix, password, json string
+	cpuProfile                                                    string
 	directTLS, insecure, register, presence, search, sasl1, fast  bool
 	tlsResume                                                     bool
 	pid, users, logins, concurrency, body, maxSteps, rooms        int
@@ -141,6 +143,7 @@ func newFlagSet(stderr io.Writer, scenario string) (*flag.FlagSet, *flags) {
 	fs.IntVar(&f.concurrency, "concurrency", 32, "logins in progress at once")
 	fs.DurationVar(&f.timeout, "timeout", 15*time.Minute, "bound on the whole run")
 	fs.StringVar(&f.json, "json", "", "also write the results as JSON to `file` (-: to standard output, the table then to standard error)")
+	fs.StringVar(&f.cpuProfile, "cpuprofile", "", "write the generator's own CPU profile to `file` (go tool pprof)")
 	switch scenario {
 	case "login":
 		fs.IntVar(&f.logins, "n", 1000, "number of logins")
@@ -240,6 +243,17 @@ func (f *flags) run(ctx context.Context, scenario string) (*Report, error) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, f.timeout)
 	defer cancel()
+	if f.cpuProfile != "" {
+		pf, err := os.Create(f.cpuProfile)
+		if err != nil {
+			return nil, fmt.Errorf("-cpuprofile: %w", err)
+		}
+		defer pf.Close()
+		if err := pprof.StartCPUProfile(pf); err != nil {
+			return nil, fmt.Errorf("-cpuprofile: %w", err)
+		}
+		defer pprof.StopCPUProfile()
+	}
 	rep := newReport(scenario, t)
 	cpu0 := SelfCPU()
 	defer func() {
