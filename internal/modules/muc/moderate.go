@@ -109,7 +109,7 @@ func (rm *room) moderate(ctx context.Context, ev *router.Event, q *xmlstream.Ele
 	}
 	retracted := xmlstream.NewElement(NSRetract, "retracted").SetAttr("stamp", stamp).Append(moderated())
 	if reason != "" {
-		retracted.Append(xmlstream.NewElement(NSModerate, "reason").AppendText(reason))
+		retracted.Append(xmlstream.NewElement(NSRetract, "reason").AppendText(reason))
 	}
 	tomb.Append(retracted)
 	tomb.Append(moderated0(xmlstream.NewElement(NSRetract0, "retracted").SetAttr("stamp", stamp)))
@@ -126,7 +126,7 @@ func (rm *room) moderate(ctx context.Context, ev *router.Event, q *xmlstream.Ele
 
 	retract := xmlstream.NewElement(NSRetract, "retract").SetAttr("id", id).Append(moderated())
 	if reason != "" {
-		retract.Append(xmlstream.NewElement(NSModerate, "reason").AppendText(reason))
+		retract.Append(xmlstream.NewElement(NSRetract, "reason").AppendText(reason))
 	}
 	apply := xmlstream.NewElement(NSFasten, "apply-to").SetAttr("id", id).
 		Append(moderated0(xmlstream.NewElement(NSRetract0, "retract")).Append(rm.occupantIDElement(actor.bare)))
