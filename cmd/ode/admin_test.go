@@ -338,6 +338,12 @@ func TestAdminCommandsAndReload(t *testing.T) {
 	dialCA(t, addr, "bob@localhost", "new pw", "Bobclient", pool)
 	mustRun(t, dir, "deleted carol@localhost", "user", "del", "carol@localhost", "-c", cfgPath)
 
+	// An import while the server runs is refused: the server is the only
+	// writer of what it caches (block lists, rooms).
+	if st, out := run(t, dir, "import", "-c", cfgPath, filepath.Join(dir, "none.xml")); st != 1 || !strings.Contains(out, "the server is running") {
+		t.Errorf("import while the server runs: %d %q", st, out)
+	}
+
 	// A backup while the server runs.
 	backup := filepath.Join(dir, "backup.db")
 	mustRun(t, dir, "backed up to "+backup, "backup", backup, "-c", cfgPath)

@@ -132,6 +132,13 @@ func (e env) importCmd(args []string) int {
 	}
 	ctx, stop := signalContext()
 	defer stop()
+	// The server caches what the import writes (rooms, online users'
+	// block lists) and is the only writer of it while it runs.
+	if c, err := dialControl(ctx, cfg); err != nil {
+		return e.errorf("%v", err)
+	} else if c != nil {
+		return e.errorf("the server is running (its control socket %s answers): stop it before importing", cfg.SocketPath())
+	}
 	if err := os.MkdirAll(cfg.Server.DataDir, 0o750); err != nil {
 		return e.errorf("data directory: %v", err)
 	}

@@ -32,14 +32,16 @@
 //
 // The user's own resources and the server itself (a hosted domain) are
 // never blocked. Lists are cached in memory while the user has a session,
-// so the hooks do not read the database for every stanza. Another process
-// sharing the database (a cluster node, a tool) may change a list, so a
-// cached list is read again once it is about CacheTTL old (each entry's
-// age is jittered, so that lists loaded together are not read again
-// together), in the background: stanzas keep using the cached copy until
-// the new one is in, and never wait for the database once a list is
-// loaded. Invalidate drops one at once, for the cluster to call when
-// another node changed it; the next stanza then waits for the read.
+// so the hooks do not read the database for every stanza. The cache is
+// exact, not timed: the server is the only writer of block lists while it
+// runs (the commands here; `ode import` refuses to run beside a live
+// server; a deleted account's sessions end with it, which drops its
+// list), and each command replaces the cached set after its storage write
+// commits, under the account's lock, so a concurrent first read cannot
+// cache an older list. A cached set is immutable and reached through an
+// atomic pointer: the check on each stanza takes no lock. Invalidate
+// drops one at once, for a cluster to call when another node changed it;
+// the next stanza then reads it again.
 package blocking
 
 import (
@@ -47,9 +49,11 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"hash/maphash"
 	"maps"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ode-xmpp/ode/internal/module"
@@ -68,14 +72,6 @@ const (
 	NSErrors = "urn:xmpp:blocking:errors"
 )
 
-// CacheTTL is about how long a cached block list is used before it is
-// read from storage again (between 3/4 and 5/4 of it): the longest a change
-// made by another process sharing the database goes unseen when nothing
-// calls Invalidate, plus one read. It was 5 s; at 1,000 online users the
-// reads cost 6% of the server's CPU and, when they came due together,
-// queued behind each other on a busy disk while stanzas waited.
-const CacheTTL = 30 * time.Second
-
 // HookPriority is the priority of the module's inbound and outbound hooks:
 // high, so that blocked stanzas are stopped before other modules see them.
 const HookPriority = 1000
@@ -85,35 +81,24 @@ type Module struct {
 	deps module.Deps
 	r    *router.Router
 
-	// mu guards lists; it is never held with an entry's lock or while
-	// storage is called.
+	// mu serialises adding and removing cached entries; readers find them
+	// in lists without it. It is never held while storage is called.
 	mu    sync.Mutex
-	lists map[string]*entry // bare JID → cached list, while online
-	ttl   time.Duration     // cacheTTL when the module was made
+	lists sync.Map // bare JID string → *entry, while the user is online
 
-	wg      sync.WaitGroup // background reads
-	stopped bool           // guarded by mu
+	// locks serialise, per account (striped), the storage reads that fill
+	// an entry and the commands that write the list, so that a read never
+	// caches a list older than a committed change. Held while storage is
+	// called; mu may be taken while one is held, never the other way.
+	locks [64]sync.Mutex
+	seed  maphash.Seed
 }
-
-// cacheTTL is CacheTTL; tests shorten it.
-var cacheTTL = CacheTTL
 
 // interested marks the sessions that asked for the block list: they get
 // pushes (XEP-0191 §3.2).
 var interested = session.NewKey[bool]()
 
-var (
-	_ module.Module  = (*Module)(nil)
-	_ module.Stopper = (*Module)(nil)
-)
-
-// Stop implements module.Stopper: it waits for the background reads.
-func (m *Module) Stop() {
-	m.mu.Lock()
-	m.stopped = true
-	m.mu.Unlock()
-	m.wg.Wait()
-}
+var _ module.Module = (*Module)(nil)
 
 // Info describes the module to the server.
 var Info = module.Info{
@@ -127,7 +112,7 @@ func New(deps module.Deps) (*Module, error) {
 	if deps.Now == nil {
 		deps.Now = time.Now
 	}
-	return &Module{deps: deps, lists: make(map[string]*entry), ttl: cacheTTL}, nil
+	return &Module{deps: deps, seed: maphash.MakeSeed()}, nil
 }
 
 // Name implements module.Module.
@@ -148,168 +133,116 @@ func (m *Module) Register(r *router.Router) {
 	r.HandleBlocked(m.isBlocked)
 }
 
-// entry is one user's block list: a set of canonical JIDs.
+// blockSet is one user's block list: a set of canonical JIDs. It is never
+// changed once published; a change publishes a new one.
+type blockSet map[string]struct{}
+
+// entry is an online user's cached list; set is nil until it is read
+// (and again after Invalidate).
 type entry struct {
-	mu        sync.RWMutex
-	loaded    bool
-	at        time.Time // when it was read from storage
-	life      time.Duration
-	set       map[string]bool
-	reloading bool // a background read is under way
-}
-
-// fresh reports whether the list was loaded less than its life ago; the
-// caller holds e.mu.
-func (e *entry) fresh(now time.Time) bool {
-	return e.loaded && now.Sub(e.at) < e.life
-}
-
-// jittered returns a life between 3/4 and 5/4 of ttl.
-func jittered(ttl time.Duration) time.Duration {
-	if ttl <= 0 {
-		return ttl
-	}
-	var b [8]byte
-	_, _ = rand.Read(b[:])
-	n := int64(b[0]) | int64(b[1])<<8 | int64(b[2])<<16 | int64(b[3]&0x7f)<<24
-	return ttl*3/4 + time.Duration(n%int64(ttl/2+1))
+	set atomic.Pointer[blockSet]
 }
 
 // blocks reports whether addr matches an item of the list (§6).
-func (e *entry) blocks(addr jid.JID) bool {
-	e.mu.RLock()
-	defer e.mu.RUnlock()
-	if len(e.set) == 0 {
+func (s blockSet) blocks(addr jid.JID) bool {
+	if len(s) == 0 {
 		return false
 	}
-	if e.set[addr.String()] || e.set[addr.Bare().String()] || e.set[addr.DomainString()] {
+	has := func(j string) bool { _, ok := s[j]; return ok }
+	if has(addr.String()) || has(addr.Bare().String()) || has(addr.DomainString()) {
 		return true
 	}
-	if addr.Resource() != "" {
-		if dr, err := addr.Domain().WithResource(addr.Resource()); err == nil && e.set[dr.String()] {
-			return true
-		}
-	}
-	return false
+	// domain/resource: both parts are prepared already.
+	return addr.Resource() != "" && addr.Local() != "" && has(addr.DomainString()+"/"+addr.Resource())
 }
 
-// list returns user's block list, loaded from storage on first use and
-// again once it is older than the TTL or invalidated. It is cached only
-// while the user has a session; for others it is read each time, which
-// keeps the cache as small as the set of online users.
-func (m *Module) list(ctx context.Context, user jid.JID) (*entry, error) {
+// lock returns the lock of the account key.
+func (m *Module) lock(key string) *sync.Mutex {
+	return &m.locks[maphash.String(m.seed, key)%uint64(len(m.locks))]
+}
+
+// list returns user's block list: the cached set when the user is online
+// and it was read, else read from storage (and cached if the user has a
+// session, which keeps the cache as small as the set of online users).
+func (m *Module) list(ctx context.Context, user jid.JID) (blockSet, error) {
 	key := user.Bare().String()
-	m.mu.Lock()
-	e := m.lists[key]
-	if e == nil {
-		e = &entry{}
-		if len(m.r.Sessions(user)) > 0 {
-			m.lists[key] = e
+	if v, ok := m.lists.Load(key); ok {
+		if s := v.(*entry).set.Load(); s != nil {
+			return *s, nil
 		}
 	}
-	m.mu.Unlock()
-	now := m.deps.Now()
-	e.mu.RLock()
-	fresh, loaded := e.fresh(now), e.loaded
-	e.mu.RUnlock()
-	if fresh {
-		return e, nil
-	}
-	if loaded {
-		// Stale: read again in the background, use the copy meanwhile.
-		m.reload(user, e)
-		return e, nil
-	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if !e.loaded {
-		if err := m.load(ctx, user, e, now); err != nil {
-			return nil, err
-		}
-	}
-	return e, nil
+	l := m.lock(key)
+	l.Lock()
+	defer l.Unlock()
+	s, _, err := m.read(ctx, key, user)
+	return s, err
 }
 
-// load reads user's list into e; e.mu is held.
-func (m *Module) load(ctx context.Context, user jid.JID, e *entry, now time.Time) error {
+// read returns user's list and its cache entry (nil when the user is
+// offline), reading storage unless it is cached; the account's lock is
+// held.
+func (m *Module) read(ctx context.Context, key string, user jid.JID) (blockSet, *entry, error) {
+	e := m.entry(key, user)
+	if e != nil {
+		if s := e.set.Load(); s != nil {
+			return *s, e, nil // read by another stanza meanwhile
+		}
+	}
 	jids, err := m.deps.Store.Blocklist(ctx, user.Local(), user.DomainString())
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
-	set := make(map[string]bool, len(jids))
+	s := make(blockSet, len(jids))
 	for _, j := range jids {
-		set[j] = true
+		s[j] = struct{}{}
 	}
-	e.set, e.loaded, e.at, e.life = set, true, now, jittered(m.ttl)
-	return nil
+	if e != nil {
+		e.set.Store(&s)
+	}
+	return s, e, nil
 }
 
-// reload reads a stale list again off the caller's goroutine, once at a
-// time per list.
-func (m *Module) reload(user jid.JID, e *entry) {
-	e.mu.Lock()
-	if e.reloading {
-		e.mu.Unlock()
-		return
+// entry returns the cached entry of key, adding an empty one when the
+// user has a session; nil for an offline user.
+func (m *Module) entry(key string, user jid.JID) *entry {
+	if v, ok := m.lists.Load(key); ok {
+		return v.(*entry)
 	}
-	e.reloading = true
-	e.mu.Unlock()
 	m.mu.Lock()
-	if m.stopped {
-		m.mu.Unlock()
-		e.mu.Lock()
-		e.reloading = false
-		e.mu.Unlock()
-		return
+	defer m.mu.Unlock()
+	if v, ok := m.lists.Load(key); ok {
+		return v.(*entry)
 	}
-	m.wg.Add(1)
-	m.mu.Unlock()
-	go func() {
-		defer m.wg.Done()
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		jids, err := m.deps.Store.Blocklist(ctx, user.Local(), user.DomainString())
-		e.mu.Lock()
-		defer e.mu.Unlock()
-		e.reloading = false
-		if err != nil {
-			m.deps.Log.Warn("blocking: read the block list again", "jid", user.String(), "err", err)
-			return // the cached copy stays; the next stanza tries again
-		}
-		if !e.loaded {
-			return // invalidated meanwhile: the next stanza reads it
-		}
-		set := make(map[string]bool, len(jids))
-		for _, j := range jids {
-			set[j] = true
-		}
-		e.set, e.at, e.life = set, m.deps.Now(), jittered(m.ttl)
-	}()
+	if len(m.r.Sessions(user.Bare())) == 0 {
+		return nil
+	}
+	e := &entry{}
+	m.lists.Store(key, e)
+	return e
 }
 
 // Invalidate makes the next stanza to or from user read user's block list
 // from storage again, for a cluster node to call when another node changed
 // the list.
 func (m *Module) Invalidate(user jid.JID) {
-	m.mu.Lock()
-	e := m.lists[user.Bare().String()]
-	m.mu.Unlock()
-	if e != nil {
-		e.mu.Lock()
-		e.loaded = false
-		e.mu.Unlock()
+	key := user.Bare().String()
+	l := m.lock(key)
+	l.Lock()
+	defer l.Unlock()
+	if v, ok := m.lists.Load(key); ok {
+		v.(*entry).set.Store(nil)
 	}
 }
 
 // isBlocked reports whether user's list matches addr. On a storage error
 // it logs and lets the stanza through.
 func (m *Module) isBlocked(ctx context.Context, user, addr jid.JID) bool {
-	e, err := m.list(ctx, user)
+	s, err := m.list(ctx, user)
 	if err != nil {
 		m.deps.Log.Error("load block list", "jid", user.Bare().String(), "err", err)
 		return false
 	}
-	return e.blocks(addr)
+	return s.blocks(addr)
 }
 
 // exempt reports whether a stanza between a and b is never blocked: they
@@ -413,13 +346,11 @@ func (m *Module) getList(ctx context.Context, ev *router.Event) (*xmlstream.Elem
 	if err != nil {
 		return nil, err
 	}
-	e, err := m.list(ctx, from)
+	set, err := m.list(ctx, from)
 	if err != nil {
 		return nil, err
 	}
-	e.mu.RLock()
-	jids := slices.Sorted(maps.Keys(e.set))
-	e.mu.RUnlock()
+	jids := slices.Sorted(maps.Keys(set))
 	if s := ev.Origin; s != nil {
 		interested.Set(s.Values(), true)
 	}
@@ -440,19 +371,23 @@ func (m *Module) block(ctx context.Context, ev *router.Event) (*xmlstream.Elemen
 		return nil, stanza.NewError(stanza.BadRequest, "no item to block")
 	}
 	var added []string
-	err = m.change(ctx, from, func(set map[string]bool) error {
+	err = m.change(ctx, from, func(set blockSet) (blockSet, error) {
 		for _, j := range jids {
-			if !set[j] {
+			if _, ok := set[j]; !ok {
 				added = append(added, j)
 			}
 		}
 		if err := m.deps.Store.Block(ctx, from.Local(), from.DomainString(), jids); err != nil {
-			return err
+			return nil, err
 		}
-		for _, j := range jids {
-			set[j] = true
+		next := maps.Clone(set)
+		if next == nil {
+			next = make(blockSet, len(added))
 		}
-		return nil
+		for _, j := range added {
+			next[j] = struct{}{}
+		}
+		return next, nil
 	})
 	if err != nil {
 		return nil, err
@@ -473,20 +408,19 @@ func (m *Module) unblock(ctx context.Context, ev *router.Event) (*xmlstream.Elem
 		return nil, err
 	}
 	var gone []string
-	err = m.change(ctx, from, func(set map[string]bool) error {
+	err = m.change(ctx, from, func(set blockSet) (blockSet, error) {
 		if err := m.deps.Store.Unblock(ctx, from.Local(), from.DomainString(), jids); err != nil {
-			return err
+			return nil, err
 		}
 		if len(jids) == 0 {
-			for j := range set {
-				gone = append(gone, j)
-			}
-			clear(set)
+			gone = slices.Collect(maps.Keys(set))
+			return blockSet{}, nil
 		}
+		next := maps.Clone(set)
 		for _, j := range jids {
-			delete(set, j)
+			delete(next, j)
 		}
-		return nil
+		return next, nil
 	})
 	if err != nil {
 		return nil, err
@@ -499,16 +433,28 @@ func (m *Module) unblock(ctx context.Context, ev *router.Event) (*xmlstream.Elem
 	return nil, nil
 }
 
-// change applies fn, which writes storage, to user's list under the
-// list's lock, so that a concurrent load cannot cache an older list.
-func (m *Module) change(ctx context.Context, user jid.JID, fn func(set map[string]bool) error) error {
-	e, err := m.list(ctx, user)
+// change applies fn, which writes storage and returns the new list, under
+// the account's lock, and publishes the new list to the cache once the
+// write is done, so that no read caches an older list. A failed write
+// drops the cached copy: the next stanza reads what storage holds.
+func (m *Module) change(ctx context.Context, user jid.JID, fn func(cur blockSet) (blockSet, error)) error {
+	key := user.Bare().String()
+	l := m.lock(key)
+	l.Lock()
+	defer l.Unlock()
+	cur, e, err := m.read(ctx, key, user)
 	if err != nil {
 		return err
 	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return fn(e.set)
+	next, err := fn(cur)
+	if e != nil {
+		if err != nil {
+			e.set.Store(nil)
+		} else {
+			e.set.Store(&next)
+		}
+	}
+	return err
 }
 
 // goOffline sends unavailable presence from each of user's available
@@ -567,6 +513,6 @@ func (m *Module) sessionEnded(_ context.Context, s router.Session) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if len(m.r.Sessions(bare)) == 0 {
-		delete(m.lists, bare.String())
+		m.lists.Delete(bare.String())
 	}
 }
