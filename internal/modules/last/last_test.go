@@ -3,12 +3,15 @@ package last_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strconv"
 	"testing"
 	"time"
 
 	"github.com/ode-xmpp/ode/client"
+	"github.com/ode-xmpp/ode/internal/config"
 	"github.com/ode-xmpp/ode/internal/modules/last"
+	"github.com/ode-xmpp/ode/internal/server"
 	"github.com/ode-xmpp/ode/internal/storage"
 	"github.com/ode-xmpp/ode/internal/xmpptest"
 	"github.com/ode-xmpp/ode/stanza"
@@ -163,5 +166,39 @@ func TestLogoutRecorded(t *testing.T) {
 			t.Fatal("logout not recorded")
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// TestLogoutsWrittenAtShutdown: the logout times still waiting to be
+// written when the server stops (the clients disconnect just before it
+// does, and the streams still open end with it) are in storage after it
+// stopped.
+func TestLogoutsWrittenAtShutdown(t *testing.T) {
+	const users = 20
+	var srv *xmpptest.Server
+	start := time.Now().Add(-time.Second)
+	dir := t.TempDir() // removed after the check below
+	// Registered before the server starts, so run after its shutdown.
+	t.Cleanup(func() {
+		ctx := context.Background()
+		store, err := server.OpenStore(ctx, srv.Config)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer store.Close()
+		for i := range users {
+			at, _, err := store.LastActivity(ctx, fmt.Sprint("user", i), srv.Domain)
+			if err != nil || at.Before(start) {
+				t.Errorf("user%d: last activity %v, %v; want one after %v", i, at, err, start)
+			}
+		}
+	})
+	srv = xmpptest.Start(t, func(c *config.Config) { c.Server.DataDir = dir })
+	for i := range users {
+		local := fmt.Sprint("user", i)
+		c := srv.Dial(t, srv.AddUser(t, local, "pw"), "pw")
+		if i%2 == 0 {
+			c.Close() // ended before the shutdown; the others end with it
+		}
 	}
 }
