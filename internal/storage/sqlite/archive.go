@@ -35,7 +35,7 @@ func appendQuery(k int) string { return appendQueries[k] }
 
 // hotQueries are the statements Open prepares on the writer.
 func hotQueries() []string {
-	var qs []string
+	qs := []string{setLastActivity}
 	for _, k := range appendSizes {
 		qs = append(qs, appendQuery(k))
 	}

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
+	"time"
 
 	"go.uber.org/goleak"
 
@@ -255,4 +256,24 @@ func BenchmarkCreateAccounts(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/account")
+}
+
+// BenchmarkSetLastActivities: the last module's batch of one logout, as
+// it writes after a login at a time (a FAST reconnect's logout).
+func BenchmarkSetLastActivities(b *testing.B) {
+	s := open(b, filepath.Join(b.TempDir(), "ode.db"))
+	accounts := storagetest.Accounts(100, "u", "example.org")
+	if _, err := s.CreateAccounts(b.Context(), accounts); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		a := accounts[i%len(accounts)]
+		i++
+		rec := []storage.LastActivityRecord{{Local: a.Local, Domain: a.Domain, At: time.Unix(int64(i), 0), Status: "gone"}}
+		if err := s.SetLastActivities(b.Context(), rec); err != nil {
+			b.Fatal(err)
+		}
+	}
 }
