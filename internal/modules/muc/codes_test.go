@@ -118,13 +118,7 @@ func TestCodesAndLimits(t *testing.T) {
 // TestShutdown: when the server shuts down, every occupant's client is
 // told it leaves with 332 before its stream ends.
 func TestShutdown(t *testing.T) {
-	srv := start(t, nil)
-	alice := login(t, srv, "alice", "a")
-	bob := login(t, srv, "bob", "b")
-	alice.join("Alice", "")
-	alice.mustIQ("set", room, instant)
-	bob.join("Bob", "")
-	alice.expect("presence", room+"/Bob")
+	srv, alice, bob := aliceAndBob(t)
 	done := make(chan error, 1)
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

@@ -107,13 +107,7 @@ func TestHats(t *testing.T) {
 // sees no commands and may not run them; a stale session id, a form
 // without a user and an unknown node get XEP-0050's errors.
 func TestHatCommands(t *testing.T) {
-	srv := start(t, nil)
-	alice := login(t, srv, "alice", "a")
-	bob := login(t, srv, "bob", "b")
-	alice.join("Alice", "")
-	alice.mustIQ("set", room, instant)
-	bob.join("Bob", "")
-	alice.expect("presence", room+"/Bob")
+	_, alice, bob := aliceAndBob(t)
 
 	items := alice.mustIQ("get", room, `<query xmlns='http://jabber.org/protocol/disco#items' node='`+muc.NSCommands+`'/>`)
 	var nodes []string

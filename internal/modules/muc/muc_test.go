@@ -54,6 +54,20 @@ func login(t *testing.T, srv *xmpptest.Server, local, res string) *client {
 	}
 }
 
+// aliceAndBob starts a server where alice has created the room (an
+// instant room, owner) and bob has entered it, alice seeing him come.
+func aliceAndBob(t *testing.T) (*xmpptest.Server, *client, *client) {
+	t.Helper()
+	srv := start(t, nil)
+	alice := login(t, srv, "alice", "a")
+	bob := login(t, srv, "bob", "b")
+	alice.join("Alice", "")
+	alice.mustIQ("set", room, instant)
+	bob.join("Bob", "")
+	alice.expect("presence", room+"/Bob")
+	return srv, alice, bob
+}
+
 // next returns the next stanza, skipping the user's own roster traffic.
 func (c *client) next() *xmlstream.Element {
 	c.t.Helper()
@@ -302,13 +316,7 @@ func TestNicks(t *testing.T) {
 // TestLeaveAndGone: leaving tells everyone; an empty temporary room is
 // gone; a session that ends leaves its rooms.
 func TestLeaveAndGone(t *testing.T) {
-	srv := start(t, nil)
-	alice := login(t, srv, "alice", "a")
-	bob := login(t, srv, "bob", "b")
-	alice.join("Alice", "")
-	alice.mustIQ("set", room, instant)
-	bob.join("Bob", "")
-	alice.expect("presence", room+"/Bob")
+	_, alice, bob := aliceAndBob(t)
 	items := alice.mustIQ("get", "conference.localhost", `<query xmlns='http://jabber.org/protocol/disco#items'/>`)
 	if q := items.FirstChild(); q == nil || len(q.Children) != 1 || q.FirstChild().Attribute("jid") != room {
 		t.Errorf("service items: %s", items)
@@ -560,13 +568,7 @@ func TestOccupantIDAndSelfPing(t *testing.T) {
 // occupant from the asker's room JID, and its answer comes back from
 // room/nick with the asker's id (§7.9).
 func TestIQToOccupant(t *testing.T) {
-	srv := start(t, nil)
-	alice := login(t, srv, "alice", "a")
-	bob := login(t, srv, "bob", "b")
-	alice.join("Alice", "")
-	alice.mustIQ("set", room, instant)
-	bob.join("Bob", "")
-	alice.expect("presence", room+"/Bob")
+	srv, alice, bob := aliceAndBob(t)
 	bob.r.Send(`<iq type='get' id='v1' to='` + room + `/Alice'><vCard xmlns='vcard-temp'/></iq>`)
 	q := alice.expect("iq", room+"/Bob")
 	if stanza.ID(q) == "v1" || q.Child("vcard-temp", "vCard") == nil || stanza.To(q) != alice.jid.String() {
