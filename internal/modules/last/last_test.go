@@ -172,33 +172,34 @@ func TestLogoutRecorded(t *testing.T) {
 // TestLogoutsWrittenAtShutdown: the logout times still waiting to be
 // written when the server stops (the clients disconnect just before it
 // does, and the streams still open end with it) are in storage after it
-// stopped.
+// stopped, read back through a store opened anew.
 func TestLogoutsWrittenAtShutdown(t *testing.T) {
 	const users = 20
-	var srv *xmpptest.Server
 	start := time.Now().Add(-time.Second)
-	dir := t.TempDir() // removed after the check below
-	// Registered before the server starts, so run after its shutdown.
-	t.Cleanup(func() {
-		ctx := context.Background()
-		store, err := server.OpenStore(ctx, srv.Config)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer store.Close()
-		for i := range users {
-			at, _, err := store.LastActivity(ctx, fmt.Sprint("user", i), srv.Domain)
-			if err != nil || at.Before(start) {
-				t.Errorf("user%d: last activity %v, %v; want one after %v", i, at, err, start)
-			}
-		}
-	})
-	srv = xmpptest.Start(t, func(c *config.Config) { c.Server.DataDir = dir })
+	srv := xmpptest.Start(t, func(c *config.Config) { c.Server.DataDir = t.TempDir() })
 	for i := range users {
 		local := fmt.Sprint("user", i)
 		c := srv.Dial(t, srv.AddUser(t, local, "pw"), "pw")
 		if i%2 == 0 {
 			c.Close() // ended before the shutdown; the others end with it
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(ctx); err != nil {
+		t.Fatalf("shutdown: %v", err)
+	}
+	// While the test's storage (a PostgreSQL schema, with ODE_TEST_POSTGRES)
+	// is still there: xmpptest removes it when the test ends.
+	store, err := server.OpenStore(ctx, srv.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	for i := range users {
+		at, _, err := store.LastActivity(ctx, fmt.Sprint("user", i), srv.Domain)
+		if err != nil || at.Before(start) {
+			t.Errorf("user%d: last activity %v, %v; want one after %v", i, at, err, start)
 		}
 	}
 }
