@@ -188,6 +188,14 @@ func fd1(vs []string) string {
 	return vs[0]
 }
 
+// Bool is the value of a boolean field: "1" or "0" (XEP-0004 §3.3).
+func Bool(b bool) string {
+	if b {
+		return "1"
+	}
+	return "0"
+}
+
 // FormType returns the FORM_TYPE of the data form x without parsing the
 // rest: the first value of its FORM_TYPE field, trimmed, or "".
 func FormType(x *xmlstream.Element) string {

@@ -18,13 +18,6 @@ const (
 	maxDescChars = 1000
 )
 
-func boolValue(b bool) string {
-	if b {
-		return "1"
-	}
-	return "0"
-}
-
 // configForm is the room's muc#roomconfig form with its current values
 // (§10.2, §15.5.3).
 func (rm *room) configForm() *xmlstream.Element {
@@ -33,11 +26,11 @@ func (rm *room) configForm() *xmlstream.Element {
 	f.Title = "Configuration of " + rm.jid.String()
 	f.Add("muc#roomconfig_roomname", "text-single", "Name", c.name)
 	f.Add("muc#roomconfig_roomdesc", "text-single", "Description", c.desc)
-	f.Add("muc#roomconfig_persistentroom", "boolean", "Persistent (stays when empty)", boolValue(c.persistent))
-	f.Add("muc#roomconfig_publicroom", "boolean", "Listed in the directory", boolValue(c.public))
-	f.Add("muc#roomconfig_membersonly", "boolean", "Members only", boolValue(c.membersOnly))
-	f.Add("muc#roomconfig_moderatedroom", "boolean", "Moderated (visitors may not speak)", boolValue(c.moderated))
-	f.Add("muc#roomconfig_passwordprotectedroom", "boolean", "Password protected", boolValue(c.password != ""))
+	f.Add("muc#roomconfig_persistentroom", "boolean", "Persistent (stays when empty)", dataform.Bool(c.persistent))
+	f.Add("muc#roomconfig_publicroom", "boolean", "Listed in the directory", dataform.Bool(c.public))
+	f.Add("muc#roomconfig_membersonly", "boolean", "Members only", dataform.Bool(c.membersOnly))
+	f.Add("muc#roomconfig_moderatedroom", "boolean", "Moderated (visitors may not speak)", dataform.Bool(c.moderated))
+	f.Add("muc#roomconfig_passwordprotectedroom", "boolean", "Password protected", dataform.Bool(c.password != ""))
 	secret := f.Add("muc#roomconfig_roomsecret", "text-private", "Password")
 	if c.password != "" {
 		secret.Values = []string{c.password}
@@ -54,9 +47,9 @@ func (rm *room) configForm() *xmlstream.Element {
 	for _, n := range []string{"10", "20", "30", "50", "100", "200", "500", "1000"} {
 		maxUsers.Option(n, n)
 	}
-	f.Add("muc#roomconfig_changesubject", "boolean", "Occupants may change the subject", boolValue(c.changeSubject))
-	f.Add("muc#roomconfig_allowinvites", "boolean", "Occupants may invite", boolValue(c.allowInvites))
-	f.Add("muc#roomconfig_enablearchiving", "boolean", "Keep an archive (persistent rooms)", boolValue(c.archive))
+	f.Add("muc#roomconfig_changesubject", "boolean", "Occupants may change the subject", dataform.Bool(c.changeSubject))
+	f.Add("muc#roomconfig_allowinvites", "boolean", "Occupants may invite", dataform.Bool(c.allowInvites))
+	f.Add("muc#roomconfig_enablearchiving", "boolean", "Keep an archive (persistent rooms)", dataform.Bool(c.archive))
 	var shown []string
 	for _, role := range []string{roleModerator, roleParticipant, roleVisitor} {
 		if c.shows(role) {

@@ -336,7 +336,7 @@ func (rm *room) discoInfo() *xmlstream.Element {
 		subject = childText(rm.subject, rm.subject.Name.Space, "subject")
 	}
 	form.Add("muc#roominfo_subject", "text-single", "", subject)
-	form.Add("muc#roominfo_subjectmod", "boolean", "", boolValue(rm.cfg.changeSubject))
+	form.Add("muc#roominfo_subjectmod", "boolean", "", dataform.Bool(rm.cfg.changeSubject))
 	if rm.avatarHash != "" {
 		form.Add("muc#roominfo_avatarhash", "text-multi", "", rm.avatarHash) // XEP-0486 §3
 	}

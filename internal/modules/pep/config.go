@@ -126,13 +126,6 @@ func (c NodeConfig) itemLimit(cap int) int {
 	return c.MaxItems
 }
 
-func boolValue(b bool) string {
-	if b {
-		return "1"
-	}
-	return "0"
-}
-
 func parseBool(s string) (bool, bool) {
 	switch strings.TrimSpace(s) {
 	case "1", "true":
@@ -156,7 +149,7 @@ func configForm(c NodeConfig, groups []string) *xmlstream.Element {
 		maxItems = strconv.Itoa(c.MaxItems)
 	}
 	f.Add("pubsub#max_items", "text-single", "Max # of items to persist ('max' for the server's limit)", maxItems)
-	f.Add("pubsub#persist_items", "boolean", "Persist items to storage", boolValue(c.PersistItems))
+	f.Add("pubsub#persist_items", "boolean", "Persist items to storage", dataform.Bool(c.PersistItems))
 	f.Add("pubsub#access_model", "list-single", "Who may subscribe and retrieve items", c.AccessModel).Choices(
 		AccessOpen, "Anyone",
 		AccessPresence, "Contacts with a presence subscription",
@@ -173,11 +166,11 @@ func configForm(c NodeConfig, groups []string) *xmlstream.Element {
 		subscribersModel, "Those the access model admits",
 		openModel, "Anyone",
 	)
-	f.Add("pubsub#deliver_notifications", "boolean", "Deliver event notifications", boolValue(c.DeliverNotifications))
-	f.Add("pubsub#deliver_payloads", "boolean", "Deliver payloads with event notifications", boolValue(c.DeliverPayloads))
-	f.Add("pubsub#notify_retract", "boolean", "Notify subscribers when items are removed", boolValue(c.NotifyRetract))
-	f.Add("pubsub#notify_delete", "boolean", "Notify subscribers when the node is deleted", boolValue(c.NotifyDelete))
-	f.Add("pubsub#notify_config", "boolean", "Notify subscribers when the configuration changes", boolValue(c.NotifyConfig))
+	f.Add("pubsub#deliver_notifications", "boolean", "Deliver event notifications", dataform.Bool(c.DeliverNotifications))
+	f.Add("pubsub#deliver_payloads", "boolean", "Deliver payloads with event notifications", dataform.Bool(c.DeliverPayloads))
+	f.Add("pubsub#notify_retract", "boolean", "Notify subscribers when items are removed", dataform.Bool(c.NotifyRetract))
+	f.Add("pubsub#notify_delete", "boolean", "Notify subscribers when the node is deleted", dataform.Bool(c.NotifyDelete))
+	f.Add("pubsub#notify_config", "boolean", "Notify subscribers when the configuration changes", dataform.Bool(c.NotifyConfig))
 	f.Add("pubsub#send_last_published_item", "list-single", "When to send the last published item", c.SendLastPublishedItem).Choices(
 		SendNever, "Never",
 		SendOnSub, "When a new subscription is processed",
