@@ -79,7 +79,7 @@ func (r *request) form(x *xmlstream.Element) error {
 	if err != nil {
 		return badRequest(err.Error())
 	}
-	if ft := dataform.FormType(x); ft != "" && ft != NS {
+	if ft := form.FormType; ft != "" && ft != NS {
 		return badRequest("FORM_TYPE must be " + NS)
 	}
 	for _, f := range form.Fields {

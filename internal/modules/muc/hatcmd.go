@@ -3,6 +3,7 @@ package muc
 import (
 	"context"
 	"crypto/rand"
+	"errors"
 	"time"
 
 	"github.com/ode-xmpp/ode/internal/dataform"
@@ -32,6 +33,9 @@ const (
 	hatSessionTTL  = 10 * time.Minute
 )
 
+// hatCommandNames name the commands in disco.
+var hatCommandNames = map[string]string{NodeDonHat: "Give a hat", NodeDoffHat: "Take a hat back"}
+
 // hatSession is a command that sent its form and waits for it.
 type hatSession struct {
 	node, from string // the command, and the full JID that runs it
@@ -42,22 +46,20 @@ type hatSession struct {
 // from: both to owners and admins, none to others; rm.mu is held.
 func (rm *room) hatCommands(from jid.JID) *xmlstream.Element {
 	q := xmlstream.NewElement(stanza.NSDiscoItems, "query").SetAttr("node", NSCommands)
-	if a := rm.affiliation(from.Bare()); a == affOwner || a == affAdmin {
-		q.Append(
-			xmlstream.NewElement(stanza.NSDiscoItems, "item").SetAttr("jid", rm.jid.String()).
-				SetAttr("node", NodeDonHat).SetAttr("name", "Give a hat"),
-			xmlstream.NewElement(stanza.NSDiscoItems, "item").SetAttr("jid", rm.jid.String()).
-				SetAttr("node", NodeDoffHat).SetAttr("name", "Take a hat back"))
+	if rm.givesHats(from) {
+		for _, node := range []string{NodeDonHat, NodeDoffHat} {
+			q.Append(xmlstream.NewElement(stanza.NSDiscoItems, "item").SetAttr("jid", rm.jid.String()).
+				SetAttr("node", node).SetAttr("name", hatCommandNames[node]))
+		}
 	}
 	return q
 }
 
 // hatCommandInfo is the disco#info of a command's node (XEP-0050 §2.3).
 func hatCommandInfo(node string) *xmlstream.Element {
-	name := map[string]string{NodeDonHat: "Give a hat", NodeDoffHat: "Take a hat back"}[node]
 	return xmlstream.NewElement(stanza.NSDiscoInfo, "query").SetAttr("node", node).Append(
 		xmlstream.NewElement(stanza.NSDiscoInfo, "identity").SetAttr("category", "automation").
-			SetAttr("type", "command-node").SetAttr("name", name),
+			SetAttr("type", "command-node").SetAttr("name", hatCommandNames[node]),
 		xmlstream.NewElement(stanza.NSDiscoInfo, "feature").SetAttr("var", NSCommands),
 		xmlstream.NewElement(stanza.NSDiscoInfo, "feature").SetAttr("var", dataform.NS))
 }
@@ -77,8 +79,8 @@ func (rm *room) hatCommand(ctx context.Context, ev *router.Event, q *xmlstream.E
 	if node != NodeDonHat && node != NodeDoffHat {
 		return nil, stanza.NewError(stanza.ItemNotFound, "no such command")
 	}
-	if a := rm.affiliation(ev.From.Bare()); a != affOwner && a != affAdmin {
-		return nil, stanza.NewError(stanza.Forbidden, "only owners and admins give and take hats")
+	if !rm.givesHats(ev.From) {
+		return nil, errNoHats()
 	}
 	now := rm.mod().now()
 	for sid, s := range rm.hatSessions {
@@ -142,8 +144,8 @@ func (rm *room) hatCommand(ctx context.Context, ev *router.Event, q *xmlstream.E
 		return putHat(hats, hat)
 	}
 	if err := rm.changeHatsLocked(ctx, user, change); err != nil {
-		se, _ := err.(*stanza.Error)
-		if se == nil {
+		var se *stanza.Error
+		if !errors.As(err, &se) {
 			se = stanza.NewError(stanza.InternalServerError, "")
 		}
 		return nil, se
@@ -154,8 +156,7 @@ func (rm *room) hatCommand(ctx context.Context, ev *router.Event, q *xmlstream.E
 
 // hatForm is the form of a command: the user and the hat's URI, and for
 // don its title (XEP-0317's example offers a list of the service's hats;
-// a room has no catalogue, so the URI is typed, and the hats already
-// worn in the room are offered as suggestions).
+// a room has no catalogue, so the URI is typed).
 func (rm *room) hatForm(node string) *dataform.Form {
 	f := dataform.New(dataform.TypeForm, FormHats)
 	if node == NodeDonHat {

@@ -92,10 +92,21 @@ func (m *Module) changeHats(ctx context.Context, roomJID, actor, user jid.JID, c
 	if rm.gone {
 		return stanza.NewError(stanza.ItemNotFound, "the room was destroyed")
 	}
-	if a := rm.affiliation(actor.Bare()); a != affOwner && a != affAdmin {
-		return stanza.NewError(stanza.Forbidden, "only owners and admins give and take hats")
+	if !rm.givesHats(actor) {
+		return errNoHats()
 	}
 	return rm.changeHatsLocked(ctx, user, change)
+}
+
+// givesHats reports whether actor may give and take hats in the room:
+// its owners and admins. rm.mu is held.
+func (rm *room) givesHats(actor jid.JID) bool {
+	a := rm.affiliation(actor.Bare())
+	return a == affOwner || a == affAdmin
+}
+
+func errNoHats() *stanza.Error {
+	return stanza.NewError(stanza.Forbidden, "only owners and admins give and take hats")
 }
 
 // changeHatsLocked applies change to the hats of user, stores them and

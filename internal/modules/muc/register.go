@@ -209,12 +209,16 @@ func (rm *room) voiceAnswer(ctx context.Context, ev *router.Event, mod *occupant
 		rm.mod().r.Bounce(ctx, ev.El, stanza.NewError(stanza.BadRequest, "submit the voice request form"))
 		return
 	}
-	if v := formValue(x, "muc#request_allow"); v != "1" && v != "true" {
+	f, err := dataform.Parse(x)
+	if err != nil {
+		return // not a valid form (a field twice): nothing granted
+	}
+	if v := f.Value("muc#request_allow"); v != "1" && v != "true" {
 		return // denied: nothing to do
 	}
-	target := rm.byNick[formValue(x, "muc#roomnick")]
+	target := rm.byNick[f.Value("muc#roomnick")]
 	if target == nil {
-		if j, err := jid.Parse(formValue(x, "muc#jid")); err == nil {
+		if j, err := jid.Parse(f.Value("muc#jid")); err == nil {
 			target = rm.byJID[j.String()]
 		}
 	}
