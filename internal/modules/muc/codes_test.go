@@ -38,13 +38,8 @@ func TestCodesAndLimits(t *testing.T) {
 		c.MaxOccupants = 2
 		c.History = 2
 	})
-	alice := login(t, srv, "alice", "a")
-	bob := login(t, srv, "bob", "b")
+	alice, bob := aliceAndBobOn(t, srv)
 	carol := login(t, srv, "carol", "c")
-	alice.join("Alice", "")
-	alice.mustIQ("set", room, instant)
-	bob.join("Bob", "")
-	alice.expect("presence", room+"/Bob")
 	for i := range 3 {
 		alice.r.Send(fmt.Sprintf(`<message to='%s' type='groupchat'><body>msg %d</body></message>`, room, i))
 		alice.expect("message", room+"/Alice")

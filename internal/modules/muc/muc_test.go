@@ -59,13 +59,20 @@ func login(t *testing.T, srv *xmpptest.Server, local, res string) *client {
 func aliceAndBob(t *testing.T) (*xmpptest.Server, *client, *client) {
 	t.Helper()
 	srv := start(t, nil)
-	alice := login(t, srv, "alice", "a")
-	bob := login(t, srv, "bob", "b")
+	alice, bob := aliceAndBobOn(t, srv)
+	return srv, alice, bob
+}
+
+// aliceAndBobOn is aliceAndBob on a server of the test's making.
+func aliceAndBobOn(t *testing.T, srv *xmpptest.Server) (alice, bob *client) {
+	t.Helper()
+	alice = login(t, srv, "alice", "a")
+	bob = login(t, srv, "bob", "b")
 	alice.join("Alice", "")
 	alice.mustIQ("set", room, instant)
 	bob.join("Bob", "")
 	alice.expect("presence", room+"/Bob")
-	return srv, alice, bob
+	return alice, bob
 }
 
 // next returns the next stanza, skipping the user's own roster traffic.

@@ -26,12 +26,7 @@ func TestSlowOccupantDropped(t *testing.T) {
 	for _, u := range []string{"alice", "bob"} {
 		srv.AddUser(t, u, "pw")
 	}
-	alice := login(t, srv, "alice", "a")
-	bob := login(t, srv, "bob", "b")
-	alice.join("Alice", "")
-	alice.mustIQ("set", room, instant)
-	bob.join("Bob", "")
-	alice.expect("presence", room+"/Bob")
+	alice, _ := aliceAndBobOn(t, srv) // bob's client stays open, unread
 	// bob reads no more. The loopback socket buffers take a few MB before
 	// the server's queue for him fills: at most 4,000 messages of 8 KB.
 	big := strings.Repeat("y", 8000)
