@@ -165,32 +165,22 @@ func (m *Module) configure(ctx context.Context, owner jid.JID, node string, x *x
 // deleteNode removes the node; those the old configuration admits are
 // told (§8.4.2), as they were the node's subscribers.
 func (m *Module) deleteNode(ctx context.Context, owner jid.JID, node string) error {
-	_, c, err := m.loadNode(ctx, owner, node)
-	if isNotFound(err) {
-		return errNoNode
-	}
-	if err != nil {
-		return err
-	}
-	if err := m.deps.Store.DeletePubSubNode(ctx, owner.Local(), owner.DomainString(), node); err != nil {
-		if isNotFound(err) {
-			return errNoNode
-		}
-		return fmt.Errorf("pep: delete node: %w", err)
-	}
-	if c.NotifyDelete && c.DeliverNotifications {
-		m.notify(ctx, owner, node, c, xmlstream.NewElement(NSEvent, "event").Append(
-			xmlstream.NewElement(NSEvent, "delete").SetAttr("node", node)))
-	}
-	for fn := range m.emptied.All() {
-		fn(ctx, owner, node)
-	}
-	return nil
+	return m.emptyNode(ctx, owner, node, "delete", m.deps.Store.DeletePubSubNode,
+		func(c NodeConfig) bool { return c.NotifyDelete })
 }
 
 // purge removes every item of the node (§8.5), telling subscribers when
 // the node notifies retractions.
 func (m *Module) purge(ctx context.Context, owner jid.JID, node string) error {
+	return m.emptyNode(ctx, owner, node, "purge", m.deps.Store.PurgePubSubNode,
+		func(c NodeConfig) bool { return c.NotifyRetract })
+}
+
+// emptyNode runs remove (a delete or a purge) on an existing node, then
+// sends the <event/> child named event to those c admits if notifies(c)
+// and c delivers notifications, and tells the emptied hooks.
+func (m *Module) emptyNode(ctx context.Context, owner jid.JID, node, event string,
+	remove func(ctx context.Context, local, domain, node string) error, notifies func(NodeConfig) bool) error {
 	_, c, err := m.loadNode(ctx, owner, node)
 	if isNotFound(err) {
 		return errNoNode
@@ -198,15 +188,15 @@ func (m *Module) purge(ctx context.Context, owner jid.JID, node string) error {
 	if err != nil {
 		return err
 	}
-	if err := m.deps.Store.PurgePubSubNode(ctx, owner.Local(), owner.DomainString(), node); err != nil {
+	if err := remove(ctx, owner.Local(), owner.DomainString(), node); err != nil {
 		if isNotFound(err) {
 			return errNoNode
 		}
-		return fmt.Errorf("pep: purge: %w", err)
+		return fmt.Errorf("pep: %s node: %w", event, err)
 	}
-	if c.NotifyRetract && c.DeliverNotifications {
+	if notifies(c) && c.DeliverNotifications {
 		m.notify(ctx, owner, node, c, xmlstream.NewElement(NSEvent, "event").Append(
-			xmlstream.NewElement(NSEvent, "purge").SetAttr("node", node)))
+			xmlstream.NewElement(NSEvent, event).SetAttr("node", node)))
 	}
 	for fn := range m.emptied.All() {
 		fn(ctx, owner, node)
