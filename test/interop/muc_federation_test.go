@@ -123,7 +123,7 @@ func startMUCFederation(t *testing.T, prosodyMUC bool) *mucFederation {
 	t.Helper()
 	needProsody(t)
 	ca := newCA(t)
-	dns := startDNS(t)
+	dns := xmpptest.StartDNS(t)
 	p := newProsody(t, prosodyOptions{Domain: "prosody.test", CA: ca, DNS: dns.Addr, SecureAuth: true, MUC: prosodyMUC})
 	srv := xmpptest.StartWithCA(t, ca, func(c *config.Config) {
 		c.Server.Domains = []string{"ode.test"}
@@ -139,7 +139,7 @@ func startMUCFederation(t *testing.T, prosodyMUC bool) *mucFederation {
 		t.Fatalf("ode's s2s listener %q: %v", srv.S2SAddr, err)
 	}
 	for _, d := range []string{srv.Domain, "conference." + srv.Domain} {
-		dns.AddSRV("xmpp-server", d, s2sAddr)
+		publishService(dns, "xmpp-server", d, s2sAddr)
 	}
 	aliceJID := srv.AddUser(t, "alice", "wonderland")
 	bobJID := p.AddUser(t, "bob", "builder pass")

@@ -40,7 +40,7 @@ type federationResult struct {
 //
 // ode finds Prosody through s2s.hosts; Prosody finds ode through DNS, as it
 // would on the Internet: an SRV record and an A record served by the test's
-// own DNS server (dns_test.go), which is the only one Prosody asks.
+// own DNS server (xmpptest.DNS), which is the only one Prosody asks.
 //
 // "certificates": one test CA signs both servers' certificates and both
 // trust it; Prosody has s2s_secure_auth and neither server allows dialback,
@@ -70,7 +70,7 @@ func TestProsodyFederation(t *testing.T) {
 			if tc.sameCA {
 				odeCA = prosodyCA
 			}
-			dns := startDNS(t)
+			dns := xmpptest.StartDNS(t)
 			p := newProsody(t, prosodyOptions{Domain: "prosody.test", CA: prosodyCA, DNS: dns.Addr,
 				SecureAuth: !tc.dialback, Dialback: tc.dialback})
 			srv := xmpptest.StartWithCA(t, odeCA, func(c *config.Config) {
@@ -93,7 +93,7 @@ func TestProsodyFederation(t *testing.T) {
 			if err != nil {
 				t.Fatalf("ode's s2s listener %q: %v", addr, err)
 			}
-			dns.AddSRV(service, srv.Domain, s2sAddr)
+			publishService(dns, service, srv.Domain, s2sAddr)
 			alice := srv.AddUser(t, "alice", "wonderland").String()
 			bob := p.AddUser(t, "bob", "builder pass")
 			p.Start(t)
