@@ -29,11 +29,9 @@ import asyncio
 import logging
 import sys
 
-import slixmpp
 from slixmpp.exceptions import IqError, IqTimeout
 
 import harness
-from harness import StepTimeout
 
 HOST_A, PORT_A, CA_A, JID_A, PASS_A, HOST_B, PORT_B, CA_B, JID_B, PASS_B = sys.argv[1:11]
 STEP_TIMEOUT = 15  # seconds for any one step
@@ -61,33 +59,17 @@ def check(ok, what):
     return ok
 
 
-class Bot(slixmpp.ClientXMPP):
+class Bot(harness.Client):
+    """A client that fetches its roster before its initial presence and
+    records the presences and messages it gets."""
+
     def __init__(self, jid, password, cafile, name):
-        super().__init__(jid, password)
-        self.name = name
-        self.ca_certs = cafile
-        self.enable_direct_tls = False
-        self.enable_starttls = True
-        self.enable_plaintext = False
-        self.register_plugin("xep_0030")
-        self.register_plugin("xep_0199")
+        super().__init__(run, jid, password, name, cafile, plugins=("xep_0030", "xep_0199"))
         self.roster.auto_authorize = None
         self.roster.auto_subscribe = False
-        self.leaving = False
-        loop = asyncio.get_event_loop()
-        self.ready = loop.create_future()
-        self.add_event_handler("session_start", self.start)
         self.add_event_handler("presence", self.on_presence)
         self.add_event_handler("message", self.on_message)
-        self.add_event_handler("no_auth", lambda _: self.fail("no SASL mechanism left"))
-        self.add_event_handler("connection_failed", lambda e: self.fail("connection failed: %s" % e))
         self.add_event_handler("stream_error", lambda e: self.fail("stream error: %s" % e))
-        self.add_event_handler("disconnected", self.on_disconnected)
-
-    def fail(self, why):
-        log("%s: %s" % (self.name, why))
-        if not self.ready.done():
-            self.ready.set_exception(RuntimeError("%s: %s" % (self.name, why)))
 
     def on_disconnected(self, reason):
         if self.leaving:
@@ -96,17 +78,13 @@ class Bot(slixmpp.ClientXMPP):
             result["failures"].append("%s was disconnected unexpectedly: %s" % (self.name, reason))
         self.fail("disconnected unexpectedly: %s" % reason)
 
-    async def start(self, _):
+    async def starting(self):
         try:
             await self.get_roster(timeout=STEP_TIMEOUT)
-            self.send_presence()
         except Exception as e:  # pylint: disable=broad-except
             self.fail("roster get failed: %s: %s" % (type(e).__name__, e))
             return
         result["jids"][self.name] = self.boundjid.full
-        log("%s: session started as %s, initial presence sent" % (self.name, self.boundjid.full))
-        if not self.ready.done():
-            self.ready.set_result(True)
 
     def on_presence(self, pres):
         typ, frm = pres["type"], pres["from"]
@@ -134,12 +112,8 @@ def on_subscribe(bot, frm):
 
 
 async def login(bot, host, port, what):
-    bot.connect((host, int(port)))
-    result["step"] = what
-    try:
-        await asyncio.wait_for(asyncio.shield(bot.ready), STEP_TIMEOUT)
-    except asyncio.TimeoutError:
-        raise StepTimeout("timed out after %ds waiting for %s" % (STEP_TIMEOUT, what)) from None
+    harness.connect(bot, host, port)
+    await step(what, asyncio.shield(bot.ready))
 
 
 def sub(bot, peer):
@@ -206,8 +180,7 @@ async def scenario():
         check(outcome == "result", "ping %s: %s" % (key, outcome))
 
     for bot in (a, b):
-        bot.leaving = True
-        bot.disconnect()
+        bot.leave()
     await asyncio.sleep(0.2)
 
 

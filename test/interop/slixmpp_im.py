@@ -33,11 +33,9 @@ import logging
 import sys
 from datetime import datetime, timezone
 
-import slixmpp
 from slixmpp.exceptions import IqError, IqTimeout
 
 import harness
-from harness import StepTimeout
 
 HOST, PORT, CAFILE, DOMAIN, JID_A, PASS_A, JID_B, PASS_B = sys.argv[1:9]
 STEP_TIMEOUT = 15  # seconds for any one step
@@ -73,40 +71,23 @@ def check(ok, what):
     return ok
 
 
-class Bot(slixmpp.ClientXMPP):
+class Bot(harness.Client):
+    """A client that fetches its roster, then sends its initial presence,
+    and records the roster pushes, presences and messages it gets."""
+
     def __init__(self, jid, password, name):
-        super().__init__(jid, password)
-        self.name = name
-        self.ca_certs = CAFILE
-        self.enable_direct_tls = False
-        self.enable_starttls = True
-        self.enable_plaintext = False
-        self.register_plugin("xep_0030")
-        self.register_plugin("xep_0199")
-        self.register_plugin("xep_0203")
+        super().__init__(run, jid, password, name, CAFILE, plugins=("xep_0030", "xep_0199", "xep_0203"), presence=False)
         # No automatic answers to subscription requests: the scenario does it.
         self.roster.auto_authorize = None
         self.roster.auto_subscribe = False
-        self.leaving = False
         self.presence_sent = False
-        loop = asyncio.get_event_loop()
-        self.ready = loop.create_future()
-        self.gone = loop.create_future()
+        self.gone = asyncio.get_event_loop().create_future()
         self.messages = []
-        self.add_event_handler("session_start", self.start)
         self.add_event_handler("roster_update", self.on_roster)
         self.add_event_handler("presence", self.on_presence)
         self.add_event_handler("message", self.on_message)
         self.add_event_handler("failed_auth", lambda _: log("%s: a SASL mechanism was refused" % name))
-        self.add_event_handler("no_auth", lambda _: self.fail("no SASL mechanism left"))
-        self.add_event_handler("connection_failed", lambda e: self.fail("connection failed: %s" % e))
         self.add_event_handler("stream_error", lambda e: self.fail("stream error: %s" % e))
-        self.add_event_handler("disconnected", self.on_disconnected)
-
-    def fail(self, why):
-        log("%s: %s" % (self.name, why))
-        if not self.ready.done():
-            self.ready.set_exception(RuntimeError("%s: %s" % (self.name, why)))
 
     def on_disconnected(self, reason):
         if self.leaving:
@@ -118,7 +99,7 @@ class Bot(slixmpp.ClientXMPP):
                 result["failures"].append("%s was disconnected unexpectedly: %s" % (self.name, reason))
             self.fail("disconnected unexpectedly: %s" % reason)
 
-    async def start(self, _):
+    async def starting(self):
         try:
             iq = await self.get_roster(timeout=STEP_TIMEOUT)
             items = {str(j): dict(v) for j, v in iq["roster"]["items"].items()}
@@ -131,9 +112,6 @@ class Bot(slixmpp.ClientXMPP):
             self.fail("roster get failed: %s: %s" % (type(e).__name__, e))
             return
         result["jids"][self.name] = self.boundjid.full
-        log("%s: session started as %s, initial presence sent" % (self.name, self.boundjid.full))
-        if not self.ready.done():
-            self.ready.set_result(True)
 
     def on_roster(self, iq):
         if iq["type"] != "set":  # the result of our own get_roster
@@ -187,15 +165,11 @@ def saw(kind, name, full):
 
 
 async def wait_step(fut, what):
-    result["step"] = what
-    try:
-        return await asyncio.wait_for(asyncio.shield(fut), STEP_TIMEOUT)
-    except asyncio.TimeoutError:
-        raise StepTimeout("timed out after %ds waiting for %s" % (STEP_TIMEOUT, what)) from None
+    return await step(what, asyncio.shield(fut))
 
 
 async def login(bot, what):
-    bot.connect((HOST, int(PORT)))
+    harness.connect(bot, HOST, PORT)
     await wait_step(bot.ready, what)
 
 

@@ -129,32 +129,17 @@ register_stanza_plugin(Iq, Disable)
 register_stanza_plugin(Enable, Form)
 
 
-class Client(slixmpp.ClientXMPP):
-    def __init__(self, jid, name):
-        super().__init__(jid, PASSWORD)
-        self.name = name
-        self.ca_certs = CAFILE
-        self.enable_direct_tls = False
-        self.enable_starttls = True
-        self.enable_plaintext = False
-        self.ready = asyncio.get_event_loop().create_future()
+class Client(harness.Client):
+    """A client of the scenario that records the bodies of the chat and
+    normal messages it gets."""
+
+    def __init__(self, jid, name, plugins=()):
+        super().__init__(run, jid, PASSWORD, name, CAFILE, plugins=plugins)
         self.bodies = []
-        self.add_event_handler("session_start", self.on_session_start)
         self.add_event_handler("message", self.on_message)
-        self.add_event_handler("no_auth", lambda _: self.fail("no SASL mechanism left"))
-        self.add_event_handler("connection_failed", lambda e: self.fail("connection failed: %s" % e))
 
-    def fail(self, why):
-        log("%s: %s" % (self.name, why))
-        if not self.ready.done():
-            self.ready.set_exception(RuntimeError("%s: %s" % (self.name, why)))
-
-    def on_session_start(self, _):
+    async def starting(self):
         result["jids"][self.name] = self.boundjid.full
-        log("%s: session started as %s" % (self.name, self.boundjid.full))
-        self.send_presence()
-        if not self.ready.done():
-            self.ready.set_result(True)
 
     def on_message(self, msg):
         if msg["type"] in ("chat", "normal") and msg["body"]:
@@ -164,10 +149,8 @@ class Client(slixmpp.ClientXMPP):
 
 class Phone(Client):
     def __init__(self):
-        super().__init__(PHONE_JID, "phone")
-        self.register_plugin("xep_0030")
-        self.register_plugin("xep_0004")
-        self.register_plugin("xep_0198")  # as it comes: resume='true'
+        # xep_0198 as it comes: resume='true'.
+        super().__init__(PHONE_JID, "phone", plugins=("xep_0030", "xep_0004", "xep_0198"))
         self.bodies = result["phone_bodies"]
         loop = asyncio.get_event_loop()
         self.sm_enabled = loop.create_future()
@@ -176,14 +159,13 @@ class Phone(Client):
         self.add_event_handler("sm_enabled", self.on_sm_enabled)
         self.add_event_handler("session_resumed", self.on_session_resumed)
         self.add_event_handler("sm_failed", self.on_sm_failed)
-        self.add_event_handler("disconnected", self.on_disconnected)
 
-    def on_session_start(self, stanza):
+    async def _start(self, stanza):
         result["session_start"] += 1
         if result["session_start"] > 1:
             log("phone: a fresh session instead of a resumption: %s" % self.boundjid.full)
             return
-        super().on_session_start(stanza)
+        await super()._start(stanza)
 
     def on_sm_enabled(self, _):
         log("phone: stream management enabled")
@@ -352,6 +334,7 @@ async def scenario():
     await asyncio.sleep(GRACE)
 
     result["step"] = "done"
+    app.leaving = bob.leaving = True
     await asyncio.gather(app.disconnect(), bob.disconnect())
 
 
