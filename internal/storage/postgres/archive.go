@@ -15,8 +15,13 @@ import (
 
 // AppendArchive implements storage.Archive: the whole batch (the mam
 // module's group commit) in one INSERT … SELECT over arrays, joined to the
-// accounts so that those that do not exist are skipped, and ON CONFLICT DO
-// NOTHING for the ids already archived (also twice in one batch).
+// accounts so that those that do not exist are skipped, each account
+// locked once (KEY SHARE: a deletion of the account waits, and its
+// trigger then removes these rows too; the table has no foreign key,
+// which checked and locked the account once per row), the rows in index
+// order (account, id: each B-tree insert near the previous one), and ON
+// CONFLICT DO NOTHING for the ids already archived (also twice in one
+// batch, where the first is kept).
 func (s *Store) AppendArchive(ctx context.Context, msgs []storage.ArchivedMessage) (int, error) {
 	if len(msgs) == 0 {
 		if err := ctx.Err(); err != nil {
@@ -34,11 +39,17 @@ func (s *Store) AppendArchive(ctx context.Context, msgs []storage.ArchivedMessag
 		locals[i], domains[i], ids[i], withs[i], resources[i] = m.Local, m.Domain, m.ID, m.With, m.WithResource
 		stamps[i], outgoing[i], stanzas[i] = millis(m.Stamp), m.Outgoing, m.Stanza
 	}
-	tag, err := s.pool.Exec(ctx, `INSERT INTO archive (account_id, id, with_jid, with_resource, stamp, outgoing, stanza)
+	tag, err := s.pool.Exec(ctx, `WITH m AS (
+			SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::timestamptz[], $7::boolean[], $8::bytea[])
+				WITH ORDINALITY AS m (local, domain, id, with_jid, with_resource, stamp, outgoing, stanza, n)
+		), a AS (
+			SELECT id, local, domain FROM accounts WHERE (local, domain) IN (SELECT local, domain FROM m)
+			FOR KEY SHARE
+		)
+		INSERT INTO archive (account_id, id, with_jid, with_resource, stamp, outgoing, stanza)
 		SELECT a.id, m.id, m.with_jid, m.with_resource, m.stamp, m.outgoing, m.stanza
-		FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::timestamptz[], $7::boolean[], $8::bytea[])
-			AS m (local, domain, id, with_jid, with_resource, stamp, outgoing, stanza)
-		JOIN accounts a ON a.domain = m.domain AND a.local = m.local
+		FROM m JOIN a ON a.domain = m.domain AND a.local = m.local
+		ORDER BY a.id, m.id, m.n
 		ON CONFLICT (account_id, id) DO NOTHING`,
 		locals, domains, ids, withs, resources, stamps, outgoing, stanzas)
 	if err != nil {
@@ -226,15 +237,13 @@ func (s *Store) ArchiveBounds(ctx context.Context, local, domain string) (first,
 const deleteArchivedChunk = 5000
 
 // DeleteArchived implements storage.Archive, in statements of at most
-// deleteArchivedChunk rows, each found per account through
-// archive_by_stamp.
+// deleteArchivedChunk rows, the oldest first through archive_by_time.
 func (s *Store) DeleteArchived(ctx context.Context, before time.Time) (int, error) {
 	total := 0
 	for {
 		tag, err := s.pool.Exec(ctx, `DELETE FROM archive WHERE (account_id, id) IN (
-			SELECT x.account_id, x.id FROM accounts a CROSS JOIN LATERAL (
-				SELECT account_id, id FROM archive WHERE account_id = a.id AND stamp < $1 LIMIT $2
-			) x LIMIT $2)`, millis(before), deleteArchivedChunk)
+			SELECT account_id, id FROM archive WHERE stamp < $1 ORDER BY stamp LIMIT $2)`,
+			millis(before), deleteArchivedChunk)
 		if err != nil {
 			return total, fmt.Errorf("postgres: delete archived: %w", doneErr(ctx, err))
 		}

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ode-xmpp/ode/internal/bench"
 	"github.com/ode-xmpp/ode/internal/storage"
 	"github.com/ode-xmpp/ode/internal/storage/postgres"
 	"github.com/ode-xmpp/ode/internal/storage/postgres/pgtest"
@@ -133,32 +134,66 @@ func BenchmarkQueryArchive(b *testing.B) {
 	}
 }
 
-// BenchmarkAppendArchive appends batches of 512 messages (the mam
-// writer's largest group commit) spread over 10 accounts' archives, and
-// reports rows/s.
+// BenchmarkAppendArchive is sqlite's BenchmarkAppendArchive on
+// PostgreSQL: one operation is one archived row, in batches of 1,024 and
+// 16,384 (the mam writer's largest group commit) spread over 1,000
+// accounts, each row's other party fixed or random. Besides the wall time
+// it reports the CPU time of the PostgreSQL server's processes per row
+// (pg-cpu-µs/op) and of this process (cpu-µs/op).
 func BenchmarkAppendArchive(b *testing.B) {
-	s := open(b, pgtest.Shared(b).Schema(b), postgres.Options{})
+	for _, size := range []int{1024, 16384} {
+		for _, random := range []bool{false, true} {
+			b.Run(fmt.Sprintf("batch=%d/pairs=%s", size, map[bool]string{false: "fixed", true: "random"}[random]), func(b *testing.B) {
+				benchmarkAppendArchive(b, size, random)
+			})
+		}
+	}
+}
+
+func benchmarkAppendArchive(b *testing.B, size int, random bool) {
+	cluster := pgtest.Shared(b)
+	s := open(b, cluster.Schema(b), postgres.Options{})
 	ctx := b.Context()
-	for i := range 10 {
+	const accounts = 1000
+	for i := range accounts {
 		if err := s.CreateAccount(ctx, fmt.Sprint("u", i), "example.org", nil); err != nil {
 			b.Fatal(err)
 		}
 	}
-	const rows = 512
-	batch := make([]storage.ArchivedMessage, rows)
-	n := 0
+	start := time.Date(2025, time.January, 1, 0, 0, 0, 0, time.UTC)
+	batch := make([]storage.ArchivedMessage, 0, size)
 	b.ReportAllocs()
-	for b.Loop() {
-		for i := range batch {
-			batch[i] = storage.ArchivedMessage{
-				Local: fmt.Sprint("u", n%10), Domain: "example.org", ID: fmt.Sprintf("%026d", n),
-				With: "contact@example.com", Stamp: time.Now(), Stanza: []byte(`<message><body>Hello, how are you doing today? A typical chat line.</body></message>`),
-			}
-			n++
+	b.ResetTimer()
+	self := bench.SelfCPU()
+	server, err := cluster.CPU()
+	if err != nil {
+		b.Fatal(err)
+	}
+	for i := range b.N {
+		other := (i * 7919) % accounts
+		if random {
+			other = int(uint32(i)*2654435761>>8) % accounts
 		}
-		if got, err := s.AppendArchive(ctx, batch); err != nil || got != rows {
-			b.Fatalf("AppendArchive = %d, %v", got, err)
+		local, with := fmt.Sprint("u", i%accounts), fmt.Sprintf("u%d@example.org", other)
+		batch = append(batch, storage.ArchivedMessage{
+			Local: local, Domain: "example.org", ID: fmt.Sprintf("%026d", i),
+			With: with, WithResource: "phone", Stamp: start.Add(time.Duration(i) * time.Millisecond), Outgoing: i%2 == 1,
+			Stanza: fmt.Appendf(nil, `<message xmlns="jabber:client" from="%s/phone" to="%s@example.org/laptop" type="chat" id="a1b2c3d4-%d">`+
+				`<body>Hello, how are you doing today? A typical chat line, message %d.</body>`+
+				`<stanza-id xmlns="urn:xmpp:sid:0" by="%s@example.org" id="%026d"/></message>`, with, local, i, i, local, i),
+		})
+		if len(batch) == cap(batch) || i == b.N-1 {
+			if got, err := s.AppendArchive(ctx, batch); err != nil || got != len(batch) {
+				b.Fatalf("AppendArchive = %d of %d, %v", got, len(batch), err)
+			}
+			batch = batch[:0]
 		}
 	}
-	b.ReportMetric(float64(b.N*rows)/b.Elapsed().Seconds(), "rows/s")
+	b.StopTimer()
+	after, err := cluster.CPU()
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(float64((after-server).Microseconds())/float64(b.N), "pg-cpu-µs/op")
+	b.ReportMetric(float64((bench.SelfCPU()-self).Microseconds())/float64(b.N), "cpu-µs/op")
 }

@@ -369,3 +369,73 @@ func Shared(t testing.TB) *Cluster {
 	}
 	return shared
 }
+
+// CPU returns the CPU time (user and system) the cluster's processes have
+// used so far: the postmaster's own and that of the children it reaped
+// (the backends of closed connections), plus its living children's. Its
+// resolution is the kernel's clock tick (10 ms); benchmarks report the
+// server's side of a workload with it.
+func (c *Cluster) CPU() (time.Duration, error) {
+	b, err := os.ReadFile(filepath.Join(c.data, "postmaster.pid"))
+	if err != nil {
+		return 0, fmt.Errorf("pgtest: cpu: %w", err)
+	}
+	first, _, _ := strings.Cut(string(b), "\n")
+	postmaster, err := strconv.Atoi(strings.TrimSpace(first))
+	if err != nil {
+		return 0, fmt.Errorf("pgtest: cpu: postmaster.pid: %w", err)
+	}
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return 0, fmt.Errorf("pgtest: cpu: %w", err)
+	}
+	var ticks int64
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		f, err := procStat(pid)
+		if err != nil {
+			continue // gone since ReadDir
+		}
+		switch {
+		case pid == postmaster:
+			ticks += f.utime + f.stime + f.cutime + f.cstime
+		case f.ppid == postmaster:
+			ticks += f.utime + f.stime
+		}
+	}
+	return time.Duration(ticks) * 10 * time.Millisecond, nil
+}
+
+// statFields are the fields of /proc/<pid>/stat that CPU reads.
+type statFields struct {
+	ppid                         int
+	utime, stime, cutime, cstime int64
+}
+
+func procStat(pid int) (statFields, error) {
+	b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
+	if err != nil {
+		return statFields{}, err
+	}
+	// The command (field 2) is in parentheses and may hold spaces: the
+	// fields from 3 on follow the last ')'.
+	i := strings.LastIndexByte(string(b), ')')
+	if i < 0 {
+		return statFields{}, fmt.Errorf("/proc/%d/stat: no command", pid)
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 15 { // state is field 3, cstime field 17
+		return statFields{}, fmt.Errorf("/proc/%d/stat: %d fields", pid, len(f))
+	}
+	var s statFields
+	num := func(k int) int64 { // field k of stat(5)
+		n, _ := strconv.ParseInt(f[k-3], 10, 64)
+		return n
+	}
+	s.ppid = int(num(4))
+	s.utime, s.stime, s.cutime, s.cstime = num(14), num(15), num(16), num(17)
+	return s, nil
+}
