@@ -234,7 +234,15 @@ func accountID(ctx context.Context, tx *sql.Tx, local, domain string) (int64, er
 // lookupAccount returns the id of the account local@domain, with ok false
 // if there is none.
 func lookupAccount(ctx context.Context, tx *sql.Tx, local, domain string) (id int64, ok bool, err error) {
-	err = tx.QueryRowContext(ctx, `SELECT id FROM accounts WHERE domain = ? AND local = ?`, domain, local).Scan(&id)
+	return scanAccount(tx.QueryRowContext(ctx, lookupAccountSQL, domain, local))
+}
+
+// lookupAccountSQL finds an account's id by domain and local part.
+const lookupAccountSQL = `SELECT id FROM accounts WHERE domain = ? AND local = ?`
+
+// scanAccount reads the row of lookupAccountSQL.
+func scanAccount(row *sql.Row) (id int64, ok bool, err error) {
+	err = row.Scan(&id)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, false, nil
 	}
