@@ -1,7 +1,6 @@
 package c2s
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/tls"
@@ -12,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/ode-xmpp/ode/internal/certs"
 	"github.com/ode-xmpp/ode/internal/metrics"
 	"github.com/ode-xmpp/ode/internal/session"
 	"github.com/ode-xmpp/ode/internal/transport"
@@ -178,18 +178,10 @@ func (c *conn) serve() {
 }
 
 // startTLS runs the TLS handshake, after proceed, within the
-// authentication timeout.
-//
-// The handshake runs on a copy of cfg that records the certificate it
-// presents (for tls-server-end-point) and issues and accepts TLS session
-// tickets (TLS 1.3 PSK resumption, RFC 8446 §2.2, and TLS 1.2 tickets)
-// with the ticket keys of the server's STARTTLS configuration, which
-// crypto/tls creates once and rotates (a new key a day, each valid seven
-// days). A copy's own keys would be new for every connection and no
-// ticket would ever resume. A resumed handshake presents no certificate:
-// the ticket carries the one its first handshake presented, so that
-// tls-server-end-point on the resumed connection is what the client saw
-// (and still holds) even when the server's certificate changed since.
+// authentication timeout, on a copy of cfg (certs.ForConnection) whose
+// session tickets use the keys of the server's STARTTLS configuration
+// and carry the certificate for tls-server-end-point on resumed
+// sessions.
 func (c *conn) startTLS(ctx context.Context, cfg *tls.Config, proceed []byte) error {
 	ts, ok := c.t.(transport.TLSStarter)
 	if !ok {
@@ -197,57 +189,13 @@ func (c *conn) startTLS(ctx context.Context, cfg *tls.Config, proceed []byte) er
 	}
 	ctx, cancel := context.WithTimeout(ctx, c.srv.conf().AuthTimeout)
 	defer cancel()
-	var presented, resumed []byte // on this goroutine, in the handshake
-	cfg = cfg.Clone()
-	if get := cfg.GetCertificate; get != nil {
-		cfg.GetCertificate = func(h *tls.ClientHelloInfo) (*tls.Certificate, error) {
-			cert, err := get(h)
-			if err == nil && cert != nil && len(cert.Certificate) > 0 {
-				presented = cert.Certificate[0]
-			}
-			return cert, err
-		}
-	} else if len(cfg.Certificates) > 0 && len(cfg.Certificates[0].Certificate) > 0 {
-		presented = cfg.Certificates[0].Certificate[0]
-	}
-	if keys := c.srv.tls; keys != nil && !cfg.SessionTicketsDisabled && cfg.WrapSession == nil && cfg.UnwrapSession == nil {
-		cfg.WrapSession = func(cs tls.ConnectionState, ss *tls.SessionState) ([]byte, error) {
-			cert := presented
-			if cs.DidResume {
-				cert = resumed
-			}
-			if cert != nil {
-				ss.Extra = append(ss.Extra, append([]byte(ticketCertTag), cert...))
-			}
-			return keys.EncryptTicket(cs, ss)
-		}
-		cfg.UnwrapSession = func(identity []byte, cs tls.ConnectionState) (*tls.SessionState, error) {
-			ss, err := keys.DecryptTicket(identity, cs)
-			if ss == nil || err != nil {
-				return ss, err
-			}
-			resumed = nil
-			for _, x := range ss.Extra {
-				if cert, ok := bytes.CutPrefix(x, []byte(ticketCertTag)); ok {
-					resumed = cert
-				}
-			}
-			return ss, nil
-		}
-	}
+	cfg, h := certs.ForConnection(cfg, c.srv.tls)
 	if err := ts.StartTLS(ctx, cfg, proceed); err != nil {
 		return err
 	}
-	c.tlsCert = presented
-	if st := c.t.TLS(); st != nil && st.DidResume {
-		c.tlsCert = resumed
-	}
+	c.tlsCert = h.Certificate(c.t.TLS())
 	return nil
 }
-
-// ticketCertTag starts the entry of a session ticket's Extra that holds
-// the certificate the ticket's first handshake presented.
-const ticketCertTag = "ode-c2s-cert\x00"
 
 // run reads elements until the stream ends and returns the reason.
 func (c *conn) run(ctx context.Context) string {

@@ -88,6 +88,13 @@ func (c *conn) serverCert(st *tls.ConnectionState) []byte {
 	if c.tlsCert != nil {
 		return c.tlsCert
 	}
+	// A transport whose TLS is its HTTP server's (WebSocket) knows what
+	// that handshake presented.
+	if p, ok := c.t.(interface{ TLSCertificate() []byte }); ok {
+		if cert := p.TLSCertificate(); cert != nil {
+			return cert
+		}
+	}
 	tc := c.srv.tls
 	if tc == nil {
 		return nil

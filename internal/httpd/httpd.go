@@ -27,6 +27,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/ode-xmpp/ode/internal/certs"
 	"github.com/ode-xmpp/ode/internal/module"
 	"github.com/ode-xmpp/ode/internal/transport"
 )
@@ -81,6 +82,8 @@ type Server struct {
 	ws      map[*transport.WebSocket]struct{} // open WebSocket streams
 	stop    chan struct{}                     // ends the keepalive loop
 	loop    sync.WaitGroup
+
+	handshakes sync.Map // accepted TLS connections' *certs.Handshake, until connContext
 }
 
 var _ module.HTTP = (*Server)(nil)
@@ -128,8 +131,58 @@ func New(cfg Config) (*Server, error) {
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    16 << 10,
 		ErrorLog:          slog.NewLogLogger(cfg.Log.Handler(), slog.LevelDebug),
+		ConnContext:       s.connContext,
 	}
 	return s, nil
+}
+
+// handshakeKey is the context key of a connection's *certs.Handshake.
+type handshakeKey struct{}
+
+// connContext hands the Handshake that tlsListener recorded for c to c's
+// requests, and forgets it in the listener's table.
+func (s *Server) connContext(ctx context.Context, c net.Conn) context.Context {
+	tc, ok := c.(*tls.Conn)
+	if !ok {
+		return ctx
+	}
+	if h, ok := s.handshakes.LoadAndDelete(tc); ok {
+		return context.WithValue(ctx, handshakeKey{}, h)
+	}
+	return ctx
+}
+
+// tlsCertificate returns the DER of the certificate the client of r's
+// connection holds (on a resumed TLS session, the one its first
+// handshake presented), or nil.
+func tlsCertificate(r *http.Request) []byte {
+	h, ok := r.Context().Value(handshakeKey{}).(*certs.Handshake)
+	if !ok || r.TLS == nil {
+		return nil
+	}
+	return h.Certificate(r.TLS)
+}
+
+// tlsListener accepts TLS connections, each with its own copy of the
+// listener's configuration (certs.ForConnection: tickets with the
+// listener's keys, carrying the certificate of the session's first
+// handshake), and keeps each connection's Handshake in handshakes until
+// the HTTP server takes it (connContext, right after Accept).
+type tlsListener struct {
+	net.Listener
+	cfg        *tls.Config
+	handshakes *sync.Map // *tls.Conn → *certs.Handshake
+}
+
+func (l *tlsListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	cfg, h := certs.ForConnection(l.cfg, l.cfg)
+	tc := tls.Server(c, cfg)
+	l.handshakes.Store(tc, h)
+	return tc, nil
 }
 
 // Handle implements module.HTTP. Handling a pattern again replaces its
@@ -182,7 +235,7 @@ func (s *Server) Serve(ln net.Listener, tc *tls.Config) error {
 		scheme = "https"
 		tc = tc.Clone()
 		tc.NextProtos = []string{"h2", "http/1.1"}
-		ln = tls.NewListener(ln, tc)
+		ln = &tlsListener{Listener: ln, cfg: tc, handshakes: &s.handshakes}
 	}
 	s.mu.Lock()
 	if s.closing {

@@ -37,11 +37,12 @@ func (s *Server) websocket(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	t := transport.NewWebSocket(c, transport.WebSocketOptions{
-		Options:    s.cfg.Stream,
-		TLS:        r.TLS,
-		Secure:     Secure(r),
-		RemoteAddr: RemoteAddr(r),
-		Idle:       hj.idle,
+		Options:        s.cfg.Stream,
+		TLS:            r.TLS,
+		TLSCertificate: tlsCertificate(r),
+		Secure:         Secure(r),
+		RemoteAddr:     RemoteAddr(r),
+		Idle:           hj.idle,
 	})
 	s.mu.Lock()
 	if s.closing {

@@ -42,6 +42,7 @@ type WebSocket struct {
 	in           wsReader
 	writeTimeout time.Duration
 	tlsState     *tls.ConnectionState
+	tlsCert      []byte
 	remote       net.Addr
 	secure       bool
 	idle         *Idle
@@ -67,6 +68,10 @@ type WebSocketOptions struct {
 	// TLS is the state of the HTTPS connection the WebSocket runs on,
 	// nil for plain HTTP.
 	TLS *tls.ConnectionState
+	// TLSCertificate is the DER of the certificate the client of that
+	// HTTPS connection holds (on a resumed session, the one its first
+	// handshake presented), for tls-server-end-point; nil if unknown.
+	TLSCertificate []byte
 	// Secure is true when the connection is encrypted although TLS is
 	// nil: a trusted reverse proxy terminated TLS (X-Forwarded-Proto).
 	Secure bool
@@ -129,7 +134,7 @@ func (c *WaitConn) Wait() error {
 // NewWebSocket returns the transport of the stream on c, whose
 // subprotocol must be "xmpp".
 func NewWebSocket(c *websocket.Conn, opts WebSocketOptions) *WebSocket {
-	t := &WebSocket{c: c, writeTimeout: opts.WriteTimeout, tlsState: opts.TLS, remote: opts.RemoteAddr,
+	t := &WebSocket{c: c, writeTimeout: opts.WriteTimeout, tlsState: opts.TLS, tlsCert: opts.TLSCertificate, remote: opts.RemoteAddr,
 		secure: opts.Secure || opts.TLS != nil, idle: opts.Idle}
 	limit := opts.MaxElementBytes
 	if limit <= 0 {
@@ -424,6 +429,10 @@ func (t *WebSocket) Kill() { _ = t.c.CloseNow() }
 
 // TLS returns the HTTPS connection's TLS state, or nil.
 func (t *WebSocket) TLS() *tls.ConnectionState { return t.tlsState }
+
+// TLSCertificate returns the DER of the certificate the client of the
+// HTTPS connection holds (WebSocketOptions.TLSCertificate), or nil.
+func (t *WebSocket) TLSCertificate() []byte { return t.tlsCert }
 
 // Secure reports whether the connection is encrypted: over HTTPS, or
 // behind a trusted proxy that terminated TLS.
