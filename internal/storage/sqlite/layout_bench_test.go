@@ -6,6 +6,8 @@ import (
 	"database/sql"
 	"encoding/binary"
 	"fmt"
+	"hash/fnv"
+	"maps"
 	"net/url"
 	"path/filepath"
 	"slices"
@@ -30,12 +32,22 @@ import (
 //   - shared-int: the same with the conversation keyed by an integer (the
 //     two account ids) instead of the two JIDs' text;
 //   - shared-int-blob: shared-int with 16-byte binary ids instead of 26
-//     characters of text.
+//     characters of text;
+//   - chunks: the rows of one account in one transaction encoded together
+//     (length-prefixed fields) into one row, a chunk, found by its
+//     account and last id and by its newest stamp, with an entry per
+//     conversation partner per chunk in a WITHOUT ROWID (account_id,
+//     with_jid, last_id) table for 'with' queries;
+//   - chunks-meta: the chunk's data in a rowid table of its own and its
+//     description (ids, stamps, count, a 256-bit Bloom filter of its
+//     partners instead of the conversation entries) in a WITHOUT ROWID
+//     table clustered on (account_id, last_id): a 'with' query would
+//     scan the account's descriptions.
 //
 // It is the measurement behind docs/performance.md's evaluation of a
 // shared-row archive; the store does not use the shared layouts.
 func BenchmarkArchiveLayout(b *testing.B) {
-	for _, layout := range []string{"rows", "shared", "shared-int", "shared-int-blob"} {
+	for _, layout := range []string{"rows", "shared", "shared-int", "shared-int-blob", "chunks", "chunks-meta"} {
 		b.Run("layout="+layout, func(b *testing.B) { benchmarkArchiveLayout(b, layout) })
 	}
 }
@@ -55,6 +67,21 @@ CREATE TABLE message (
 CREATE INDEX message_by_conversation ON message (conversation, id);
 CREATE TABLE entry (account_id INTEGER NOT NULL, id TEXT NOT NULL, message INTEGER NOT NULL,
 	PRIMARY KEY (account_id, id)) STRICT, WITHOUT ROWID;`,
+	"chunks": `
+CREATE TABLE chunk (
+	account_id INTEGER NOT NULL, first_id TEXT NOT NULL, last_id TEXT NOT NULL,
+	min_stamp INTEGER NOT NULL, max_stamp INTEGER NOT NULL, n INTEGER NOT NULL, data BLOB NOT NULL) STRICT;
+CREATE UNIQUE INDEX chunk_by_id ON chunk (account_id, last_id);
+CREATE INDEX chunk_by_time ON chunk (max_stamp);
+CREATE TABLE chunk_with (account_id INTEGER NOT NULL, with_jid TEXT NOT NULL, last_id TEXT NOT NULL,
+	PRIMARY KEY (account_id, with_jid, last_id)) STRICT, WITHOUT ROWID;`,
+	"chunks-meta": `
+CREATE TABLE chunk_data (data BLOB NOT NULL) STRICT;
+CREATE TABLE chunk (
+	account_id INTEGER NOT NULL, last_id TEXT NOT NULL, first_id TEXT NOT NULL,
+	min_stamp INTEGER NOT NULL, max_stamp INTEGER NOT NULL, n INTEGER NOT NULL, withs BLOB NOT NULL, data INTEGER NOT NULL,
+	PRIMARY KEY (account_id, last_id)) STRICT, WITHOUT ROWID;
+CREATE INDEX chunk_by_time ON chunk (max_stamp);`,
 	"shared-int-blob": `
 CREATE TABLE message (
 	id BLOB NOT NULL, conversation INTEGER NOT NULL, sender INTEGER NOT NULL, sender_resource TEXT NOT NULL,
@@ -145,6 +172,8 @@ func benchmarkArchiveLayout(b *testing.B, layout string) {
 		"shared":          {{"message", 8}, {"entry", 3}},
 		"shared-int":      {{"message", 8}, {"entry", 3}},
 		"shared-int-blob": {{"message", 8}, {"entry", 3}},
+		"chunks":          {{"chunk", 7}, {"chunk_with", 3}},
+		"chunks-meta":     {{"chunk_data", 1}, {"chunk", 8}},
 	}[layout]
 	begin := func() {
 		if tx, err = db.Begin(); err != nil {
@@ -159,9 +188,26 @@ func benchmarkArchiveLayout(b *testing.B, layout string) {
 	// first column an account id, the second an id) are sorted by
 	// account and id before they are inserted, as AppendArchive does.
 	pending := make([][][]any, len(tables))
+	var rowid int64
 	commit := func() {
+		switch layout {
+		case "chunks":
+			chunks := chunkRows(pending[0])
+			for i, c := range chunks {
+				chunks[i] = c[:7] // without the Bloom filter
+			}
+			pending[0], pending[1] = chunks, chunkWith(pending[0])
+		case "chunks-meta":
+			chunks := chunkRows(pending[0])
+			pending[0], pending[1] = pending[0][:0], pending[1][:0]
+			for _, c := range chunks {
+				rowid++
+				pending[0] = append(pending[0], []any{c[6]})
+				pending[1] = append(pending[1], []any{c[0], c[2], c[1], c[3], c[4], c[5], c[7], rowid})
+			}
+		}
 		for i, t := range tables {
-			if t.name != "message" {
+			if t.name != "message" && t.name != "chunk_data" {
 				slices.SortStableFunc(pending[i], func(x, y []any) int {
 					if c := cmp.Compare(x[0].(int), y[0].(int)); c != 0 {
 						return c
@@ -179,7 +225,6 @@ func benchmarkArchiveLayout(b *testing.B, layout string) {
 			b.Fatal(err)
 		}
 	}
-	var rowid int64
 	b.ReportAllocs()
 	b.ResetTimer()
 	cpu := bench.SelfCPU()
@@ -200,7 +245,7 @@ func benchmarkArchiveLayout(b *testing.B, layout string) {
 		stanza := fmt.Appendf(nil, `<message xmlns="jabber:client" from="%s/phone" to="%s/laptop" type="chat" id="a1b2c3d4-%d">`+
 			`<body>Hello, how are you doing today? A typical chat line, message %d.</body></message>`, fromJID, toJID, i, i)
 		switch layout {
-		case "rows":
+		case "rows", "chunks", "chunks-meta":
 			pending[0] = append(pending[0],
 				[]any{from + 1, id, toJID, "laptop", stamp, 1, stanza},
 				[]any{to + 1, id.(string) + "r", fromJID, "phone", stamp, 0, append(stanza[:len(stanza):len(stanza)], `<stanza-id/>`...)})
@@ -219,4 +264,65 @@ func benchmarkArchiveLayout(b *testing.B, layout string) {
 		}
 	}
 	commit()
+}
+
+// chunkRows turns the per-account rows of a transaction (account, id,
+// with, resource, stamp, outgoing, stanza; sorted here by account and
+// id) into one chunk per account: account, first id, last id, oldest
+// and newest stamp, count, the rows length-prefixed in one blob, and a
+// 256-bit Bloom filter of the partners.
+func chunkRows(rows [][]any) [][]any {
+	slices.SortStableFunc(rows, func(x, y []any) int {
+		if c := cmp.Compare(x[0].(int), y[0].(int)); c != 0 {
+			return c
+		}
+		return compareID(x[1], y[1])
+	})
+	var out [][]any
+	for i := 0; i < len(rows); {
+		j := i
+		var data []byte
+		var bloom [32]byte
+		minStamp, maxStamp := rows[i][4].(int64), rows[i][4].(int64)
+		for ; j < len(rows) && rows[j][0] == rows[i][0]; j++ {
+			r := rows[j]
+			for _, f := range []string{r[1].(string), r[2].(string), r[3].(string)} {
+				data = binary.AppendUvarint(data, uint64(len(f)))
+				data = append(data, f...)
+			}
+			data = binary.AppendVarint(data, r[4].(int64))
+			data = append(data, byte(r[5].(int)))
+			data = binary.AppendUvarint(data, uint64(len(r[6].([]byte))))
+			data = append(data, r[6].([]byte)...)
+			minStamp, maxStamp = min(minStamp, r[4].(int64)), max(maxStamp, r[4].(int64))
+			h := fnv.New64a()
+			h.Write([]byte(r[2].(string)))
+			x := h.Sum64()
+			for k := range 3 {
+				bit := (x >> (16 * k)) & 255
+				bloom[bit/8] |= 1 << (bit % 8)
+			}
+		}
+		out = append(out, []any{rows[i][0], rows[i][1], rows[j-1][1], minStamp, maxStamp, j - i, data, bloom[:]})
+		i = j
+	}
+	return out
+}
+
+// chunkWith returns the conversation entries of the chunks chunkRows
+// made of rows: one per account, partner and chunk.
+func chunkWith(rows [][]any) [][]any {
+	var out [][]any
+	for i := 0; i < len(rows); {
+		j := i
+		seen := map[string]bool{}
+		for ; j < len(rows) && rows[j][0] == rows[i][0]; j++ {
+			seen[rows[j][2].(string)] = true
+		}
+		for _, w := range slices.Sorted(maps.Keys(seen)) {
+			out = append(out, []any{rows[i][0], w, rows[j-1][1]})
+		}
+		i = j
+	}
+	return out
 }
