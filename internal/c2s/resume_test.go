@@ -3,7 +3,6 @@ package c2s_test
 import (
 	"bytes"
 	"crypto/tls"
-	"os"
 	"slices"
 	"testing"
 
@@ -107,7 +106,7 @@ func TestTLSResumption(t *testing.T) {
 			r, _ := resumeStream(t, srv, cfg, tc.direct)
 			old := r.TLSState().PeerCertificates[0].Raw
 			r.Close()
-			replaceCertificate(t, srv)
+			srv.ReplaceCertificate(t)
 			t.Run("after a new certificate", func(t *testing.T) { check(t, true, old) })
 			cfg.ClientSessionCache = tls.NewLRUClientSessionCache(4)
 			r, _ = resumeStream(t, srv, cfg, tc.direct)
@@ -117,24 +116,5 @@ func TestTLSResumption(t *testing.T) {
 			r.Close()
 			t.Run("new session, new certificate", func(t *testing.T) { check(t, true, nil) })
 		})
-	}
-}
-
-// replaceCertificate issues the server a new certificate for the same
-// names and reloads it.
-func replaceCertificate(t *testing.T, srv *xmpptest.Server) {
-	t.Helper()
-	certPEM, keyPEM, err := srv.CA.Issue(srv.Domain, "*."+srv.Domain, "127.0.0.1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(srv.Config.TLS.Key, keyPEM, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(srv.Config.TLS.Cert, certPEM, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.ReloadCertificates(t.Context(), srv.Config); err != nil {
-		t.Fatal(err)
 	}
 }

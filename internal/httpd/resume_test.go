@@ -6,7 +6,6 @@ import (
 	"crypto/tls"
 	"encoding/base64"
 	"net/http"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -85,20 +84,7 @@ func TestWebSocketTLSResumption(t *testing.T) {
 	old := first.PeerCertificates[0].Raw
 	login(t, true)
 
-	// A new certificate for the same names.
-	certPEM, keyPEM, err := srv.CA.Issue(srv.Domain, "*."+srv.Domain, "127.0.0.1", "localhost")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(srv.Config.TLS.Key, keyPEM, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(srv.Config.TLS.Cert, certPEM, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.ReloadCertificates(t.Context(), srv.Config); err != nil {
-		t.Fatal(err)
-	}
+	srv.ReplaceCertificate(t)
 	if st := login(t, true); !bytes.Equal(st.PeerCertificates[0].Raw, old) {
 		t.Fatal("the resumed session's certificate is not its first handshake's")
 	}

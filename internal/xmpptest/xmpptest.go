@@ -202,6 +202,27 @@ func (s *Server) AddUser(t testing.TB, local, password string) jid.JID {
 	return j
 }
 
+// ReplaceCertificate issues the server a new certificate from the test
+// CA for the same names (the domain, its sub-domains, 127.0.0.1 and
+// localhost), writes it over the configured files and reloads it, as an
+// operator's renewal would.
+func (s *Server) ReplaceCertificate(t testing.TB) {
+	t.Helper()
+	certPEM, keyPEM, err := s.CA.Issue(s.Domain, "*."+s.Domain, "127.0.0.1", "localhost")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(s.Config.TLS.Key, keyPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(s.Config.TLS.Cert, certPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.ReloadCertificates(t.Context(), s.Config); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // TLSConfig trusts the test CA.
 func (s *Server) TLSConfig() *tls.Config {
 	return &tls.Config{RootCAs: s.CA.Pool, ServerName: s.Domain, MinVersion: tls.VersionTLS12}

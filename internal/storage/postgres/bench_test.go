@@ -10,6 +10,7 @@ import (
 	"github.com/ode-xmpp/ode/internal/storage"
 	"github.com/ode-xmpp/ode/internal/storage/postgres"
 	"github.com/ode-xmpp/ode/internal/storage/postgres/pgtest"
+	"github.com/ode-xmpp/ode/internal/storage/storagetest"
 )
 
 // BenchmarkStoreOffline stores offline messages for one account, one
@@ -170,18 +171,7 @@ func benchmarkAppendArchive(b *testing.B, size int, random bool) {
 		b.Fatal(err)
 	}
 	for i := range b.N {
-		other := (i * 7919) % accounts
-		if random {
-			other = int(uint32(i)*2654435761>>8) % accounts
-		}
-		local, with := fmt.Sprint("u", i%accounts), fmt.Sprintf("u%d@example.org", other)
-		batch = append(batch, storage.ArchivedMessage{
-			Local: local, Domain: "example.org", ID: fmt.Sprintf("%026d", i),
-			With: with, WithResource: "phone", Stamp: start.Add(time.Duration(i) * time.Millisecond), Outgoing: i%2 == 1,
-			Stanza: fmt.Appendf(nil, `<message xmlns="jabber:client" from="%s/phone" to="%s@example.org/laptop" type="chat" id="a1b2c3d4-%d">`+
-				`<body>Hello, how are you doing today? A typical chat line, message %d.</body>`+
-				`<stanza-id xmlns="urn:xmpp:sid:0" by="%s@example.org" id="%026d"/></message>`, with, local, i, i, local, i),
-		})
+		batch = append(batch, storagetest.ArchiveTraffic(i, accounts, random, start))
 		if len(batch) == cap(batch) || i == b.N-1 {
 			if got, err := s.AppendArchive(ctx, batch); err != nil || got != len(batch) {
 				b.Fatalf("AppendArchive = %d of %d, %v", got, len(batch), err)
